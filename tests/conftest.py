@@ -1,0 +1,44 @@
+"""Test-wide rules: GUI and PostgreSQL tests may not be silently skipped in CI.
+
+`scripts/run.sh test` sets COUNTER_REQUIRE_DISPLAY and COUNTER_REQUIRE_PG; when set, a skipped
+test marked `gui` or `postgres` turns the whole run red, so a CI machine without Xvfb or
+PostgreSQL cannot look green. Fixture modules live in tests/support/ and are loaded here.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest_plugins = [
+    "tests.support.server_fixtures",
+]
+
+_skipped_required: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped:
+        required = []
+        if os.environ.get("COUNTER_REQUIRE_DISPLAY") and item.get_closest_marker("gui"):
+            required.append("gui")
+        if os.environ.get("COUNTER_REQUIRE_PG") and item.get_closest_marker("postgres"):
+            required.append("postgres")
+        if required:
+            _skipped_required.append(f"{item.nodeid} ({', '.join(required)})")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_required:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    if _skipped_required:
+        terminalreporter.section("required tests were skipped", red=True)
+        for line in _skipped_required:
+            terminalreporter.write_line(f"SKIPPED BUT REQUIRED: {line}")
