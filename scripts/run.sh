@@ -50,8 +50,13 @@ ensure_venv() {
   want="$(sha256sum pyproject.toml | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log "installing Python packages into $VENV"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip >/dev/null
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+    if ! { "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip \
+           && "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"; } \
+           >"$VENV/pip-install.log" 2>&1; then
+      tail -30 "$VENV/pip-install.log" >&2
+      log "pip install failed (full log: $VENV/pip-install.log)"
+      exit 1
+    fi
     echo "$want" > "$stamp"
   fi
 }
