@@ -1,0 +1,160 @@
+"""The window PC's device credential, kept only in the OS keyring; staff tokens never leave memory.
+
+A keyring backend that would not keep the secret safely (keyring's `fail` and `null` backends,
+any plaintext/file backend from `keyrings.alt`, an empty chainer) is refused: nothing is
+persisted, the caller gets a warning to show and the credential is asked for again next time.
+In a frozen build (PyInstaller) backend discovery through entry points can fail, so the OS
+backend is selected explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import keyring
+import keyring.errors
+from keyring.backend import KeyringBackend
+
+log = logging.getLogger(__name__)
+
+SERVICE = "counter-app"
+# Windows caps a secret at 2,560 bytes: we store only the small device pair, never token bundles.
+MAX_SECRET_BYTES = 2560
+
+UNSAFE_WARNING_ZH = "系统密钥环不可用，设备凭据不会被保存，下次启动需要重新登记"
+UNSAFE_WARNING_EN = (
+    "No safe system keyring is available; the device credential will not be stored and must "
+    "be entered again next time"
+)
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    name: str
+    safe: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeviceCredential:
+    device_id: str
+    device_secret: str
+
+
+def _unsafe_reason(backend: Any) -> str | None:
+    """Why this backend must not hold secrets, or None if it may."""
+    cls = type(backend)
+    module = cls.__module__
+    if module == "keyring.backends.fail":
+        return "no keyring backend (fail)"
+    if module == "keyring.backends.null":
+        return "null backend discards secrets"
+    if module.startswith("keyrings.alt"):
+        return f"{cls.__name__} from keyrings.alt stores secrets in a file"
+    if "plaintext" in cls.__name__.lower():
+        return f"{cls.__name__} stores secrets in plain text"
+    if module == "keyring.backends.chainer":
+        inner = list(getattr(backend, "backends", []))
+        if not inner:
+            return "no keyring backend (empty chain)"
+        # The chainer writes to its first (highest priority) backend.
+        return _unsafe_reason(inner[0])
+    return None
+
+
+def backend_status(backend: KeyringBackend | None = None) -> BackendStatus:
+    """Describe the active (or given) keyring backend and whether secrets may be stored in it."""
+    b = backend if backend is not None else keyring.get_keyring()
+    name = f"{type(b).__module__}.{type(b).__name__}"
+    reason = _unsafe_reason(b)
+    return BackendStatus(name=name, safe=reason is None, reason=reason or "ok")
+
+
+def select_os_backend_if_frozen() -> None:
+    """In a frozen build, pick the platform's keyring explicitly (entry points may be missing)."""
+    if not getattr(sys, "frozen", False):
+        return
+    try:
+        backend: KeyringBackend
+        if sys.platform == "win32":
+            from keyring.backends import Windows
+
+            backend = Windows.WinVaultKeyring()
+        elif sys.platform == "darwin":
+            from keyring.backends import macOS
+
+            backend = macOS.Keyring()
+        else:
+            from keyring.backends import SecretService
+
+            backend = SecretService.Keyring()
+        keyring.set_keyring(backend)
+    except Exception:
+        log.exception("could not select the OS keyring backend in the frozen build")
+
+
+class CredentialStore:
+    """Reads and writes the device credential for one server in the OS keyring.
+
+    Every method may block on the keyring daemon: call from a worker thread.
+    """
+
+    def __init__(self, server_url: str, *, service: str = SERVICE) -> None:
+        self._service = service
+        self._username = f"device@{server_url.rstrip('/')}"
+        self.warning: tuple[str, str] | None = None
+
+    def status(self) -> BackendStatus:
+        return backend_status()
+
+    def load(self) -> DeviceCredential | None:
+        """The stored credential, or None (nothing stored, unsafe backend, or unreadable)."""
+        st = self.status()
+        if not st.safe:
+            self.warning = (UNSAFE_WARNING_ZH, UNSAFE_WARNING_EN)
+            log.warning("keyring backend %s refused: %s", st.name, st.reason)
+            return None
+        try:
+            raw = keyring.get_password(self._service, self._username)
+        except keyring.errors.KeyringError as exc:
+            log.warning("keyring read failed: %s", type(exc).__name__)
+            return None
+        if not raw:
+            return None
+        try:
+            obj = json.loads(raw)
+            return DeviceCredential(str(obj["device_id"]), str(obj["device_secret"]))
+        except (ValueError, KeyError, TypeError):
+            log.warning("stored device credential unreadable; ignoring it")
+            return None
+
+    def save(self, cred: DeviceCredential) -> bool:
+        """Store the credential; False (and `.warning` set) if it was not persisted."""
+        st = self.status()
+        if not st.safe:
+            self.warning = (UNSAFE_WARNING_ZH, UNSAFE_WARNING_EN)
+            log.warning("not storing the device credential: %s (%s)", st.reason, st.name)
+            return False
+        raw = json.dumps({"device_id": cred.device_id, "device_secret": cred.device_secret})
+        if len(raw.encode()) > MAX_SECRET_BYTES:
+            raise ValueError("device credential too large for the OS keyring")
+        try:
+            keyring.set_password(self._service, self._username, raw)
+        except keyring.errors.KeyringError as exc:
+            self.warning = (UNSAFE_WARNING_ZH, UNSAFE_WARNING_EN)
+            log.warning("keyring write failed: %s", type(exc).__name__)
+            return False
+        self.warning = None
+        return True
+
+    def clear(self) -> None:
+        try:
+            keyring.delete_password(self._service, self._username)
+        except keyring.errors.PasswordDeleteError:
+            pass
+        except keyring.errors.KeyringError as exc:
+            log.warning("keyring delete failed: %s", type(exc).__name__)
