@@ -173,15 +173,35 @@ def _check(conn: sqlite3.Connection) -> str:
     return "ok" if result == "ok" else result
 
 
+def _newer_error(version: int, known: int) -> LocalDbError:
+    return LocalDbError(
+        f"本地数据库版本 {version} 高于本程序支持的 {known}，请升级程序；数据未改动。",
+        f"Local database version {version} is newer than this app supports "
+        f"({known}); please upgrade the app. Nothing was changed.",
+    )
+
+
+def _refuse_newer(path: Path, known: int) -> None:
+    """Before touching the file at all (not even switching it to WAL): is it from a newer app?"""
+    try:
+        ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error:
+        return
+    try:
+        version = int(ro.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.DatabaseError:
+        return  # unreadable: the corrupt-file path below deals with it
+    finally:
+        ro.close()
+    if version > known:
+        raise _newer_error(version, known)
+
+
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int | None:
     """Bring the schema up to date; returns the version it started from if anything ran."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > len(migrations):
-        raise LocalDbError(
-            f"本地数据库版本 {version} 高于本程序支持的 {len(migrations)}，请升级程序；数据未改动。",
-            f"Local database version {version} is newer than this app supports "
-            f"({len(migrations)}); please upgrade the app. Nothing was changed.",
-        )
+        raise _newer_error(version, len(migrations))
     if version == len(migrations):
         return None
     start = version
@@ -260,6 +280,8 @@ def open_db(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     created = not path.exists() or path.stat().st_size == 0
+    if not created:
+        _refuse_newer(path, len(migrations))
     conn: sqlite3.Connection | None = None
     problem = ""
     try:
