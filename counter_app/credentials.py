@@ -91,7 +91,7 @@ def select_os_backend_if_frozen() -> None:
         else:
             from keyring.backends import SecretService
 
-            backend = SecretService.Keyring()
+            backend = SecretService.Keyring()  # type: ignore[no-untyped-call]
         keyring.set_keyring(backend)
     except Exception:
         log.exception("could not select the OS keyring backend in the frozen build")

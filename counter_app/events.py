@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from api_client.models import Case, QueueSnapshot, Staff, Stats, Ticket, Window
-
     from counter_app.errors import CounterError
 
 log = logging.getLogger(__name__)

