@@ -17,7 +17,7 @@ from counter_app.config import Settings
 from counter_app.credentials import CredentialStore, select_os_backend_if_frozen
 from counter_app.desk import Desk
 from counter_app.errors import CounterError, from_api
-from counter_app.events import CatalogSynced, ErrorRaised, EventBus, SignedOut, StatsUpdated
+from counter_app.events import ErrorRaised, EventBus, SignedOut, StatsUpdated
 from counter_app.live import LiveQueue
 from counter_app.session import SessionService
 
@@ -111,11 +111,8 @@ class CounterCore:
 
     def _sync_catalog(self) -> None:
         try:
-            n = self.catalog.sync()
-            # The catalog publishes CatalogSynced itself if it has a bus; this is the fallback.
-            if not getattr(self.catalog, "publishes_events", False):
-                version = int(getattr(self.catalog, "version", 0) or 0)
-                self.bus.publish(CatalogSynced(int(n), version))
+            # The catalog publishes CatalogSynced on the bus itself.
+            self.catalog.sync()
         except Exception as exc:
             self._report(exc, "syncing the catalog")
 

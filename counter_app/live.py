@@ -1,10 +1,10 @@
 """The live queue of this window: Server-Sent Events with a polling fallback.
 
 One daemon thread follows `client.events(window_no)` (the EventStream reconnects by itself with
-`Last-Event-ID`); each event that concerns the queue triggers a fresh snapshot (`client.queue`,
-cheap), so the UI always draws the server's own list rather than patching it. While the stream is
-not connected a second daemon thread polls the snapshot every few seconds, so the queue keeps
-moving through a proxy that kills long requests. Publishes QueueChanged, ConnectionChanged
+`Last-Event-ID`); each event that concerns the queue marks the snapshot dirty and a second daemon
+thread fetches a fresh one (`client.queue`, cheap), so the UI always draws the server's own list
+rather than patching it. While the stream is not connected that thread polls every few seconds,
+so the queue keeps moving through a proxy that kills long requests. Publishes QueueChanged, ConnectionChanged
 ("online" | "reconnecting" | "polling" | "offline") and TicketArrivedInEmptyQueue.
 """
 
@@ -44,6 +44,7 @@ class LiveQueue:
         self._stream_connected = False
         self._conn_state = ""
         self._stop = threading.Event()
+        self._dirty = threading.Event()
         self._stream: Any = None
         self._threads: list[threading.Thread] = []
         self.last_event_id: str | None = None
@@ -66,15 +67,17 @@ class LiveQueue:
         if self.running:
             return
         self._stop = threading.Event()
+        self._dirty = threading.Event()
         self._threads = [
             threading.Thread(target=self._stream_loop, name="live-sse", daemon=True),
-            threading.Thread(target=self._poll_loop, name="live-poll", daemon=True),
+            threading.Thread(target=self._refresh_loop, name="live-refresh", daemon=True),
         ]
         for t in self._threads:
             t.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._dirty.set()
         stream = self._stream
         if stream is not None:
             try:
@@ -116,8 +119,7 @@ class LiveQueue:
             self._stream_connected = True
             self._set_connection("online")
             # Catch whatever happened while we were away (cheaper than trusting replay alone).
-            threading.Thread(target=self._refresh_quietly, name="live-catchup",
-                             daemon=True).start()
+            self._dirty.set()
         elif state in ("connecting", "disconnected"):
             was = self._stream_connected
             self._stream_connected = False
@@ -152,7 +154,7 @@ class LiveQueue:
                         # Getting an event proves the stream is up even if on_state was missed.
                         self._on_stream_state("connected")
                     if ev.type not in _IGNORED_TYPES:
-                        self._refresh_quietly()
+                        self._dirty.set()
             except Exception as exc:
                 log.warning("event stream failed: %s", from_api(exc))
             self._stream_connected = False
@@ -160,15 +162,22 @@ class LiveQueue:
                 self._set_connection("reconnecting", "stream ended")
                 self._stop.wait(self.retry_interval_s)
 
-    def _poll_loop(self) -> None:
-        # One snapshot at once so the desk has a list before the stream says anything.
+    def _refresh_loop(self) -> None:
+        # Snapshots are fetched here, never on the SSE thread: the stream is read without pauses,
+        # a burst of events costs one fetch, and (requests keeping one session per thread) the
+        # stream's connections carry nothing but /events.
         self._refresh_quietly()
-        while not self._stop.wait(self.poll_interval_s):
-            if self._stream_connected:
+        while not self._stop.is_set():
+            triggered = self._dirty.wait(self.poll_interval_s)
+            if self._stop.is_set():
+                break
+            self._dirty.clear()
+            if not triggered and self._stream_connected:
                 continue
-            if self._refresh_quietly():
-                if not self._stream_connected:
-                    self._set_connection("polling", "event stream unavailable")
+            ok = self._refresh_quietly()
+            if ok and not triggered and not self._stream_connected:
+                # Polling fallback: the stream is down but the server answers.
+                self._set_connection("polling", "event stream unavailable")
 
     def wait_for(self, predicate: Any, timeout: float = 10.0) -> bool:
         """Block until predicate(snapshot) holds (helper for scripts and checks)."""
