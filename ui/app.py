@@ -1,0 +1,310 @@
+"""The desk application: the root window, the screens (sign-in, desk, lock), the task runner and
+the dispatcher, wired to one CounterCore.
+
+``run(settings)`` is what ``counter-app desk`` calls. ``DeskApp`` is the same thing without the
+main loop, so GUI tests drive the real window by pumping ``root.update()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tkinter as tk
+from typing import Any
+
+import customtkinter as ctk
+
+from counter_app import events as ev
+from ui import i18n, style
+from ui.i18n import _
+from ui.presenters import format as fmt
+from ui.presenters.desk import ACTIONS, DeskPresenter
+from ui.presenters.signin import SignInPresenter
+from ui.tasks import TaskRunner, UiDispatcher, install_error_handler
+from ui.views.desk import DeskView
+from ui.views.signin import SignInView
+
+log = logging.getLogger(__name__)
+
+HOTKEYS = {key: action for action, key in ACTIONS.items() if key.startswith("F")}
+CLOSE_GRACE_MS = 6000
+IDLE_CHECK_MS = 30000
+STATS_EVERY_MS = 60000
+CLOCK_TICK_MS = 1000
+
+
+class DeskApp:
+    """One desk window. Create, optionally ``sign_in``, then ``mainloop()`` (or pump in tests)."""
+
+    def __init__(self, settings: Any, *, core: Any = None) -> None:
+        self.settings = settings
+        style.apply(getattr(settings, "appearance", "light"), getattr(settings, "scaling", 1.0))
+        i18n.set_language(getattr(settings, "language", "zh") or "zh")
+        self.root = ctk.CTk()
+        self.root.geometry("1440x900")
+        self.root.minsize(1280, 760)
+        self._retitle()
+        self._unsub_lang = i18n.on_change(lambda _l: self._retitle())
+        self.runner = TaskRunner(self.root, default_error=self._unexpected)
+        install_error_handler(self.root, getattr(settings, "log_dir", None), self._show_bug)
+        if core is None:
+            from counter_app.core import CounterCore
+
+            core = CounterCore(settings)
+        self.core = core
+        self.dispatcher = UiDispatcher(self.runner, core.bus)
+        self.exit_code = 0
+        self.closing = False
+        self.closed = False
+        self.signin_view: SignInView | None = None
+        self.signin: SignInPresenter | None = None
+        self.desk_view: DeskView | None = None
+        self.desk: DeskPresenter | None = None
+        self._afters: dict[str, str] = {}
+        self.root.protocol("WM_DELETE_WINDOW", self.close)
+        self.root.bind_all("<Key>", self._activity, add="+")
+        self.root.bind_all("<Button>", self._activity, add="+")
+        self.root.bind("<Return>", self._on_return, add="+")
+        self.root.bind("<KP_Enter>", self._on_return, add="+")
+        self.root.bind("<Control-l>", lambda _e: self._hotkey("lock"), add="+")
+        self.root.bind("<Control-L>", lambda _e: self._hotkey("lock"), add="+")
+        for key, action in HOTKEYS.items():
+            self.root.bind(f"<{key}>", lambda _e, a=action: self._hotkey(a), add="+")
+        self.dispatcher.subscribe(ev.SignedOut, self._on_signed_out)
+        self.show_sign_in()
+
+    # -- screens -----------------------------------------------------------------------------
+    def _retitle(self) -> None:
+        self.root.title(_("Counter desk · window {no}").format(no=self.settings.window_no))
+
+    def show_sign_in(self) -> None:
+        self._teardown_desk()
+        view = SignInView(self.root, on_submit=lambda s, p: self.signin.submit(s, p) if self.signin else None,
+                          on_caps=lambda on: self.signin.on_caps_lock(on) if self.signin else None,
+                          on_language=self.toggle_language)
+        view.place(relx=0.5, rely=0.45, anchor="center")
+        self.signin_view = view
+        self.signin = SignInPresenter(view, self.runner, self.core, self.settings.window_no,
+                                      self._signed_in)
+        self.signin.render()
+        self.signin.check_server()
+        i18n_unsub = i18n.on_change(lambda _l: self.signin.render() if self.signin else None)
+        view.bind("<Destroy>", lambda e: i18n_unsub() if e.widget is view else None, add="+")
+        view.staff_entry.focus_set()
+
+    def sign_in(self, staff_no: str, password: str) -> None:
+        """Sign in as if typed (used with demo credentials). Tk thread."""
+        if self.signin_view is None or self.signin is None:
+            return
+        self.signin_view.staff_entry.delete(0, "end")
+        self.signin_view.staff_entry.insert(0, staff_no)
+        self.signin_view.password_entry.delete(0, "end")
+        self.signin_view.password_entry.insert(0, password)
+        self.signin.submit(staff_no, password)
+
+    def _signed_in(self, me: Any) -> None:
+        if self.signin_view is not None:
+            self.signin_view.destroy()
+            self.signin_view, self.signin = None, None
+        self.show_desk(me)
+
+    def show_desk(self, me: Any) -> None:
+        view = DeskView(self.root, on_action=self._hotkey, on_resume=self._resume,
+                        on_set_material=self._set_material, search=self._search,
+                        on_language=self.toggle_language, on_unlock=self._unlock)
+        view.pack(fill="both", expand=True)
+        self.desk_view = view
+        presenter = DeskPresenter(view, self.runner, self.core,
+                                  alert_flash=bool(getattr(self.settings, "alert_flash", True)),
+                                  alert_sound=bool(getattr(self.settings, "alert_sound", True)))
+        self.desk = presenter
+        staff = getattr(me, "staff", None)
+        self._who = staff
+        self._render_who()
+        d = self.dispatcher
+        d.bind_to_widget(view, ev.DeskChanged, presenter.on_desk_changed)
+        d.bind_to_widget(view, ev.QueueChanged, presenter.on_queue_changed)
+        d.bind_to_widget(view, ev.ConnectionChanged, presenter.on_connection_changed)
+        d.bind_to_widget(view, ev.OutboxChanged, presenter.on_outbox_changed)
+        d.bind_to_widget(view, ev.StatsUpdated, presenter.on_stats_updated)
+        d.bind_to_widget(view, ev.TicketArrivedInEmptyQueue, presenter.on_ticket_arrived)
+        d.bind_to_widget(view, ev.TicketTakenElsewhere, presenter.on_ticket_taken)
+        d.bind_to_widget(view, ev.ErrorRaised, presenter.on_error_raised)
+        d.bind_to_widget(view, ev.CatalogSynced, presenter.on_catalog_synced)
+        d.bind_to_widget(view, ev.Locked, presenter.on_locked)
+        d.bind_to_widget(view, ev.Unlocked, presenter.on_unlocked)
+        unsub = i18n.on_change(lambda _l: (self._render_who(), presenter.render()))
+        view.bind("<Destroy>", lambda e: unsub() if e.widget is view else None, add="+")
+        # Start from what the core already knows (it resynced before SignedIn).
+        presenter.s.snapshot = getattr(self.core.live, "snapshot", None)
+        presenter.s.connection = _connection_of(self.core.live)
+        presenter._sync_from_desk()
+        presenter.render()
+        presenter.refresh_stats()
+        self._every("clock", CLOCK_TICK_MS, self._tick)
+        self._every("stats", STATS_EVERY_MS, presenter.refresh_stats)
+        if getattr(self.settings, "idle_lock_minutes", 0):
+            self._every("idle", IDLE_CHECK_MS, self._check_idle)
+        self.root.focus_set()
+
+    def _render_who(self) -> None:
+        if self.desk_view is None:
+            return
+        staff = self._who
+        name = fmt.loc(staff, "name") if staff is not None else ""
+        number = getattr(staff, "staff_no", "")
+        self.desk_view.set_who(_("Window {no} · {name} ({staff_no})").format(
+            no=self.settings.window_no, name=name, staff_no=number))
+
+    def _teardown_desk(self) -> None:
+        for key in list(self._afters):
+            self._cancel(key)
+        if self.desk_view is not None:
+            self.desk_view.cancel_timers()
+            self.desk_view.destroy()
+        self.desk_view, self.desk = None, None
+
+    def _on_signed_out(self, _e: Any) -> None:
+        if not self.closing and self.desk_view is not None:
+            self.show_sign_in()
+
+    # -- periodic ------------------------------------------------------------------------------
+    def _every(self, key: str, ms: int, fn: Any) -> None:
+        def tick() -> None:
+            self._afters.pop(key, None)
+            fn()
+            if not self.closing:
+                self._afters[key] = self.root.after(ms, tick)
+
+        self._cancel(key)
+        self._afters[key] = self.root.after(ms, tick)
+
+    def _cancel(self, key: str) -> None:
+        after_id = self._afters.pop(key, None)
+        if after_id is not None:
+            try:
+                self.root.after_cancel(after_id)
+            except tk.TclError:
+                pass
+
+    def _tick(self) -> None:
+        # Waiting times move on even when nothing else happens.
+        if self.desk is not None:
+            self.desk._render_ticket()
+            self.desk._render_queue()
+
+    def _check_idle(self) -> None:
+        self.runner.run(self.core.session.check_idle, lambda _locked: None, lambda _e: None)
+
+    # -- input ---------------------------------------------------------------------------------
+    def _activity(self, _e: Any) -> None:
+        touch = getattr(self.core.session, "touch", None)
+        if callable(touch):
+            touch()
+
+    def _hotkey(self, action: str) -> str:
+        if self.desk is not None and self.desk_view is not None and not self._dialog_open():
+            self.desk.trigger(action)
+        return "break"
+
+    def _dialog_open(self) -> bool:
+        d = self.desk_view.dialog if self.desk_view is not None else None
+        return bool(d is not None and d.winfo_exists())
+
+    def _on_return(self, _e: Any) -> None:
+        if self.signin_view is not None:
+            self.signin_view.submit()
+
+    def _resume(self, ticket_id: int) -> None:
+        if self.desk is not None:
+            self.desk.on_resume_ticket(ticket_id)
+
+    def _set_material(self, item_id: str, status: str, note: str) -> None:
+        if self.desk is not None:
+            self.desk.set_material(item_id, status, note)
+
+    def _search(self, text: str, on_results: Any) -> None:
+        if self.desk is not None:
+            self.desk.search_matters(text, on_results)
+
+    def _unlock(self, password: str) -> None:
+        if self.desk is None or self.desk_view is None:
+            return
+        view = self.desk_view
+
+        def result(ok: bool) -> None:
+            if not ok:
+                view.lock_screen.fail(_("Wrong password."))
+
+        self.desk.unlock(password, result)
+
+    def toggle_language(self) -> None:
+        i18n.set_language("en" if i18n.language() == "zh" else "zh")
+
+    # -- errors --------------------------------------------------------------------------------
+    def _show_bug(self, text: str) -> None:
+        if self.desk_view is not None:
+            self.desk_view.show_notice(text, "error")
+        elif self.signin_view is not None:
+            self.signin_view.show_error(text)
+
+    def _unexpected(self, exc: BaseException) -> None:
+        log.error("task failed without a handler", exc_info=exc)
+        self._show_bug(_("Something went wrong. The details are in the log: {where}").format(
+            where=getattr(self.settings, "log_dir", "-")))
+
+    # -- closing -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Sign out through the runner, stop the core, then destroy the window."""
+        if self.closing:
+            return
+        self.closing = True
+        session = self.core.session
+
+        def sign_out() -> None:
+            if getattr(session, "signed_in", False):
+                session.sign_out()
+
+        self.runner.run(sign_out, lambda _r: self._finish_close(), lambda _e: self._finish_close())
+        # Offline sign-out can take the client's full retry budget; the window goes anyway.
+        self._afters["close"] = self.root.after(CLOSE_GRACE_MS, self._finish_close)
+
+    def _finish_close(self) -> None:
+        if self.closed:
+            return
+        self._cancel("close")
+        core = self.core
+        self.runner.run(core.close, lambda _r: self.destroy(), lambda _e: self.destroy())
+
+    def destroy(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for key in list(self._afters):
+            self._cancel(key)
+        if self.desk_view is not None:
+            self.desk_view.cancel_timers()
+        self.dispatcher.close()
+        self.runner.close()
+        self._unsub_lang()
+        try:
+            self.root.update_idletasks()
+            self.root.destroy()
+        except tk.TclError:
+            pass
+
+    def mainloop(self) -> int:
+        self.root.mainloop()
+        return self.exit_code
+
+
+def _connection_of(live: Any) -> str:
+    state = getattr(live, "connection_state", "online")
+    return state if isinstance(state, str) else "online"
+
+
+def run(settings: Any, *, demo_credentials: tuple[str, str] | None = None, core: Any = None) -> int:
+    """Open the desk window; sign in with ``demo_credentials`` if given. Returns the exit code."""
+    app = DeskApp(settings, core=core)
+    if demo_credentials is not None:
+        app.sign_in(*demo_credentials)
+    return app.mainloop()

@@ -1,0 +1,422 @@
+"""The desk presenter: what the clerk can do now, what runs where, and what the screen says.
+
+Plain Python: it talks to a view protocol, a runner with ``run(op, on_success, on_error)`` and the
+core (``counter_app.core.CounterCore`` or any object with the same attributes). Every call into
+the core goes through the runner; callbacks arrive on the UI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ui.i18n import _, language
+from ui.presenters import format as fmt
+
+log = logging.getLogger(__name__)
+
+# Action name -> hotkey shown on its button and bound on the toplevel.
+ACTIONS: dict[str, str] = {
+    "call_next": "F1",
+    "recall": "F2",
+    "no_show": "F3",
+    "transfer": "F4",
+    "suspend": "F5",
+    "pause": "F6",
+    "start": "F7",
+    "change_matter": "F8",
+    "complete": "F9",
+    "evaluate": "F10",
+    "lock": "Ctrl+L",
+}
+
+# Which actions the desk state allows; evaluate stays off until the pad issue lands.
+ALLOWED: dict[str, frozenset[str]] = {
+    "idle": frozenset({"call_next", "pause", "lock"}),
+    "calling": frozenset({"recall", "no_show", "transfer", "start", "change_matter", "complete", "lock"}),
+    "serving": frozenset({"transfer", "suspend", "change_matter", "complete", "lock"}),
+    "paused": frozenset({"pause", "lock"}),
+    "closed": frozenset({"lock"}),
+}
+# What needs the server: disabled while offline (the banner says so).
+NEEDS_SERVER = frozenset(ACTIONS) - {"lock", "evaluate"}
+
+
+class Runner(Protocol):
+    def run(self, op: Callable[[], Any], on_success: Callable[[Any], None] | None = ...,
+            on_error: Callable[[BaseException], None] | None = ..., *, kind: str = ...) -> int: ...
+
+
+class DeskView(Protocol):
+    def show_ticket(self, card: fmt.TicketCard | None, desk_state: str) -> None: ...
+    def show_actions(self, enabled: dict[str, bool], busy: str | None, pause_label: str) -> None: ...
+    def show_queue(self, rows: list[fmt.QueueRow], summary: str) -> None: ...
+    def show_checklist(self, title: str, rows: list[fmt.ChecklistRow]) -> None: ...
+    def show_figures(self, figures: fmt.Figures) -> None: ...
+    def show_status(self, connection: str, outbox: str, pad: str, scanner: str, online: bool) -> None: ...
+    def show_banner(self, text: str | None) -> None: ...
+    def show_notice(self, text: str, kind: str = "info") -> None: ...
+    def alert_new_ticket(self, number: str, flash: bool, sound: bool) -> None: ...
+    def ask_transfer(self, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
+                     on_done: Callable[[dict[str, Any]], None]) -> None: ...
+    def ask_pause(self, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None: ...
+    def ask_complete(self, outcomes: list[tuple[str, str]],
+                     on_done: Callable[[str, str, str], None]) -> None: ...
+    def ask_matter(self, on_done: Callable[[str], None]) -> None: ...
+    def ask_unlock(self) -> None: ...
+    def show_locked(self, locked: bool, message: str = "") -> None: ...
+
+
+def error_text(exc: BaseException) -> str:
+    """A user-fit message for any error: CounterError (and ApiError) carry zh/en, the rest is a bug."""
+    message = getattr(exc, "message", None)
+    if callable(message):
+        try:
+            return str(message(language()))
+        except Exception:  # noqa: BLE001
+            pass
+    zh, en = getattr(exc, "message_zh", None), getattr(exc, "message_en", None)
+    if zh or en:
+        return str(en if language() == "en" else zh)
+    return _("Unexpected error: {error}").format(error=type(exc).__name__)
+
+
+@dataclass
+class DeskState:
+    state: str = "idle"
+    ticket: Any = None
+    case: Any = None
+    snapshot: Any = None
+    connection: str = "online"
+    connection_detail: str = ""
+    outbox_depth: int = 0
+    outbox_dead: int = 0
+    stats: Any = None
+    busy: str | None = None
+    locked: bool = False
+    matter_cache: dict[str, Any] = field(default_factory=dict)
+
+
+class DeskPresenter:
+    """Drives a DeskView from the core. UI thread only (runner callbacks arrive there)."""
+
+    def __init__(self, view: DeskView, runner: Runner, core: Any, *, alert_flash: bool = True,
+                 alert_sound: bool = True, clock: Callable[[], datetime] | None = None) -> None:
+        self.view = view
+        self.runner = runner
+        self.core = core
+        self.alert_flash = alert_flash
+        self.alert_sound = alert_sound
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.s = DeskState()
+        self._search_seq = 0
+
+    # -- rendering ------------------------------------------------------------------------------
+    def render(self) -> None:
+        """Redraw everything from the last known state (also after a language switch)."""
+        self._render_ticket()
+        self._render_actions()
+        self._render_queue()
+        self._render_checklist()
+        self.view.show_figures(fmt.figures(self.s.stats))
+        self._render_status()
+
+    def enabled(self) -> dict[str, bool]:
+        allowed = ALLOWED.get(self.s.state, frozenset())
+        online = self.s.connection in ("online", "polling")
+        out = {}
+        for action in ACTIONS:
+            ok = action in allowed and self.s.busy is None and not self.s.locked
+            if action in NEEDS_SERVER and not online:
+                ok = False
+            out[action] = ok
+        return out
+
+    def _rules(self) -> Any:
+        hall = getattr(self.core, "hall", None)
+        return getattr(hall, "rules", None)
+
+    def _matter(self, code: str | None) -> Any:
+        if not code:
+            return None
+        if code not in self.s.matter_cache:
+            catalog = getattr(self.core, "catalog", None)
+            self.s.matter_cache[code] = catalog.get(code) if catalog is not None else None
+        return self.s.matter_cache[code]
+
+    def _matter_code(self) -> str | None:
+        return (getattr(self.s.case, "matter_code", None)
+                or getattr(self.s.ticket, "matter_code", None))
+
+    def _render_ticket(self) -> None:
+        if self.s.ticket is None:
+            self.view.show_ticket(None, self.s.state)
+            return
+        limit = getattr(self._rules(), "recall_limit", None)
+        card = fmt.ticket_card(self.s.ticket, self._matter(self._matter_code()), self.clock(), limit)
+        self.view.show_ticket(card, self.s.state)
+
+    def _render_actions(self) -> None:
+        pause_label = _("Resume") if self.s.state == "paused" else _("Pause")
+        self.view.show_actions(self.enabled(), self.s.busy, pause_label)
+
+    def _render_queue(self) -> None:
+        rows = fmt.queue_rows(self.s.snapshot, self.clock())
+        waiting = sum(1 for r in rows if not r.suspended)
+        suspended = len(rows) - waiting
+        self.view.show_queue(rows, _("{waiting} waiting, {suspended} suspended").format(
+            waiting=waiting, suspended=suspended))
+
+    def _render_checklist(self) -> None:
+        matter = self._matter(self._matter_code())
+        if self.s.case is None and self.s.ticket is None:
+            self.view.show_checklist(_("No citizen at the window"), [])
+        elif matter is None:
+            self.view.show_checklist(_("Choose the matter (F8) to see its materials"), [])
+        else:
+            self.view.show_checklist(fmt.loc(matter, "name"), fmt.checklist_rows(matter, self.s.case))
+
+    def _render_status(self) -> None:
+        conn = {
+            "online": _("Server: connected"),
+            "polling": _("Server: connected (polling)"),
+            "reconnecting": _("Server: reconnecting…"),
+            "offline": _("Server: OFFLINE"),
+        }.get(self.s.connection, self.s.connection)
+        outbox = _("Unsent ratings: {n}").format(n=self.s.outbox_depth)
+        if self.s.outbox_dead:
+            outbox += " · " + _("failed: {n}").format(n=self.s.outbox_dead)
+        self.view.show_status(conn, outbox, _("Pad: not connected"), _("Scanner: not configured"),
+                              self.s.connection in ("online", "polling"))
+        if self.s.connection in ("offline", "reconnecting"):
+            self.view.show_banner(_(
+                "No connection to the hall server. Still working: the checklist on screen, the "
+                "catalog search, the lock, and ratings (kept and sent later). Calling, transfer "
+                "and completion wait until the connection is back."))
+        else:
+            self.view.show_banner(None)
+
+    # -- core events (delivered on the UI thread by the dispatcher) -------------------------------
+    def on_desk_changed(self, ev: Any) -> None:
+        self.s.state, self.s.ticket, self.s.case = ev.state, ev.ticket, ev.case
+        self._render_ticket()
+        self._render_actions()
+        self._render_checklist()
+
+    def on_queue_changed(self, ev: Any) -> None:
+        self.s.snapshot = ev.snapshot
+        self._render_queue()
+
+    def on_connection_changed(self, ev: Any) -> None:
+        self.s.connection, self.s.connection_detail = ev.state, getattr(ev, "detail", "")
+        self._render_status()
+        self._render_actions()
+
+    def on_outbox_changed(self, ev: Any) -> None:
+        self.s.outbox_depth, self.s.outbox_dead = ev.depth, ev.dead
+        self._render_status()
+
+    def on_stats_updated(self, ev: Any) -> None:
+        self.s.stats = ev.stats
+        self.view.show_figures(fmt.figures(self.s.stats))
+
+    def on_ticket_arrived(self, ev: Any) -> None:
+        self.view.alert_new_ticket(str(ev.ticket.number), self.alert_flash, self.alert_sound)
+
+    def on_ticket_taken(self, ev: Any) -> None:
+        # Calm and inline: the desk has already moved on to the next ticket.
+        self.view.show_notice(_("Ticket {number} was taken by another window; calling the next one.")
+                              .format(number=ev.number), "info")
+
+    def on_error_raised(self, ev: Any) -> None:
+        self.view.show_notice(error_text(ev.error), "error")
+
+    def on_catalog_synced(self, ev: Any) -> None:
+        self.s.matter_cache.clear()
+        self._render_checklist()
+        self._render_ticket()
+
+    def on_locked(self, _ev: Any = None) -> None:
+        self.s.locked = True
+        self.view.show_locked(True)
+        self._render_actions()
+
+    def on_unlocked(self, _ev: Any = None) -> None:
+        self.s.locked = False
+        self.view.show_locked(False)
+        self._render_actions()
+
+    # -- actions -------------------------------------------------------------------------------
+    def trigger(self, action: str) -> None:
+        """A button or hotkey. Ignored when not enabled (a double press never acts twice)."""
+        if not self.enabled().get(action, False):
+            return
+        handler = getattr(self, f"on_{action}")
+        handler()
+
+    def _desk_call(self, action: str, op: Callable[[], Any], done: str | None = None,
+                   refresh_stats: bool = False) -> None:
+        self.s.busy = action
+        self._render_actions()
+
+        def ok(result: Any) -> None:
+            self.s.busy = None
+            self._sync_from_desk()
+            if done:
+                self.view.show_notice(done, "info")
+            if refresh_stats:
+                self.refresh_stats()
+
+        def fail(exc: BaseException) -> None:
+            self.s.busy = None
+            self._sync_from_desk()
+            self.view.show_notice(error_text(exc), "error")
+            if not _is_user_error(exc):
+                log.error("desk action %s failed", action, exc_info=exc)
+
+        self.runner.run(op, ok, fail)
+
+    def _sync_from_desk(self) -> None:
+        desk = self.core.desk
+        self.s.state = getattr(desk, "state", self.s.state)
+        self.s.ticket = getattr(desk, "ticket", self.s.ticket)
+        self.s.case = getattr(desk, "case", self.s.case)
+        self._render_ticket()
+        self._render_actions()
+        self._render_checklist()
+
+    def on_call_next(self) -> None:
+        desk = self.core.desk
+
+        def op() -> Any:
+            return desk.call_next()
+
+        self.s.busy = "call_next"
+        self._render_actions()
+
+        def ok(ticket: Any) -> None:
+            self.s.busy = None
+            self._sync_from_desk()
+            if ticket is None:
+                self.view.show_notice(_("Nobody is waiting for this window."), "info")
+            else:
+                self.view.show_notice(_("Calling {number}").format(number=ticket.number), "info")
+
+        def fail(exc: BaseException) -> None:
+            self.s.busy = None
+            self._sync_from_desk()
+            self.view.show_notice(error_text(exc), "error")
+
+        self.runner.run(op, ok, fail)
+
+    def on_recall(self) -> None:
+        self._desk_call("recall", self.core.desk.recall, _("Recalled"))
+
+    def on_no_show(self) -> None:
+        self._desk_call("no_show", self.core.desk.no_show, _("Marked as no-show"), refresh_stats=True)
+
+    def on_start(self) -> None:
+        self._desk_call("start", self.core.desk.start, _("Service started"))
+
+    def on_suspend(self) -> None:
+        self._desk_call("suspend", lambda: self.core.desk.suspend(""),
+                        _("Suspended: the citizen can come back to any window of this category"))
+
+    def on_resume_ticket(self, ticket_id: int) -> None:
+        if self.s.state != "idle" or self.s.busy or self.s.locked:
+            self.view.show_notice(_("Finish the current citizen before resuming another."), "warn")
+            return
+        self._desk_call("resume", lambda: self.core.desk.resume(int(ticket_id)), _("Resumed"))
+
+    def on_transfer(self) -> None:
+        hall = getattr(self.core, "hall", None)
+        own = getattr(getattr(self.core, "session", None), "window", None)
+        own_no = getattr(own, "no", None)
+        windows = [(w.no, f"{w.no} · {fmt.loc(w, 'name')}") for w in getattr(hall, "windows", []) or []
+                   if w.no != own_no]
+        categories = [(c.code, f"{c.code} · {fmt.loc(c, 'name')}") for c in getattr(hall, "categories", []) or []]
+
+        def done(choice: dict[str, Any]) -> None:
+            self._desk_call("transfer", lambda: self.core.desk.transfer(
+                to_window_no=choice.get("to_window_no"), to_category=choice.get("to_category"),
+                priority=choice.get("priority")), _("Transferred"))
+
+        self.view.ask_transfer(windows, categories, done)
+
+    def on_pause(self) -> None:
+        if self.s.state == "paused":
+            self._desk_call("pause", self.core.desk.resume_window, _("Window open again"))
+            return
+        hall = getattr(self.core, "hall", None)
+        reasons = [(r.code, fmt.loc(r, "name")) for r in getattr(hall, "pause_reasons", []) or []]
+
+        def done(code: str) -> None:
+            self._desk_call("pause", lambda: self.core.desk.pause(code), _("Window paused"))
+
+        self.view.ask_pause(reasons, done)
+
+    def on_complete(self) -> None:
+        outcomes = [(o, _(fmt.OUTCOME_LABELS[o])) for o in fmt.OUTCOMES]
+
+        def done(outcome: str, note: str, reason: str) -> None:
+            self._desk_call("complete", lambda: self.core.desk.complete(outcome, note=note, reason=reason),
+                            _("Service finished"), refresh_stats=True)
+
+        self.view.ask_complete(outcomes, done)
+
+    def on_change_matter(self) -> None:
+        def done(code: str) -> None:
+            self._desk_call("change_matter", lambda: self.core.desk.set_matter(code), _("Matter set"))
+
+        self.view.ask_matter(done)
+
+    def on_evaluate(self) -> None:  # disabled until the evaluator-pad issue lands
+        return
+
+    def on_lock(self) -> None:
+        session = self.core.session
+        self.runner.run(session.lock, lambda _r: self.on_locked(), self._show_error)
+
+    def unlock(self, password: str, on_result: Callable[[bool], None]) -> None:
+        session = self.core.session
+
+        def ok(result: Any) -> None:
+            if result:
+                self.on_unlocked()
+            on_result(bool(result))
+
+        self.runner.run(lambda: session.unlock(password), ok, self._show_error)
+
+    def set_material(self, item_id: str, status: str, note: str = "") -> None:
+        if self.s.case is None:
+            return
+        self._desk_call("material", lambda: self.core.desk.set_material(item_id, status, note))
+
+    def search_matters(self, text: str, on_results: Callable[[list[Any]], None]) -> None:
+        """Catalog search off the UI thread; stale answers (older keystrokes) are dropped."""
+        self._search_seq += 1
+        seq = self._search_seq
+        catalog = self.core.catalog
+
+        def ok(items: list[Any]) -> None:
+            if seq == self._search_seq:
+                on_results(items)
+
+        self.runner.run(lambda: catalog.search(text, limit=50), ok, self._show_error)
+
+    def refresh_stats(self) -> None:
+        def ok(stats: Any) -> None:
+            self.s.stats = stats
+            self.view.show_figures(fmt.figures(stats))
+
+        self.runner.run(self.core.refresh_stats, ok, lambda exc: log.info("stats not refreshed: %s", exc))
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.view.show_notice(error_text(exc), "error")
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    return hasattr(exc, "message_zh")

@@ -1,0 +1,202 @@
+"""Pure formatting: tickets, queue rows, durations, figures, checklist rows, as the desk shows them.
+
+Inputs are api_client models (or anything with the same attributes); outputs are small frozen
+dataclasses of display strings, so views only place text and presenters are testable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ui.i18n import N_, _, language
+
+PRIORITY_LABELS = {"green": N_("Green channel"), "appointment": N_("Appointment"), "normal": ""}
+
+MATERIAL_STATUSES = ("received", "e_licence", "accepted_pending", "missing", "not_applicable")
+MATERIAL_LABELS = {
+    "received": N_("Received"),
+    "e_licence": N_("Electronic licence"),
+    "accepted_pending": N_("Accepted, to follow"),
+    "missing": N_("Missing"),
+    "not_applicable": N_("Not applicable"),
+    "": N_("Not checked"),
+}
+REQUIREMENT_LABELS = {
+    "required": N_("Required"),
+    "optional": N_("Optional"),
+    "accepted_pending": N_("May follow later"),
+}
+OUTCOMES = ("completed", "accepted", "correction", "rejected", "forwarded")
+OUTCOME_LABELS = {
+    "completed": N_("Completed on the spot"),
+    "accepted": N_("Accepted for processing"),
+    "correction": N_("Told what to add"),
+    "rejected": N_("Rejected (reason needed)"),
+    "forwarded": N_("Handed to another department"),
+}
+RATING_LEVELS = ("very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied")
+RATING_LABELS = {
+    "very_satisfied": N_("Very satisfied"),
+    "satisfied": N_("Satisfied"),
+    "basic": N_("Basically satisfied"),
+    "dissatisfied": N_("Dissatisfied"),
+    "very_dissatisfied": N_("Very dissatisfied"),
+}
+STATE_LABELS = {
+    "idle": N_("Ready"),
+    "calling": N_("Calling"),
+    "serving": N_("Serving"),
+    "paused": N_("Paused"),
+    "closed": N_("Closed"),
+}
+
+
+def loc(obj: Any, field: str) -> str:
+    """The zh or en variant of a bilingual field (``name_zh``/``name_en``), falling back to zh."""
+    if obj is None:
+        return ""
+    value = getattr(obj, f"{field}_{language()}", None) or getattr(obj, f"{field}_zh", None)
+    return str(value or "")
+
+
+def duration(seconds: float | None) -> str:
+    """"3:07" for short spans, "1:02:07" past an hour; "—" when unknown."""
+    if seconds is None or seconds < 0:
+        return "—"
+    s = int(seconds)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def since(moment: datetime | None, now: datetime | None = None) -> float | None:
+    if moment is None:
+        return None
+    now = now or datetime.now(UTC)
+    return (now - moment).total_seconds()
+
+
+@dataclass(frozen=True)
+class TicketCard:
+    number: str
+    matter: str
+    priority: str  # "normal" | "green" | "appointment"
+    priority_label: str
+    waited: str
+    recalls: str
+    state: str
+
+
+def ticket_card(ticket: Any, matter: Any | None, now: datetime | None = None,
+                recall_limit: int | None = None) -> TicketCard:
+    """What the big ticket panel shows for the current ticket."""
+    waited = since(getattr(ticket, "queued_at", None), now)
+    recalls = int(getattr(ticket, "recalls", 0) or 0)
+    limit = f" / {recall_limit}" if recall_limit else ""
+    matter_text = loc(matter, "name") if matter is not None else (
+        getattr(ticket, "matter_code", None) or _("Matter not chosen yet"))
+    priority = getattr(ticket, "priority", "normal") or "normal"
+    return TicketCard(
+        number=str(ticket.number),
+        matter=matter_text,
+        priority=priority,
+        priority_label=_(PRIORITY_LABELS.get(priority, "")) if PRIORITY_LABELS.get(priority) else "",
+        waited=_("Waited {time}").format(time=duration(waited)),
+        recalls=_("Recalled {n}{limit} times").format(n=recalls, limit=limit),
+        state=_(STATE_LABELS.get(getattr(ticket, "state", ""), "")) if getattr(ticket, "state", "") in STATE_LABELS else "",
+    )
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    iid: str
+    number: str
+    priority: str
+    priority_label: str
+    category: str
+    waited: str
+    note: str
+    suspended: bool
+
+
+def queue_rows(snapshot: Any, now: datetime | None = None) -> list[QueueRow]:
+    """Rows for the waiting list: waiting in call order, then suspended ones (resumable here)."""
+    rows: list[QueueRow] = []
+    for t in list(getattr(snapshot, "waiting", []) or []):
+        rows.append(_row(t, now, suspended=False))
+    for t in list(getattr(snapshot, "suspended", []) or []):
+        rows.append(_row(t, now, suspended=True))
+    return rows
+
+
+def _row(t: Any, now: datetime | None, *, suspended: bool) -> QueueRow:
+    prio = getattr(t, "priority", "normal") or "normal"
+    label = _(PRIORITY_LABELS[prio]) if PRIORITY_LABELS.get(prio) else ""
+    note = _("Suspended (fetching materials)") if suspended else (
+        _("Sent to this window") if getattr(t, "target_window_no", None) else "")
+    return QueueRow(
+        iid=str(t.id), number=str(t.number), priority=prio, priority_label=label,
+        category=str(getattr(t, "category", "")),
+        waited=duration(since(getattr(t, "queued_at", None), now)), note=note, suspended=suspended)
+
+
+@dataclass(frozen=True)
+class ChecklistRow:
+    item_id: str
+    name: str
+    requirement: str
+    requirement_label: str
+    status: str
+    status_label: str
+    note: str
+    alarm: bool  # required and missing (or not yet checked): shown in colour AND words
+    e_licence: bool
+
+
+def checklist_rows(matter: Any | None, case: Any | None) -> list[ChecklistRow]:
+    """The current case's materials against its matter's checklist."""
+    if matter is None:
+        return []
+    statuses = {m.item_id: m for m in (getattr(case, "materials", None) or [])}
+    rows = []
+    for item in getattr(matter, "checklist", []) or []:
+        st = statuses.get(item.id)
+        status = getattr(st, "status", "") or ""
+        req = item.requirement
+        alarm = req == "required" and status in ("", "missing")
+        label = _(MATERIAL_LABELS.get(status, status))
+        if alarm:
+            label = _("REQUIRED, MISSING") if status == "missing" else _("REQUIRED, not checked")
+        rows.append(ChecklistRow(
+            item_id=item.id, name=loc(item, "name"), requirement=req,
+            requirement_label=_(REQUIREMENT_LABELS.get(req, req)), status=status,
+            status_label=label, note=str(getattr(st, "note", "") or ""), alarm=alarm,
+            e_licence=bool(getattr(item, "e_licence", False))))
+    return rows
+
+
+@dataclass(frozen=True)
+class Figures:
+    served: str
+    avg_handle: str
+    no_shows: str
+    satisfaction: str
+    per_hour: list[int]
+    by_level: list[tuple[str, str, int]]  # (level, label, count)
+
+
+def figures(stats: Any | None) -> Figures:
+    if stats is None:
+        return Figures("—", "—", "—", "—", [0] * 24, [(lv, _(RATING_LABELS[lv]), 0) for lv in RATING_LEVELS])
+    rate = getattr(stats, "satisfaction_rate", None)
+    by_level = getattr(stats, "ratings_by_level", None) or {}
+    return Figures(
+        served=str(stats.served),
+        avg_handle=duration(getattr(stats, "avg_handle_seconds", None)),
+        no_shows=str(stats.no_shows),
+        satisfaction="—" if rate is None else f"{rate * 100:.1f}%",
+        per_hour=list(getattr(stats, "tickets_per_hour", None) or [0] * 24),
+        by_level=[(lv, _(RATING_LABELS[lv]), int(by_level.get(lv, 0))) for lv in RATING_LEVELS],
+    )

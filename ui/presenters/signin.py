@@ -1,0 +1,82 @@
+"""The sign-in presenter: checks the server, signs in through the runner, reports clearly.
+
+Plain Python (no Tk). The view shows the window number, the server state and a caps-lock
+warning; Enter submits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ui.i18n import _
+from ui.presenters.desk import Runner, error_text
+
+
+class SignInView(Protocol):
+    def show_window(self, text: str) -> None: ...
+    def show_server(self, text: str, ok: bool | None) -> None: ...
+    def show_error(self, text: str | None) -> None: ...
+    def show_caps_lock(self, on: bool) -> None: ...
+    def set_busy(self, busy: bool) -> None: ...
+
+
+class SignInPresenter:
+    def __init__(self, view: SignInView, runner: Runner, core: Any, window_no: int,
+                 on_signed_in: Callable[[Any], None]) -> None:
+        self.view, self.runner, self.core = view, runner, core
+        self.window_no = window_no
+        self.on_signed_in = on_signed_in
+        self.busy = False
+        self.server_ok: bool | None = None
+
+    def render(self) -> None:
+        self.view.show_window(_("Window {no}").format(no=self.window_no))
+        self._render_server()
+
+    def _render_server(self) -> None:
+        text = {None: _("Server: checking…"), True: _("Server: connected"),
+                False: _("Server: not reachable")}[self.server_ok]
+        self.view.show_server(text, self.server_ok)
+
+    def check_server(self) -> None:
+        client = self.core.client
+
+        def ok(_h: Any) -> None:
+            self.server_ok = True
+            self._render_server()
+
+        def fail(_e: BaseException) -> None:
+            self.server_ok = False
+            self._render_server()
+
+        self.runner.run(client.health, ok, fail)
+
+    def on_caps_lock(self, on: bool) -> None:
+        self.view.show_caps_lock(on)
+
+    def submit(self, staff_no: str, password: str) -> None:
+        if self.busy:
+            return
+        staff_no = staff_no.strip()
+        if not staff_no or not password:
+            self.view.show_error(_("Enter your staff number and password."))
+            return
+        self.busy = True
+        self.view.set_busy(True)
+        self.view.show_error(None)
+        session = self.core.session
+
+        def ok(me: Any) -> None:
+            self.busy = False
+            self.view.set_busy(False)
+            self.server_ok = True
+            self._render_server()
+            self.on_signed_in(me)
+
+        def fail(exc: BaseException) -> None:
+            self.busy = False
+            self.view.set_busy(False)
+            self.view.show_error(error_text(exc))
+
+        self.runner.run(lambda: session.sign_in(staff_no, password), ok, fail)

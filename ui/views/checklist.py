@@ -1,0 +1,91 @@
+"""The checklist panel of the current case: one row per material, its status settable by keys.
+
+Select a row, then press 1-5 (or a button): received / electronic licence / accepted-pending /
+missing / not applicable; the note field is sent with it. A required material that is missing
+is shown in the danger colour AND says so in words, so colour-blind staff see it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from tkinter import ttk
+from typing import Any
+
+import customtkinter as ctk
+
+from ui import style
+from ui.i18n import N_, _
+from ui.presenters.format import MATERIAL_LABELS, MATERIAL_STATUSES, ChecklistRow
+from ui.views.common import Relabel
+
+COLUMNS = ("name", "requirement", "status", "note")
+HEADINGS = {"name": N_("Material"), "requirement": N_("Requirement"), "status": N_("Status"),
+            "note": N_("Note")}
+
+
+class ChecklistPanel(ctk.CTkFrame):
+    def __init__(self, master: Any, *, on_set: Callable[[str, str, str], None]) -> None:
+        super().__init__(master)
+        self._on_set = on_set
+        self.labels = Relabel(self, self._relabel_headings)
+        self.grid_columnconfigure(0, weight=1)
+        self.grid_rowconfigure(1, weight=1)
+        self.title = ctk.CTkLabel(self, font=style.font(18, "bold"), anchor="w")
+        self.title.grid(row=0, column=0, sticky="ew", padx=12, pady=(8, 4))
+        self.tree = ttk.Treeview(self, columns=COLUMNS, show="headings",
+                                 style=style.style_treeview(self, "Checklist.Treeview", 32),
+                                 selectmode="browse", height=6)
+        widths = {"name": 330, "requirement": 130, "status": 190, "note": 160}
+        for col in COLUMNS:
+            self.tree.column(col, width=widths[col], anchor="w", stretch=col in ("name", "note"))
+        self._relabel_headings()
+        self.tree.tag_configure("alarm", foreground=style.pick("danger"))
+        self.tree.tag_configure("done", foreground=style.pick("ok"))
+        self.tree.grid(row=1, column=0, sticky="nsew", padx=12, pady=4)
+
+        bar = ctk.CTkFrame(self, fg_color="transparent")
+        bar.grid(row=2, column=0, sticky="ew", padx=12, pady=(2, 10))
+        self.status_buttons: dict[str, ctk.CTkButton] = {}
+        for i, status in enumerate(MATERIAL_STATUSES, start=1):
+            b = ctk.CTkButton(bar, height=34, width=100, font=style.font(14),
+                              command=lambda s=status: self.set_selected(s),
+                              fg_color=style.color("button_secondary"),
+                              hover_color=style.color("button_secondary_hover"))
+            b.grid(row=0, column=i - 1, padx=(0, 6))
+            self.status_buttons[status] = b
+            self.tree.bind(str(i), lambda _e, s=status: self.set_selected(s))
+        self.note_entry = ctk.CTkEntry(bar, height=34, width=170, font=style.font(14))
+        self.labels.text(self.note_entry, N_("Note (optional)"), option="placeholder_text")
+        self.note_entry.grid(row=0, column=len(MATERIAL_STATUSES), padx=(6, 0), sticky="ew")
+        bar.grid_columnconfigure(len(MATERIAL_STATUSES), weight=1)
+        self._relabel_headings()
+
+    def _relabel_headings(self) -> None:
+        for col in COLUMNS:
+            self.tree.heading(col, text=_(HEADINGS[col]))
+        for i, (status, b) in enumerate(self.status_buttons.items(), start=1):
+            b.configure(text=f"{_(MATERIAL_LABELS[status])} [{i}]")
+
+    def show(self, title: str, rows: Sequence[ChecklistRow]) -> None:
+        self.title.configure(text=title)
+        selected = self.tree.selection()
+        self.tree.delete(*self.tree.get_children(""))
+        for row in rows:
+            tags = ("alarm",) if row.alarm else (("done",) if row.status in ("received", "e_licence") else ())
+            name = row.name + (" · " + _("e-licence available") if row.e_licence else "")
+            self.tree.insert("", "end", iid=row.item_id, tags=tags,
+                             values=(name, row.requirement_label, row.status_label, row.note))
+        if selected and self.tree.exists(selected[0]):
+            self.tree.selection_set(selected[0])
+        elif rows:
+            self.tree.selection_set(rows[0].item_id)
+        enabled = "normal" if rows else "disabled"
+        for b in self.status_buttons.values():
+            b.configure(state=enabled)
+
+    def set_selected(self, status: str) -> None:
+        sel = self.tree.selection()
+        if sel:
+            note = self.note_entry.get().strip()
+            self._on_set(sel[0], status, note)
+            self.note_entry.delete(0, "end")

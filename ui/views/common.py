@@ -1,0 +1,82 @@
+"""Small pieces every view uses: re-labelling on a language switch, and themed plain-Tk widgets.
+
+``Relabel`` remembers (widget, message id, option, format args) for each translated text and sets
+them again when ``ui.i18n.set_language`` runs; it unsubscribes when its owner is destroyed.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from typing import Any
+
+import customtkinter as ctk
+
+from ui import i18n, style
+from ui.i18n import _
+
+
+class Relabel:
+    """Keeps translated texts of one view current. Tk thread only."""
+
+    def __init__(self, owner: tk.Misc, on_switch: Callable[[], None] | None = None) -> None:
+        self._items: list[tuple[Any, str, str, dict[str, Any]]] = []
+        self._on_switch = on_switch
+        self._unsubscribe = i18n.on_change(self._switch)
+        owner.bind("<Destroy>", lambda e: self._unsubscribe() if e.widget is owner else None, add="+")
+
+    def text(self, widget: Any, msgid: str, option: str = "text", **fmt: Any) -> Any:
+        """Set ``widget[option]`` to the translation of ``msgid`` now and after every switch."""
+        self._items = [it for it in self._items if it[0] is not widget or it[2] != option]
+        self._items.append((widget, msgid, option, fmt))
+        widget.configure(**{option: _(msgid).format(**fmt) if fmt else _(msgid)})
+        return widget
+
+    def _switch(self, _lang: str) -> None:
+        alive = []
+        for widget, msgid, option, fmt in self._items:
+            try:
+                if not widget.winfo_exists():
+                    continue
+                widget.configure(**{option: _(msgid).format(**fmt) if fmt else _(msgid)})
+                alive.append((widget, msgid, option, fmt))
+            except tk.TclError:
+                continue
+        self._items = alive
+        if self._on_switch is not None:
+            self._on_switch()
+
+
+def themed_listbox(master: Any, height: int = 8) -> tk.Listbox:
+    """A plain Tk Listbox in theme colours: arrow keys and Enter work out of the box."""
+    lb = tk.Listbox(
+        master, height=height, activestyle="none", exportselection=False,
+        font=style.tk_font(16), bg=style.pick("tree_bg"), fg=style.pick("tree_fg"),
+        selectbackground=style.pick("tree_selected"), selectforeground=style.pick("tree_fg"),
+        highlightthickness=2, highlightcolor=style.pick("accent"),
+        highlightbackground=style.pick("tree_heading_bg"), relief="flat", borderwidth=0)
+    return lb
+
+
+def select_index(lb: tk.Listbox, index: int) -> None:
+    if lb.size() == 0:
+        return
+    index = max(0, min(index, lb.size() - 1))
+    lb.selection_clear(0, "end")
+    lb.selection_set(index)
+    lb.activate(index)
+    lb.see(index)
+
+
+def action_button(master: Any, *, command: Callable[[], None], kind: str = "primary",
+                  size: int = 18, height: int = 64, width: int = 150) -> ctk.CTkButton:
+    colours = {
+        "primary": {},
+        "secondary": {"fg_color": style.color("button_secondary"),
+                      "hover_color": style.color("button_secondary_hover")},
+        "danger": {"fg_color": style.color("button_danger"),
+                   "hover_color": style.color("button_danger_hover")},
+        "ok": {"fg_color": style.color("button_ok"), "hover_color": style.color("button_ok_hover")},
+    }[kind]
+    return ctk.CTkButton(master, command=command, height=height, width=width,
+                         font=style.font(size, "bold"), **colours)

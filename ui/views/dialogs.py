@@ -1,0 +1,244 @@
+"""Dialogs of the desk: transfer, pause with a reason, complete with an outcome, matter search.
+
+Each is fully keyboard-usable: focus starts in the first field, Tab moves in creation order,
+arrow keys move in lists, Enter confirms and Escape cancels. They call ``on_done`` with the
+choice and never talk to the core themselves.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import ttk
+from typing import Any
+
+import customtkinter as ctk
+
+from ui import style
+from ui.i18n import N_, _
+from ui.views.common import Relabel, select_index, themed_listbox
+
+
+class Dialog(ctk.CTkToplevel):
+    """Modal-ish dialog: transient to the desk, grabs input, Enter = OK, Escape = cancel."""
+
+    def __init__(self, master: Any, title_msgid: str, ok_msgid: str = N_("OK (Enter)")) -> None:
+        super().__init__(master)
+        self.labels = Relabel(self, self._retitle)
+        self._title_msgid = title_msgid
+        self._retitle()
+        self.transient(master.winfo_toplevel())
+        self.resizable(False, False)
+        self.body = ctk.CTkFrame(self, fg_color="transparent")
+        self.body.pack(fill="both", expand=True, padx=20, pady=(16, 4))
+        self.error_label = ctk.CTkLabel(self, text="", font=style.font(15),
+                                        text_color=style.color("danger"), wraplength=520)
+        self.error_label.pack(fill="x", padx=20)
+        buttons = ctk.CTkFrame(self, fg_color="transparent")
+        buttons.pack(fill="x", padx=20, pady=(6, 16))
+        self.cancel_button = ctk.CTkButton(buttons, height=44, width=160, font=style.font(16),
+                                           command=self.cancel,
+                                           fg_color=style.color("button_secondary"),
+                                           hover_color=style.color("button_secondary_hover"))
+        self.labels.text(self.cancel_button, N_("Cancel (Esc)"))
+        self.ok_button = ctk.CTkButton(buttons, height=44, width=200, font=style.font(16, "bold"),
+                                       command=self.confirm)
+        self.labels.text(self.ok_button, ok_msgid)
+        self.ok_button.pack(side="right")
+        self.cancel_button.pack(side="right", padx=(0, 10))
+        self.bind("<Return>", lambda _e: self.confirm())
+        self.bind("<KP_Enter>", lambda _e: self.confirm())
+        self.bind("<Escape>", lambda _e: self.cancel())
+        self.protocol("WM_DELETE_WINDOW", self.cancel)
+
+    def _retitle(self) -> None:
+        self.title(_(self._title_msgid))
+
+    def open(self, first_focus: tk.Misc) -> None:
+        self.update_idletasks()
+        root = self.master.winfo_toplevel()
+        x = root.winfo_rootx() + max((root.winfo_width() - self.winfo_reqwidth()) // 2, 0)
+        y = root.winfo_rooty() + max((root.winfo_height() - self.winfo_reqheight()) // 3, 0)
+        self.geometry(f"+{x}+{y}")
+        self.lift()
+        try:
+            self.grab_set()
+        except tk.TclError:
+            pass  # not viewable yet on some WMs; the dialog still works without the grab
+        first_focus.focus_set()
+
+    def confirm(self) -> None:
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.grab_release()
+        except tk.TclError:
+            pass
+        self.destroy()
+
+    def fail(self, text: str) -> None:
+        self.error_label.configure(text=text)
+
+    def caption(self, msgid: str) -> ctk.CTkLabel:
+        label = ctk.CTkLabel(self.body, font=style.font(16), anchor="w")
+        self.labels.text(label, msgid)
+        label.pack(fill="x", pady=(6, 2))
+        return label
+
+
+class ListDialog(Dialog):
+    """A list to pick from (arrow keys + Enter)."""
+
+    def __init__(self, master: Any, title_msgid: str, caption_msgid: str,
+                 items: list[tuple[Any, str]], on_done: Callable[[Any], None], height: int = 8) -> None:
+        super().__init__(master, title_msgid)
+        self._items, self._on_done = items, on_done
+        self.caption(caption_msgid)
+        self.listbox = themed_listbox(self.body, height=height)
+        self.listbox.configure(width=44)
+        for _key, text in items:
+            self.listbox.insert("end", text)
+        self.listbox.pack(fill="both", expand=True)
+        select_index(self.listbox, 0)
+
+    def chosen(self) -> Any | None:
+        sel = self.listbox.curselection()
+        return self._items[sel[0]][0] if sel else None
+
+
+class PauseDialog(ListDialog):
+    def __init__(self, master: Any, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None:
+        super().__init__(master, N_("Pause the window"), N_("Reason (shown to citizens on the pad)"),
+                         reasons, on_done)
+        self.open(self.listbox)
+
+    def confirm(self) -> None:
+        code = self.chosen()
+        if code is None:
+            self.fail(_("Choose a reason."))
+            return
+        self.close()
+        self._on_done(code)
+
+
+class TransferDialog(ListDialog):
+    PRIORITIES = (("", N_("Keep its priority")), ("normal", N_("Normal")),
+                  ("green", N_("Green channel")), ("appointment", N_("Appointment")))
+
+    def __init__(self, master: Any, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
+                 on_done: Callable[[dict[str, Any]], None]) -> None:
+        items: list[tuple[Any, str]] = [(("window", no), _("Window {label}").format(label=label))
+                                        for no, label in windows]
+        items += [(("category", code), _("Category {label}").format(label=label))
+                  for code, label in categories]
+        super().__init__(master, N_("Transfer the citizen"), N_("To a window or a category"),
+                         items, on_done, height=10)
+        self.caption(N_("Priority"))
+        self.priority = ttk.Combobox(self.body, state="readonly", font=style.tk_font(15),
+                                     values=[_(label) for _c, label in self.PRIORITIES])
+        self.priority.current(0)
+        self.priority.pack(fill="x", pady=(0, 4))
+        self.open(self.listbox)
+
+    def confirm(self) -> None:
+        target = self.chosen()
+        if target is None:
+            self.fail(_("Choose where to send the citizen."))
+            return
+        kind, value = target
+        prio = self.PRIORITIES[self.priority.current()][0] or None
+        choice = {"to_window_no": value if kind == "window" else None,
+                  "to_category": value if kind == "category" else None, "priority": prio}
+        self.close()
+        self._on_done(choice)
+
+
+class CompleteDialog(ListDialog):
+    def __init__(self, master: Any, outcomes: list[tuple[str, str]],
+                 on_done: Callable[[str, str, str], None]) -> None:
+        super().__init__(master, N_("Finish the service"), N_("Outcome"), outcomes,
+                         lambda _x: None, height=5)
+        self._finish = on_done
+        self.caption(N_("Reason (needed when rejected)"))
+        self.reason_entry = ctk.CTkEntry(self.body, height=40, font=style.font(16), width=480)
+        self.reason_entry.pack(fill="x")
+        self.caption(N_("Note"))
+        self.note_entry = ctk.CTkEntry(self.body, height=40, font=style.font(16), width=480)
+        self.note_entry.pack(fill="x")
+        self.open(self.listbox)
+
+    def confirm(self) -> None:
+        outcome = self.chosen()
+        if outcome is None:
+            self.fail(_("Choose an outcome."))
+            return
+        reason = self.reason_entry.get().strip()
+        if outcome == "rejected" and not reason:
+            self.fail(_("A rejection needs a reason: the citizen is told why."))
+            self.reason_entry.focus_set()
+            return
+        note = self.note_entry.get().strip()
+        self.close()
+        self._finish(outcome, note, reason)
+
+
+class MatterDialog(Dialog):
+    """Catalog search: type pinyin initials (or any part of the name or code), arrows, Enter."""
+
+    def __init__(self, master: Any, search: Callable[[str, Callable[[list[Any]], None]], None],
+                 describe: Callable[[Any], str], on_done: Callable[[str], None]) -> None:
+        super().__init__(master, N_("Choose the matter"), N_("Choose (Enter)"))
+        self._search, self._describe, self._on_done = search, describe, on_done
+        self._results: list[Any] = []
+        self.caption(N_("Type pinyin initials, a name or a code"))
+        self.entry = ctk.CTkEntry(self.body, height=44, font=style.font(18), width=640)
+        self.entry.pack(fill="x")
+        self.count_label = ctk.CTkLabel(self.body, text="", font=style.font(14),
+                                        text_color=style.color("muted"), anchor="w")
+        self.count_label.pack(fill="x")
+        self.listbox = themed_listbox(self.body, height=12)
+        self.listbox.configure(width=60)
+        self.listbox.pack(fill="both", expand=True)
+        self.entry.bind("<KeyRelease>", self._changed)
+        self.entry.bind("<Down>", lambda _e: self._move(1))
+        self.entry.bind("<Up>", lambda _e: self._move(-1))
+        self.listbox.bind("<Double-1>", lambda _e: self.confirm())
+        self._last = None
+        self.open(self.entry)
+
+    def _changed(self, event: Any) -> None:
+        if event.keysym in ("Up", "Down", "Return", "KP_Enter", "Escape", "Tab"):
+            return
+        text = self.entry.get().strip()
+        if text == self._last:
+            return
+        self._last = text
+        self._search(text, self.show_results)
+
+    def _move(self, delta: int) -> str:
+        sel = self.listbox.curselection()
+        select_index(self.listbox, (sel[0] + delta) if sel else 0)
+        return "break"
+
+    def show_results(self, items: list[Any]) -> None:
+        if not self.winfo_exists():
+            return
+        self._results = list(items)
+        self.listbox.delete(0, "end")
+        for m in self._results:
+            self.listbox.insert("end", self._describe(m))
+        select_index(self.listbox, 0)
+        self.count_label.configure(text=_("{n} matters found").format(n=len(self._results)))
+
+    def confirm(self) -> None:
+        sel = self.listbox.curselection()
+        if not sel or not self._results:
+            self.fail(_("No matter chosen: type to search first."))
+            return
+        code = self._results[sel[0]].code
+        self.close()
+        self._on_done(code)
