@@ -271,3 +271,21 @@ def test_keys_of_an_older_algorithm_are_redone_at_sync_not_open(
     assert codes(cat, "zzz") == [] and codes(cat, "spjyxk") == ["A0201"]
     reopened = Catalog(path, None)
     assert codes(reopened, "spjyxk") == ["A0201"]
+
+
+def test_unreadable_rows_are_skipped_and_force_a_full_resync(
+        tmp_path: Path, source: FakeSource) -> None:
+    path = tmp_path / "catalog.db"
+    Catalog(path, source).sync()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE matters SET data = '{\"code\": 1' WHERE code = 'A0201'")
+    conn.execute("UPDATE matters SET data = '{\"code\": \"C0101\"}' WHERE code = 'C0101'")
+    conn.commit()
+    conn.close()
+    cat = Catalog(path, source)
+    assert cat.version == 0 and cat.warnings and cat.recovered_from is None
+    assert cat.get("A0201") is None and cat.get("C0101") is None
+    assert codes(cat, "gtgsh") == ["A0101", "A0102"]
+    cat.sync()
+    assert source.calls[-1] == 0 and codes(cat, "shipin") == ["A0201"]
+    assert cat.get("C0101") is not None
