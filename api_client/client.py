@@ -78,7 +78,9 @@ def _product_version() -> str:
         return "0.1.0"
 
 
-USER_AGENT = f"counter-app/{_product_version()} (api_client; python-requests/{requests.__version__})"
+USER_AGENT = (
+    f"counter-app/{_product_version()} (api_client; python-requests/{requests.__version__})"
+)
 
 
 def _seg(value: object) -> str:
@@ -432,7 +434,9 @@ class HallClient:
             page = self.matters_page(updated_since, after=after)
             items.extend(page.items)
             after = page.next_after
-        return MatterPage(catalog_version=first.catalog_version, items=tuple(items), next_after=None)
+        return MatterPage(
+            catalog_version=first.catalog_version, items=tuple(items), next_after=None
+        )
 
     def matter(self, code: str) -> Matter:
         return self._get(f"/matters/{_seg(code)}", Matter.from_json)
@@ -491,9 +495,7 @@ class HallClient:
     def no_show(self, ticket_id: int, *, idempotency_key: str | None = None) -> Ticket:
         return self._ticket_action(ticket_id, "no-show", None, idempotency_key)
 
-    def start_service(
-        self, ticket_id: int, *, idempotency_key: str | None = None
-    ) -> ServiceResult:
+    def start_service(self, ticket_id: int, *, idempotency_key: str | None = None) -> ServiceResult:
         return self._post(
             f"/tickets/{_seg(ticket_id)}/start",
             ServiceResult.from_json,
@@ -704,9 +706,7 @@ class HallClient:
 
     # --- live events --------------------------------------------------------------------------
 
-    def events(
-        self, window_no: int | None = None, last_event_id: str | None = None
-    ) -> EventStream:
+    def events(self, window_no: int | None = None, last_event_id: str | None = None) -> EventStream:
         """A live stream of hall events (SSE) that reconnects by itself; iterate it on a worker
         thread and ``close()`` it from any thread."""
         params: dict[str, Any] = {}

@@ -194,7 +194,10 @@ _STATUS_CLASSES: dict[int, type[ApiStatusError]] = {
 
 # Fallback wording when the answer carries no envelope (a proxy's page, a HEAD, a crash).
 _STATUS_WORDS: dict[type[ApiStatusError], tuple[str, str]] = {
-    BadRequestError: ("The server refused the request as malformed", "请求格式有误，服务器拒绝处理"),
+    BadRequestError: (
+        "The server refused the request as malformed",
+        "请求格式有误，服务器拒绝处理",
+    ),
     AuthenticationError: ("Not signed in, or the session has expired", "未登录或登录已过期"),
     PermissionDeniedError: ("Not allowed", "没有权限执行此操作"),
     NotFoundError: ("Not found on the server", "服务器上找不到该对象"),
@@ -298,9 +301,7 @@ def _is_tls_failure(exc: BaseException) -> bool:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(
-            e, requests.exceptions.SSLError | urllib3.exceptions.SSLError | ssl.SSLError
-        ):
+        if isinstance(e, requests.exceptions.SSLError | urllib3.exceptions.SSLError | ssl.SSLError):
             return True
         stack.extend([e.__cause__, e.__context__, getattr(e, "reason", None)])
         stack.extend(a for a in e.args if isinstance(a, BaseException))
@@ -326,9 +327,7 @@ def from_transport_exception(exc: BaseException, *, what: str = "") -> ApiError:
         )
     if isinstance(
         exc,
-        requests.exceptions.Timeout
-        | urllib3.exceptions.TimeoutError
-        | TimeoutError,
+        requests.exceptions.Timeout | urllib3.exceptions.TimeoutError | TimeoutError,
     ):
         return ApiTimeoutError(
             f"The server did not answer in time{where}",

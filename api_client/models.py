@@ -183,7 +183,9 @@ class _Obj:
         v = self._d.get(key)
         return None if v is None else parse(v)
 
-    def seq(self, key: str, parse: Callable[[Any], T], default_empty: bool = False) -> tuple[T, ...]:
+    def seq(
+        self, key: str, parse: Callable[[Any], T], default_empty: bool = False
+    ) -> tuple[T, ...]:
         if default_empty and self._d.get(key) is None:
             return ()
         v = self._get(key)
@@ -402,7 +404,9 @@ class Me:
     @classmethod
     def from_json(cls, obj: Any) -> Self:
         o = _Obj(obj, "Me")
-        return cls(staff=o.obj("staff", Staff.from_json), window=o.opt_obj("window", Window.from_json))
+        return cls(
+            staff=o.obj("staff", Staff.from_json), window=o.opt_obj("window", Window.from_json)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,7 +434,9 @@ class EnrollmentCode:
     @classmethod
     def from_json(cls, obj: Any) -> Self:
         o = _Obj(obj, "EnrollmentCode")
-        return cls(code=o.text("code"), window_no=o.integer("window_no"), expires_at=o.dt("expires_at"))
+        return cls(
+            code=o.text("code"), window_no=o.integer("window_no"), expires_at=o.dt("expires_at")
+        )
 
 
 # --- matters catalog --------------------------------------------------------------------------
@@ -603,7 +609,9 @@ class MaterialStatus:
     @classmethod
     def from_json(cls, obj: Any) -> Self:
         o = _Obj(obj, "MaterialStatus")
-        return cls(item_id=o.text("item_id"), status=o.text("status"), note=o.opt_text("note") or "")
+        return cls(
+            item_id=o.text("item_id"), status=o.text("status"), note=o.opt_text("note") or ""
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -684,7 +692,9 @@ class RatingChallenge:
     @classmethod
     def from_json(cls, obj: Any) -> Self:
         o = _Obj(obj, "RatingChallenge")
-        return cls(case_id=o.integer("case_id"), challenge=o.text("challenge"), issued_at=o.dt("issued_at"))
+        return cls(
+            case_id=o.integer("case_id"), challenge=o.text("challenge"), issued_at=o.dt("issued_at")
+        )
 
 
 @dataclass(frozen=True, slots=True)
