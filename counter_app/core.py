@@ -53,6 +53,7 @@ class CounterCore:
         self.live = LiveQueue(self.client, self.bus, settings.window_no)
         self.desk = Desk(self.client, self.bus, settings.window_no,
                          snapshot_source=lambda: self.live.snapshot)
+        self.live.on_snapshot.append(self.desk.adopt)
         self.session = SessionService(self.client, self.bus, settings.window_no,
                                       idle_lock_minutes=settings.idle_lock_minutes)
         self.session.on_signed_in.append(self._after_sign_in)

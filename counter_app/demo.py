@@ -56,7 +56,9 @@ def start_demo_server(data_dir: Path, *, arrival_rate: float = 6.0, seed: int = 
         hs_app = importlib.import_module("hall_server.app")
         uvicorn = importlib.import_module("uvicorn")
     except ImportError as exc:
-        raise ConfigError("此安装不包含演示服务器", "This installation has no demo server",
+        log.error("demo server unavailable: %r", exc)
+        raise ConfigError(f"此安装不包含演示服务器（{exc}）",
+                          f"This installation has no demo server ({exc})",
                           code="no_demo_server") from exc
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = hs_settings.Settings(data_dir=data_dir, demo=True, arrival_rate=arrival_rate,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -61,6 +62,7 @@ class Desk:
         self._ticket: Ticket | None = None
         self._case: Case | None = None
         self.last_result: ServiceResult | None = None
+        self._last_action_done = 0.0
         # Where to look up a ticket's number without a round trip (the live queue's snapshot).
         self._snapshot_source = snapshot_source
 
@@ -108,6 +110,7 @@ class Desk:
                     self._resync_quietly()
                 raise err from exc
         finally:
+            self._last_action_done = time.monotonic()
             self._busy.release()
 
     def _set(self, *, window: Window | None | bool = False, ticket: Ticket | None | bool = False,
@@ -164,6 +167,35 @@ class Desk:
             else:
                 case = self._client.case(cur.case_id)
         self._set(window=snap.window, ticket=cur, case=case)
+
+    def adopt(self, snap: QueueSnapshot, requested_at: float) -> None:
+        """Take a live snapshot if it shows a change made elsewhere (any thread).
+
+        Skipped while an action is in flight, and for a snapshot requested before our last
+        action finished: such a snapshot predates what we did and would undo it on screen.
+        """
+        if not self._busy.acquire(blocking=False):
+            return
+        try:
+            if requested_at <= self._last_action_done:
+                return
+            cur, mine = snap.current, self._ticket
+            changed = (
+                self._window is None
+                or snap.window.state != self._window.state
+                or snap.window.pause_reason_code != self._window.pause_reason_code
+                or (cur.id if cur else None) != (mine.id if mine else None)
+                or (cur is not None and mine is not None
+                    and (cur.state, cur.recalls) != (mine.state, mine.recalls))
+            )
+            if changed:
+                log.info("desk adopts the server's view: window %s, ticket %s",
+                         snap.window.state, cur.number if cur else None)
+                self.apply_snapshot(snap)
+        except Exception as exc:
+            log.warning("adopting a snapshot failed: %s", from_api(exc))
+        finally:
+            self._busy.release()
 
     def resync(self) -> None:
         """Rebuild the desk from the server's queue snapshot (after sign-in or a restart)."""

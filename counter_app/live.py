@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from counter_app.errors import OfflineError, from_api
@@ -49,6 +50,9 @@ class LiveQueue:
         self._threads: list[threading.Thread] = []
         self.last_event_id: str | None = None
         self.events_seen = 0
+        # Called with (snapshot, monotonic time the request was sent) before QueueChanged is
+        # published: the desk adopts changes made elsewhere (a supervisor's pause, a restart).
+        self.on_snapshot: list[Callable[[QueueSnapshot, float], None]] = []
 
     @property
     def snapshot(self) -> QueueSnapshot | None:
@@ -94,12 +98,18 @@ class LiveQueue:
     def refresh(self) -> QueueSnapshot:
         """Fetch the snapshot now and publish it (any thread; serialised so order is kept)."""
         with self._refresh_lock:
+            requested_at = time.monotonic()
             try:
                 snap = self._client.queue(self.window_no)
             except Exception as exc:
                 raise from_api(exc) from exc
             prev = self._snapshot
             self._snapshot = snap
+            for hook in list(self.on_snapshot):
+                try:
+                    hook(snap, requested_at)
+                except Exception:
+                    log.exception("snapshot hook failed")
         self._bus.publish(QueueChanged(snap))
         if prev is not None and not prev.waiting and snap.waiting:
             self._bus.publish(TicketArrivedInEmptyQueue(snap.waiting[0]))

@@ -505,3 +505,19 @@ def test_stats_published(make_core: Any) -> None:
     core.bus.subscribe(StatsUpdated, rec)
     stats = core.refresh_stats()
     assert rec.of(StatsUpdated)[0].stats == stats and stats.window_no == 1
+
+
+def test_a_pause_made_elsewhere_reaches_the_desk(make_core: Any, fresh_hall_server: Any) -> None:
+    core = signed_in(make_core, 1)
+    assert core.hall is not None
+    rec = Recorder()
+    core.bus.subscribe(DeskChanged, rec)
+    wait_until(lambda: core.live.connection_state == "online", what="stream online")
+    sup = HallClient(fresh_hall_server.url)
+    try:
+        sup.login("8001", PASSWORD)
+        sup.pause_window(1, core.hall.pause_reasons[0].code)
+    finally:
+        sup.close()
+    wait_until(lambda: core.desk.state == "paused", what="desk shows the pause")
+    assert rec.of(DeskChanged)[-1].state == "paused"
