@@ -1,0 +1,192 @@
+"""The application factory: `create_app(settings)` wires the store, migrations, demo seeding,
+events, middleware (request ids, body limits) and the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import random
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hall_server import __version__, admin, api, documents, queue
+from hall_server.core import Hall, get_meta, set_meta
+from hall_server.db import Store, Tx
+from hall_server.errors import ApiError, envelope, install_handlers
+from hall_server.events import Broker, PgListener
+from hall_server.security import TokenSigner
+from hall_server.seed import hall_code, seed_demo
+from hall_server.settings import Settings
+
+log = logging.getLogger("hall_server")
+
+
+class RequestIdAndLimits:
+    """Pure ASGI middleware: `X-Request-ID` on every response, and 413 for bodies too big."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    def _limit(self, scope: Scope) -> int:
+        path: str = scope.get("path", "")
+        if scope.get("method") == "PATCH" and path.startswith("/api/v1/uploads/"):
+            return self.settings.max_chunk_bytes
+        if path == "/api/v1/admin/matters/import":
+            return self.settings.max_import_bytes
+        return self.settings.max_json_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = ""
+        for k, v in scope.get("headers", []):
+            if k == b"x-request-id":
+                candidate = v.decode("latin-1")
+                if 0 < len(candidate) <= 100 and candidate.isprintable():
+                    rid = candidate
+                break
+        rid = rid or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        rid_b = rid.encode("latin-1")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+                headers.append((b"x-request-id", rid_b))
+                message["headers"] = headers
+            await send(message)
+
+        limit = self._limit(scope)
+        for k, v in scope.get("headers", []):
+            if k == b"content-length":
+                try:
+                    too_big = int(v) > limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await self._reject(send_with_id, rid, limit)
+                    return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise ApiError(413, "too_large", {"limit": limit})
+            return message
+
+        await self.app(scope, counting_receive, send_with_id)
+
+    @staticmethod
+    async def _reject(send: Send, rid: str, limit: int) -> None:
+        err = ApiError(413, "too_large", {"limit": limit})
+        body = json.dumps(envelope(rid, err.code, err.message_zh, err.message_en, err.details),
+                          ensure_ascii=False).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _signing_key(store: Store) -> bytes:
+    def fn(tx: Tx) -> str:
+        key = get_meta(tx.conn, "token_key")
+        if key is None:
+            key = base64.b64encode(secrets.token_bytes(32)).decode()
+            set_meta(tx.conn, "token_key", key)
+        return key
+
+    return base64.b64decode(store.write_sync(fn))
+
+
+async def _simulate_arrivals(hall: Hall, rate_per_min: float) -> None:
+    """Demo citizens: tickets at `rate_per_min` (Poisson), ~8% green channel, ~10% appointments."""
+    rng = random.Random(hall.settings.seed)
+    cats = await hall.store.read(lambda c: [r[0] for r in c.exec_driver_sql("SELECT code FROM categories")])
+    matters = await hall.store.read(
+        lambda c: [tuple(r) for r in c.exec_driver_sql("SELECT code, category FROM matters WHERE deleted = false")]
+    )
+    by_cat: dict[str, list[str]] = {}
+    for code, cat in matters:
+        by_cat.setdefault(cat, []).append(code)
+    while True:
+        await asyncio.sleep(rng.expovariate(rate_per_min / 60.0))
+        cat = rng.choice(cats)
+        roll = rng.random()
+        priority = "green" if roll < 0.08 else ("appointment" if roll < 0.18 else "normal")
+        matter = rng.choice(by_cat[cat]) if by_cat.get(cat) and rng.random() < 0.6 else None
+        appt = None
+        if priority == "appointment":
+            from hall_server.db import now_ms
+
+            appt = now_ms() + rng.randint(-10, 30) * 60_000
+        try:
+            await hall.store.write(
+                lambda tx, c=cat, p=priority, m=matter, a=appt: queue.issue_ticket(tx, hall, c, p, m, a)
+            )
+        except Exception:  # noqa: BLE001 - the simulator must keep running
+            log.exception("arrival simulator failed to issue a ticket")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.database_url()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(url)
+        if settings.migrate_on_start:
+            await asyncio.to_thread(store.migrate)
+        if settings.demo:
+            await asyncio.to_thread(seed_demo, store, settings.seed)
+        key = await asyncio.to_thread(_signing_key, store)
+        hall = Hall(settings, store, TokenSigner(key, settings.access_token_seconds))
+        hall.code = await asyncio.to_thread(hall_code, store)
+        broker = Broker(asyncio.get_running_loop())
+        hall.broker = broker
+        listener: PgListener | None = None
+        if store.is_pg:
+            listener = PgListener(url, store, broker)
+            await asyncio.to_thread(listener.start)
+        else:
+            store.on_commit = broker.publish_threadsafe
+        app.state.hall = hall
+        tasks: list[asyncio.Task[Any]] = []
+        if settings.arrival_rate > 0:
+            tasks.append(asyncio.create_task(_simulate_arrivals(hall, settings.arrival_rate)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for sub in list(broker.subscribers):
+                sub.queue.put_nowait(None)
+            if listener is not None:
+                await asyncio.to_thread(listener.stop)
+            await asyncio.to_thread(store.close)
+
+    app = FastAPI(
+        title="Hall API",
+        version=__version__,
+        description="The contract between window PCs and the hall server (docs/hall-api.md).",
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    app.include_router(api.router)
+    app.include_router(admin.router)
+    app.include_router(documents.router)
+    app.add_middleware(RequestIdAndLimits, settings=settings)
+    return app

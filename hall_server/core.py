@@ -1,0 +1,297 @@
+"""Shared server state (`Hall`), JSON shapes of rows, and the generic mutation path.
+
+`mutate()` is the ONE idempotency mechanism: every mutating endpoint runs its effect through it.
+The `Idempotency-Key` row is inserted first in the same transaction as the effect and the
+response is stored in it before COMMIT, so a key is either absent (nothing happened) or carries
+the exact response to replay. A concurrent duplicate blocks on the key's unique index (PostgreSQL)
+or waits behind the single writer (SQLite) and then replays the stored response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request, Response
+from sqlalchemy import Connection, RowMapping, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hall_server import schema as t
+from hall_server.db import Store, Tx, iso_ms, now_ms
+from hall_server.errors import ApiError
+from hall_server.security import LoginLimiter, Principal, SessionCache, TokenSigner
+from hall_server.settings import Settings
+
+JSON = dict[str, Any]
+
+
+class Hall:
+    """Everything a request handler needs, hung on `app.state.hall`."""
+
+    def __init__(self, settings: Settings, store: Store, signer: TokenSigner) -> None:
+        self.settings = settings
+        self.store = store
+        self.signer = signer
+        self.tz = ZoneInfo(settings.timezone)
+        self.rules = settings.rules
+        self.limiter = LoginLimiter(settings.login_failure_limit, settings.login_failure_window_s)
+        self.sessions = SessionCache()
+        self.code = "HALL"
+        self.broker: Any = None  # events.Broker, set by create_app
+        self.upload_locks: dict[str, Any] = {}
+
+    def day_of(self, ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, self.tz).strftime("%Y-%m-%d")
+
+    def today(self) -> str:
+        return self.day_of(now_ms())
+
+    def day_bounds_ms(self, day: str) -> tuple[int, int]:
+        d = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=self.tz)
+        start = int(d.timestamp() * 1000)
+        return start, start + 86_400_000
+
+
+def hall_of(request: Request) -> Hall:
+    hall: Hall = request.app.state.hall
+    return hall
+
+
+# ---- JSON shapes --------------------------------------------------------------------------
+def staff_json(r: Mapping[str, Any]) -> JSON:
+    return {
+        "staff_no": r["staff_no"],
+        "name_zh": r["name_zh"],
+        "name_en": r["name_en"],
+        "role": r["role"],
+        "photo_url": f"/api/v1/staff/{r['staff_no']}/photo",
+        "disabled": bool(r["disabled"]),
+    }
+
+
+TICKET_COLS = [
+    t.tickets.c.id,
+    t.tickets.c.number,
+    t.tickets.c.category,
+    t.tickets.c.matter_code,
+    t.tickets.c.priority,
+    t.tickets.c.appointment_ms,
+    t.tickets.c.state,
+    t.tickets.c.window_no,
+    t.tickets.c.target_window_no,
+    t.tickets.c.issued_ms,
+    t.tickets.c.queued_ms,
+    t.tickets.c.called_ms,
+    t.tickets.c.first_called_ms,
+    t.tickets.c.started_ms,
+    t.tickets.c.finished_ms,
+    t.tickets.c.recalls,
+    t.tickets.c.case_id,
+    t.tickets.c.sort_key,
+]
+
+
+def ticket_json(r: Mapping[str, Any]) -> JSON:
+    return {
+        "id": int(r["id"]),
+        "number": r["number"],
+        "category": r["category"],
+        "matter_code": r["matter_code"],
+        "priority": r["priority"],
+        "appointment_at": iso_ms(r["appointment_ms"]),
+        "state": r["state"],
+        "window_no": r["window_no"],
+        "target_window_no": r["target_window_no"],
+        "issued_at": iso_ms(r["issued_ms"]),
+        "queued_at": iso_ms(r["queued_ms"]),
+        "called_at": iso_ms(r["called_ms"]),
+        "started_at": iso_ms(r["started_ms"]),
+        "finished_at": iso_ms(r["finished_ms"]),
+        "recalls": int(r["recalls"]),
+        "case_id": None if r["case_id"] is None else int(r["case_id"]),
+    }
+
+
+def window_json(r: Mapping[str, Any], staff: Mapping[str, Any] | None) -> JSON:
+    return {
+        "no": int(r["no"]),
+        "name_zh": r["name_zh"],
+        "name_en": r["name_en"],
+        "categories": [c for c in r["categories"].split(",") if c],
+        "state": r["state"],
+        "pause_reason_code": r["pause_reason_code"],
+        "staff": staff_json(staff) if staff is not None else None,
+        "current_ticket_id": None if r["current_ticket_id"] is None else int(r["current_ticket_id"]),
+    }
+
+
+def load_window(conn: Connection, no: int, *, for_update: bool = False) -> RowMapping:
+    q = select(t.windows).where(t.windows.c.no == no)
+    if for_update and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = conn.execute(q).mappings().first()
+    if row is None:
+        raise ApiError(404, "not_found", {"window_no": no})
+    return row
+
+
+def window_out(conn: Connection, w: Mapping[str, Any]) -> JSON:
+    staff = None
+    if w["staff_no"] is not None:
+        staff = conn.execute(select(t.staff).where(t.staff.c.staff_no == w["staff_no"])).mappings().first()
+    return window_json(w, staff)
+
+
+def all_windows(conn: Connection) -> list[JSON]:
+    ws = conn.execute(select(t.windows).order_by(t.windows.c.no)).mappings().all()
+    staff = {
+        s["staff_no"]: s
+        for s in conn.execute(
+            select(t.staff).where(t.staff.c.staff_no.in_([w["staff_no"] for w in ws if w["staff_no"]]))
+        ).mappings()
+    }
+    return [window_json(w, staff.get(w["staff_no"])) for w in ws]
+
+
+def case_json(conn: Connection, case_id: int) -> JSON:
+    c = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).mappings().first()
+    if c is None:
+        raise ApiError(404, "not_found", {"case_id": case_id})
+    mats = conn.execute(
+        select(t.case_materials)
+        .where(t.case_materials.c.case_id == case_id)
+        .order_by(t.case_materials.c.position)
+    ).mappings()
+    return {
+        "id": int(c["id"]),
+        "case_no": c["case_no"],
+        "ticket_id": None if c["ticket_id"] is None else int(c["ticket_id"]),
+        "matter_code": c["matter_code"],
+        "staff_no": c["staff_no"],
+        "window_no": c["window_no"],
+        "started_at": iso_ms(c["started_ms"]),
+        "completed_at": iso_ms(c["completed_ms"]),
+        "outcome": c["outcome"],
+        "materials": [
+            {"item_id": m["item_id"], "status": m["status"], "note": m["note"]} for m in mats
+        ],
+        "notes": c["notes"],
+    }
+
+
+def insert_ignore(conn: Connection, table: Any, values: dict[str, Any], keys: list[str]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True when the row was inserted."""
+    ins: Any = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    stmt = ins.values(**values).on_conflict_do_nothing(index_elements=keys)
+    return bool(conn.execute(stmt).rowcount)
+
+
+def next_counter(conn: Connection, scope: str, day: str) -> int:
+    ins: Any = postgresql.insert(t.counters) if conn.dialect.name == "postgresql" else sqlite.insert(t.counters)
+    stmt = (
+        ins.values(scope=scope, day=day, n=1)
+        .on_conflict_do_update(index_elements=["scope", "day"], set_={"n": t.counters.c.n + 1})
+        .returning(t.counters.c.n)
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def get_meta(conn: Connection, key: str) -> str | None:
+    return conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+
+
+def set_meta(conn: Connection, key: str, value: str) -> None:
+    if conn.execute(t.meta.update().where(t.meta.c.key == key).values(value=value)).rowcount == 0:
+        conn.execute(t.meta.insert().values(key=key, value=value))
+
+
+# ---- the mutation path -------------------------------------------------------------------
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def mutate(
+    request: Request,
+    fn: Callable[[Tx], Any],
+    *,
+    status: int = 200,
+) -> Response:
+    """Run `fn` in one write transaction under the request's Idempotency-Key (if any)."""
+    hall = hall_of(request)
+    key = request.headers.get("idempotency-key")
+    fingerprint = ""
+    if key is not None:
+        if not key or len(key) > 200:
+            raise ApiError(
+                422,
+                "validation_error",
+                {"errors": [{"field": "header.Idempotency-Key", "message": "1..200 characters"}]},
+            )
+        h = hashlib.sha256()
+        h.update(request.method.encode() + b"\0" + request.url.path.encode() + b"?")
+        h.update(request.url.query.encode() + b"\0")
+        h.update(await request.body())
+        fingerprint = h.hexdigest()
+
+    def work(tx: Tx) -> tuple[bool, int, bytes]:
+        if key is not None:
+            fresh = insert_ignore(
+                tx.conn,
+                t.idempotency_keys,
+                {"key": key, "fingerprint": fingerprint, "created_ms": now_ms()},
+                ["key"],
+            )
+            if not fresh:
+                row = tx.conn.execute(
+                    select(t.idempotency_keys).where(t.idempotency_keys.c.key == key)
+                ).mappings().one()
+                if row["fingerprint"] != fingerprint:
+                    raise ApiError(422, "idempotency_mismatch")
+                if row["status_code"] is None:
+                    raise ApiError(409, "idempotency_in_progress", headers={"Retry-After": "1"})
+                return True, int(row["status_code"]), (row["body"] or "").encode()
+        result = fn(tx)
+        body = b"" if result is None else dumps(result)
+        if key is not None:
+            tx.conn.execute(
+                t.idempotency_keys.update()
+                .where(t.idempotency_keys.c.key == key)
+                .values(status_code=status, body=body.decode())
+            )
+        return False, status, body
+
+    replayed, code, body = await hall.store.write(work)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if code == 204:
+        return Response(status_code=204, headers=headers)
+    return Response(body, status_code=code, media_type="application/json", headers=headers)
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    return Response(dumps(obj), status_code=status, media_type="application/json")
+
+
+def ms_from_iso(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ApiError(
+            422,
+            "validation_error",
+            {"errors": [{"field": "time", "message": "a time zone (Z) is required"}]},
+        )
+    return int(value.timestamp() * 1000)
+
+
+def require_role(p: Principal, *roles: str) -> None:
+    if p.role not in roles:
+        raise ApiError(403, "forbidden", {"need": list(roles)})
+
+
+def time_ms() -> int:
+    return int(time.time() * 1000)

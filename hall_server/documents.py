@@ -1,0 +1,186 @@
+"""Resumable, checksummed document upload with tus 1.0 semantics.
+
+Create (idempotent, through `mutate`), HEAD for the offset, PATCH a chunk at the exact offset
+with `Upload-Checksum: sha256 <base64>`: a wrong offset is 409, a bad chunk 460 and the offset
+stays. Bytes are appended and fsynced before the new offset is committed, so a crash can only
+leave extra bytes past the committed offset, which the next PATCH at that offset overwrites.
+After the last byte the whole file's SHA-256 is checked; on success the file becomes a document
+and the receipt carries its SHA-256.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, select
+
+from hall_server import schema as t
+from hall_server.api import Auth
+from hall_server.core import JSON, hall_of, json_response, mutate
+from hall_server.db import Tx, iso_ms, now_ms
+from hall_server.errors import ApiError
+
+router = APIRouter(prefix="/api/v1", tags=["documents"])
+
+TYPES = {"application/pdf", "image/jpeg", "image/png", "image/tiff"}
+
+
+class UploadIn(BaseModel):
+    item_id: Annotated[str, Field(min_length=1, max_length=64)]
+    filename: Annotated[str, Field(min_length=1, max_length=300)]
+    content_type: Annotated[str, Field(max_length=100)]
+    size: Annotated[int, Field(ge=1)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
+
+
+def _dirs(request: Request) -> tuple[Path, Path]:
+    base = hall_of(request).settings.data_dir
+    up, docs = base / "uploads", base / "documents"
+    up.mkdir(parents=True, exist_ok=True)
+    docs.mkdir(parents=True, exist_ok=True)
+    return up, docs
+
+
+@router.post("/cases/{case_id}/documents", status_code=201)
+async def create_upload(request: Request, case_id: int, body: UploadIn, p: Auth) -> Response:
+    hall = hall_of(request)
+    if body.size > hall.settings.max_upload_bytes:
+        raise ApiError(413, "too_large", {"limit": hall.settings.max_upload_bytes})
+    if body.content_type not in TYPES:
+        raise ApiError(422, "unsupported_type", {"allowed": sorted(TYPES)})
+    up_dir, _ = _dirs(request)
+
+    def fn(tx: Tx) -> JSON:
+        if tx.conn.execute(select(t.cases.c.id).where(t.cases.c.id == case_id)).first() is None:
+            raise ApiError(404, "not_found", {"case_id": case_id})
+        uid = secrets.token_hex(16)
+        tx.conn.execute(t.uploads.insert().values(
+            id=uid, case_id=case_id, item_id=body.item_id, filename=body.filename,
+            content_type=body.content_type, size=body.size, sha256=body.sha256.lower(),
+            offset=0, created_ms=now_ms()))
+        (up_dir / uid).write_bytes(b"")
+        return {"upload_id": uid, "offset": 0, "size": body.size, "location": f"/api/v1/uploads/{uid}"}
+
+    return await mutate(request, fn, status=201)
+
+
+def _load(conn: Connection, uid: str) -> dict[str, object]:
+    row = conn.execute(select(t.uploads).where(t.uploads.c.id == uid)).mappings().first()
+    if row is None:
+        raise ApiError(404, "not_found", {"upload_id": uid})
+    return dict(row)
+
+
+def _status(conn: Connection, uid: str) -> JSON:
+    u = _load(conn, uid)
+    receipt = None
+    if u["document_id"] is not None:
+        d = conn.execute(select(t.documents).where(t.documents.c.id == u["document_id"])).mappings().one()
+        receipt = {"document_id": d["id"], "sha256": d["sha256"], "size": int(d["size"]),
+                   "received_at": iso_ms(d["received_ms"])}
+    return {"upload_id": uid, "offset": int(u["offset"]), "size": int(u["size"]),  # type: ignore[call-overload]
+            "complete": receipt is not None, "receipt": receipt}
+
+
+@router.head("/uploads/{upload_id}")
+async def upload_head(request: Request, upload_id: str, p: Auth) -> Response:
+    u = await hall_of(request).store.read(lambda c: _load(c, upload_id))
+    return Response(status_code=200, headers={
+        "Upload-Offset": str(u["offset"]), "Upload-Length": str(u["size"]),
+        "Tus-Resumable": "1.0.0", "Cache-Control": "no-store"})
+
+
+@router.get("/uploads/{upload_id}")
+async def upload_status(request: Request, upload_id: str, p: Auth) -> Response:
+    return json_response(await hall_of(request).store.read(lambda c: _status(c, upload_id)))
+
+
+@router.patch(
+    "/uploads/{upload_id}",
+    status_code=204,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def upload_chunk(
+    request: Request,
+    upload_id: str,
+    p: Auth,
+    upload_offset: Annotated[int, Header(ge=0)],
+    upload_checksum: Annotated[str | None, Header(max_length=200)] = None,
+    content_type: Annotated[str | None, Header()] = None,
+) -> Response:
+    hall = hall_of(request)
+    if (content_type or "").split(";")[0].strip().lower() != "application/offset+octet-stream":
+        raise ApiError(415 if content_type else 400, "unsupported_type",
+                       {"expected": "application/offset+octet-stream"})
+    data = await request.body()
+    if upload_checksum is not None:
+        algo, _, b64 = upload_checksum.partition(" ")
+        if algo.lower() != "sha256":
+            raise ApiError(400, "bad_request", {"Upload-Checksum": "only sha256 is supported"})
+        try:
+            want = base64.b64decode(b64.strip(), validate=True)
+        except ValueError:
+            raise ApiError(400, "bad_request", {"Upload-Checksum": "not base64"}) from None
+        if hashlib.sha256(data).digest() != want:
+            raise ApiError(460, "checksum_mismatch")
+    up_dir, doc_dir = _dirs(request)
+    lock = hall.upload_locks.setdefault(upload_id, asyncio.Lock())
+    async with lock:
+        u = await hall.store.read(lambda c: _load(c, upload_id))
+        offset, size = int(u["offset"]), int(u["size"])  # type: ignore[call-overload]
+        if u["document_id"] is not None:
+            raise ApiError(409, "upload_complete", {"offset": offset})
+        if upload_offset != offset:
+            raise ApiError(409, "offset_mismatch", {"offset": offset})
+        if offset + len(data) > size:
+            raise ApiError(413, "too_large", {"size": size, "offset": offset})
+        path = up_dir / upload_id
+
+        def write() -> str | None:
+            with open(path, "r+b") as f:
+                f.seek(offset)
+                f.write(data)
+                f.truncate()
+                f.flush()
+                os.fsync(f.fileno())
+            if offset + len(data) < size:
+                return None
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            return h.hexdigest()
+
+        digest = await asyncio.to_thread(write)
+        new_offset = offset + len(data)
+
+        def commit(tx: Tx) -> int:
+            if digest is not None and digest != u["sha256"]:
+                tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id).values(offset=0))
+                return -1
+            tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id).values(offset=new_offset))
+            if digest is not None:
+                doc_id = secrets.token_hex(16)
+                final = doc_dir / doc_id
+                os.replace(path, final)
+                tx.conn.execute(t.documents.insert().values(
+                    id=doc_id, upload_id=upload_id, case_id=u["case_id"], item_id=u["item_id"],
+                    filename=u["filename"], content_type=u["content_type"], size=size,
+                    sha256=digest, path=str(final), received_ms=now_ms()))
+                tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id).values(document_id=doc_id))
+            return new_offset
+
+        result = await hall.store.write(commit)
+        if result < 0:
+            path.write_bytes(b"")
+            raise ApiError(422, "sha256_mismatch", {"offset": 0})
+    return Response(status_code=204, headers={"Upload-Offset": str(result), "Tus-Resumable": "1.0.0"})

@@ -1,0 +1,549 @@
+"""The queue state machine: issuing tickets, calling, and every transition, as functions that
+run inside one write transaction (`Tx`). Illegal moves raise `ApiError` 409 with a clear code.
+
+Call order (docs/hall-api.md): green channel, then appointments due within 10 minutes, then the
+rest (incl. appointments not yet due) by `queued_at`. `sort_key` = rank * 10**13 + queued_ms
+makes "the next one" one walk of the (state, sort_key) index: the first eligible row wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, select
+
+from hall_server import schema as t
+from hall_server.core import (
+    JSON,
+    TICKET_COLS,
+    Hall,
+    case_json,
+    get_meta,
+    load_window,
+    next_counter,
+    ticket_json,
+    window_out,
+)
+from hall_server.db import Tx, now_ms
+from hall_server.errors import ApiError
+from hall_server.security import Principal
+
+RANK = {"green": 0, "appointment": 1, "normal": 2}
+RANK_SPAN = 10**13
+APPOINTMENT_LEAD_MS = 10 * 60 * 1000
+OUTCOMES = ("completed", "accepted", "correction", "rejected", "forwarded")
+
+
+def sort_key(priority: str, queued_ms: int) -> int:
+    return RANK[priority] * RANK_SPAN + queued_ms
+
+
+def _cats(w: RowMapping) -> list[str]:
+    return [c for c in w["categories"].split(",") if c]
+
+
+def _emit_ticket(tx: Tx, type_: str, tk: JSON) -> None:
+    tx.emit(
+        type_,
+        {"ticket": tk},
+        window_no=tk["window_no"],
+        category=tk["category"],
+        target_window_no=tk["target_window_no"],
+    )
+
+
+def _emit_window(tx: Tx, type_: str, w: JSON) -> None:
+    tx.emit(type_, {"window": w}, window_no=w["no"])
+
+
+def load_ticket(conn: Connection, ticket_id: int, *, for_update: bool = False) -> RowMapping:
+    q = select(*TICKET_COLS).where(t.tickets.c.id == ticket_id)
+    if for_update and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = conn.execute(q).mappings().first()
+    if row is None:
+        raise ApiError(404, "not_found", {"ticket_id": ticket_id})
+    return row
+
+
+def _update_ticket(conn: Connection, ticket_id: int, **values: Any) -> JSON:
+    row = conn.execute(
+        t.tickets.update().where(t.tickets.c.id == ticket_id).values(**values).returning(*TICKET_COLS)
+    ).mappings().one()
+    return ticket_json(row)
+
+
+def _set_current(conn: Connection, window_no: int | None, ticket_id: int | None) -> None:
+    if window_no is not None:
+        conn.execute(
+            t.windows.update().where(t.windows.c.no == window_no).values(current_ticket_id=ticket_id)
+        )
+
+
+def _acting_window(p: Principal, window_no: int) -> None:
+    """Staff act only for the window they signed in at; supervisors/IT for any."""
+    if p.role == "staff" and p.window_no != window_no:
+        raise ApiError(403, "forbidden", {"window_no": window_no, "signed_in_at": p.window_no})
+
+
+def _own_ticket(p: Principal, tk: RowMapping, *states: str) -> None:
+    if tk["state"] not in states:
+        raise ApiError(409, "illegal_transition", {"state": tk["state"], "allowed_from": list(states)})
+    if tk["window_no"] is not None and p.role == "staff" and tk["window_no"] != p.window_no:
+        raise ApiError(409, "not_your_ticket", {"window_no": tk["window_no"]})
+
+
+def _ready_window(conn: Connection, window_no: int) -> RowMapping:
+    w = load_window(conn, window_no, for_update=True)
+    if w["state"] == "paused":
+        raise ApiError(409, "window_paused", {"pause_reason_code": w["pause_reason_code"]})
+    if w["state"] != "open":
+        raise ApiError(409, "window_closed")
+    if w["current_ticket_id"] is not None:
+        raise ApiError(409, "window_busy", {"current_ticket_id": int(w["current_ticket_id"])})
+    return w
+
+
+# ---- issue -------------------------------------------------------------------------------
+def issue_ticket(
+    tx: Tx,
+    hall: Hall,
+    category: str,
+    priority: str,
+    matter_code: str | None,
+    appointment_ms: int | None,
+) -> JSON:
+    conn = tx.conn
+    if conn.execute(select(t.categories.c.code).where(t.categories.c.code == category)).first() is None:
+        raise ApiError(422, "unknown_category", {"category": category})
+    if matter_code is not None:
+        m = conn.execute(
+            select(t.matters.c.code).where(t.matters.c.code == matter_code, t.matters.c.deleted.is_(False))
+        ).first()
+        if m is None:
+            raise ApiError(422, "unknown_matter", {"matter_code": matter_code})
+    now = now_ms()
+    day = hall.day_of(now)
+    n = next_counter(conn, category, day)
+    row = conn.execute(
+        t.tickets.insert()
+        .values(
+            number=f"{category}{n:03d}",
+            category=category,
+            matter_code=matter_code,
+            priority=priority,
+            appointment_ms=appointment_ms,
+            state="waiting",
+            issued_ms=now,
+            queued_ms=now,
+            recalls=0,
+            sort_key=sort_key(priority, now),
+            day=day,
+        )
+        .returning(*TICKET_COLS)
+    ).mappings().one()
+    tk = ticket_json(row)
+    _emit_ticket(tx, "ticket.issued", tk)
+    return tk
+
+
+# ---- call next: the hot path ---------------------------------------------------------------
+_NEXT_SQL = (
+    "SELECT id, priority, appointment_ms, queued_ms FROM tickets "
+    "WHERE state = 'waiting' AND sort_key >= :lo AND sort_key < :hi "
+    "AND (target_window_no = :w OR (target_window_no IS NULL AND category IN ({cats}))) "
+    "{extra} ORDER BY sort_key, id LIMIT 1{lock}"
+)
+
+
+def _first(conn: Connection, window_no: int, cats: list[str], lo: int, hi: int, extra: str,
+           params: dict[str, Any]) -> RowMapping | None:
+    is_pg = conn.dialect.name == "postgresql"
+    names = [f"c{i}" for i in range(len(cats))] or ["cnone"]
+    sql = _NEXT_SQL.format(
+        cats=", ".join(f":{n}" for n in names),
+        extra=extra,
+        lock=" FOR UPDATE SKIP LOCKED" if is_pg else "",
+    )
+    p: dict[str, Any] = {"w": window_no, "lo": lo, "hi": hi, **params}
+    if cats:
+        p.update(zip(names, cats, strict=True))
+    else:
+        p["cnone"] = "\x00"
+    return conn.exec_driver_sql(_compile(conn, sql), _paramstyle(conn, sql, p)).mappings().first()
+
+
+_SQL_CACHE: dict[tuple[str, str], tuple[str, list[str]]] = {}
+
+
+def _convert(dialect: str, sql: str) -> tuple[str, list[str]]:
+    """Named :params to the driver's style (qmark for sqlite3, %(name)s for psycopg)."""
+    hit = _SQL_CACHE.get((dialect, sql))
+    if hit is not None:
+        return hit
+    import re
+
+    order: list[str] = []
+
+    def repl(m: re.Match[str]) -> str:
+        order.append(m.group(1))
+        return "?" if dialect == "sqlite" else f"%({m.group(1)})s"
+
+    out = re.sub(r":([a-z_][a-z0-9_]*)", repl, sql)
+    _SQL_CACHE[(dialect, sql)] = (out, order)
+    return out, order
+
+
+def _compile(conn: Connection, sql: str) -> str:
+    return _convert(conn.dialect.name, sql)[0]
+
+
+def _paramstyle(conn: Connection, sql: str, p: dict[str, Any]) -> Any:
+    out, order = _convert(conn.dialect.name, sql)
+    if conn.dialect.name == "sqlite":
+        return tuple(p[n] for n in order)
+    return p
+
+
+def pick_next(conn: Connection, window_no: int, cats: list[str], now: int) -> int | None:
+    due = now + APPOINTMENT_LEAD_MS
+    # green first, then appointments already due (the index walk skips early ones)
+    row = _first(conn, window_no, cats, 0, RANK_SPAN, "", {})
+    if row is None:
+        row = _first(conn, window_no, cats, RANK_SPAN, 2 * RANK_SPAN,
+                     "AND appointment_ms <= :due", {"due": due})
+    if row is not None:
+        return int(row["id"])
+    # the rest: normal tickets and appointments not yet due, by queued_at
+    normal = _first(conn, window_no, cats, 2 * RANK_SPAN, 3 * RANK_SPAN, "", {})
+    early = _first(conn, window_no, cats, RANK_SPAN, 2 * RANK_SPAN,
+                   "AND (appointment_ms IS NULL OR appointment_ms > :due)", {"due": due})
+    if normal is None and early is None:
+        return None
+    if early is None or (normal is not None and normal["queued_ms"] <= early["queued_ms"]):
+        assert normal is not None
+        return int(normal["id"])
+    return int(early["id"])
+
+
+def call_next(tx: Tx, hall: Hall, p: Principal, window_no: int) -> JSON:
+    _acting_window(p, window_no)
+    conn = tx.conn
+    w = _ready_window(conn, window_no)
+    now = now_ms()
+    tid = pick_next(conn, window_no, _cats(w), now)
+    if tid is None:
+        return {"ticket": None}
+    tk = _call(tx, tid, window_no, now)
+    return {"ticket": tk}
+
+
+def _call(tx: Tx, tid: int, window_no: int, now: int) -> JSON:
+    conn = tx.conn
+    row = conn.execute(
+        t.tickets.update()
+        .where(t.tickets.c.id == tid, t.tickets.c.state == "waiting")
+        .values(
+            state="called",
+            window_no=window_no,
+            called_ms=now,
+            first_called_ms=now,
+            recalls=0,
+        )
+        .returning(*TICKET_COLS)
+    ).mappings().first()
+    if row is None:
+        raise ApiError(409, "ticket_taken", {"ticket_id": tid})
+    _set_current(conn, window_no, tid)
+    tk = ticket_json(row)
+    _emit_ticket(tx, "ticket.called", tk)
+    return tk
+
+
+def call_ticket(tx: Tx, hall: Hall, p: Principal, ticket_id: int, window_no: int) -> JSON:
+    _acting_window(p, window_no)
+    conn = tx.conn
+    tk = load_ticket(conn, ticket_id, for_update=True)
+    _ready_window(conn, window_no)
+    if tk["state"] != "waiting":
+        raise ApiError(409, "ticket_taken", {"state": tk["state"], "window_no": tk["window_no"]})
+    return _call(tx, ticket_id, window_no, now_ms())
+
+
+def recall(tx: Tx, hall: Hall, p: Principal, ticket_id: int) -> JSON:
+    tk = load_ticket(tx.conn, ticket_id, for_update=True)
+    _own_ticket(p, tk, "called")
+    if tk["recalls"] >= hall.rules.recall_limit:
+        raise ApiError(409, "recall_limit", {"recall_limit": hall.rules.recall_limit})
+    out = _update_ticket(tx.conn, ticket_id, recalls=tk["recalls"] + 1, called_ms=now_ms())
+    _emit_ticket(tx, "ticket.recalled", out)
+    return out
+
+
+def no_show(tx: Tx, hall: Hall, p: Principal, ticket_id: int) -> JSON:
+    tk = load_ticket(tx.conn, ticket_id, for_update=True)
+    _own_ticket(p, tk, "called")
+    now = now_ms()
+    rules = hall.rules
+    waited_ms = now - int(tk["first_called_ms"] or now)
+    if tk["recalls"] < rules.no_show_min_recalls and waited_ms < rules.no_show_min_seconds * 1000:
+        raise ApiError(
+            409,
+            "no_show_too_early",
+            {
+                "recalls_needed": rules.no_show_min_recalls - tk["recalls"],
+                "seconds_left": max(0, (rules.no_show_min_seconds * 1000 - waited_ms + 999) // 1000),
+            },
+        )
+    out = _update_ticket(tx.conn, ticket_id, state="no_show", finished_ms=now)
+    _set_current(tx.conn, tk["window_no"], None)
+    _emit_ticket(tx, "ticket.no_show", out)
+    return out
+
+
+def _checklist_ids(conn: Connection, matter_code: str | None) -> list[str]:
+    if matter_code is None:
+        return []
+    return list(
+        conn.execute(
+            select(t.checklist_items.c.id)
+            .where(t.checklist_items.c.matter_code == matter_code)
+            .order_by(t.checklist_items.c.position)
+        ).scalars()
+    )
+
+
+def reset_materials(conn: Connection, case_id: int, matter_code: str | None) -> None:
+    """Materials follow the matter's checklist; statuses are kept where item ids match."""
+    old = {
+        r["item_id"]: r
+        for r in conn.execute(
+            select(t.case_materials).where(t.case_materials.c.case_id == case_id)
+        ).mappings()
+    }
+    conn.execute(t.case_materials.delete().where(t.case_materials.c.case_id == case_id))
+    rows = []
+    for pos, item in enumerate(_checklist_ids(conn, matter_code)):
+        prev = old.get(item)
+        rows.append(
+            {
+                "case_id": case_id,
+                "item_id": item,
+                "position": pos,
+                "status": prev["status"] if prev else "missing",
+                "note": prev["note"] if prev else "",
+            }
+        )
+    if rows:
+        conn.execute(t.case_materials.insert(), rows)
+
+
+def _start(tx: Tx, hall: Hall, p: Principal, tk: RowMapping, now: int) -> tuple[JSON, int]:
+    conn = tx.conn
+    window_no = int(tk["window_no"])
+    case_id = tk["case_id"]
+    if case_id is None:
+        day = hall.day_of(now)
+        n = next_counter(conn, "case", day)
+        case_no = f"{hall.code}-{day.replace('-', '')}-{n:04d}"
+        case_id = conn.execute(
+            t.cases.insert()
+            .values(
+                case_no=case_no,
+                ticket_id=tk["id"],
+                matter_code=tk["matter_code"],
+                staff_no=p.staff_no,
+                window_no=window_no,
+                started_ms=now,
+                day=day,
+                outcome_note="",
+                reason="",
+                notes="",
+            )
+            .returning(t.cases.c.id)
+        ).scalar_one()
+        reset_materials(conn, int(case_id), tk["matter_code"])
+    else:
+        # A transferred or resumed visit continues the same case at the new window.
+        conn.execute(
+            t.cases.update()
+            .where(t.cases.c.id == case_id)
+            .values(staff_no=p.staff_no, window_no=window_no)
+        )
+    out = _update_ticket(conn, int(tk["id"]), state="serving", started_ms=now, case_id=case_id)
+    _emit_ticket(tx, "ticket.started", out)
+    return out, int(case_id)
+
+
+def start(tx: Tx, hall: Hall, p: Principal, ticket_id: int) -> JSON:
+    tk = load_ticket(tx.conn, ticket_id, for_update=True)
+    _own_ticket(p, tk, "called")
+    out, case_id = _start(tx, hall, p, tk, now_ms())
+    return {"ticket": out, "case": case_json(tx.conn, case_id)}
+
+
+def transfer(
+    tx: Tx,
+    hall: Hall,
+    p: Principal,
+    ticket_id: int,
+    to_window_no: int | None,
+    to_category: str | None,
+    matter_code: str | None,
+    priority: str | None,
+) -> JSON:
+    conn = tx.conn
+    tk = load_ticket(conn, ticket_id, for_update=True)
+    _own_ticket(p, tk, "called", "serving")
+    if to_window_no is None and to_category is None and matter_code is None and priority is None:
+        raise ApiError(422, "validation_error", {"errors": [{"field": "body", "message": "nothing to transfer to"}]})
+    values: dict[str, Any] = {"state": "waiting", "window_no": None, "target_window_no": to_window_no}
+    if to_window_no is not None:
+        load_window(conn, to_window_no)
+    if to_category is not None:
+        if conn.execute(select(t.categories.c.code).where(t.categories.c.code == to_category)).first() is None:
+            raise ApiError(422, "unknown_category", {"category": to_category})
+        values["category"] = to_category
+    if matter_code is not None:
+        m = conn.execute(select(t.matters.c.category).where(t.matters.c.code == matter_code)).first()
+        if m is None:
+            raise ApiError(422, "unknown_matter", {"matter_code": matter_code})
+        values["matter_code"] = matter_code
+    new_priority = priority or tk["priority"]
+    values["priority"] = new_priority
+    # queued_at is unchanged: the ticket keeps its place.
+    values["sort_key"] = sort_key(new_priority, int(tk["queued_ms"]))
+    out = _update_ticket(conn, ticket_id, **values)
+    _set_current(conn, tk["window_no"], None)
+    _emit_ticket(tx, "ticket.transferred", out)
+    return out
+
+
+def suspend(tx: Tx, hall: Hall, p: Principal, ticket_id: int, note: str) -> JSON:
+    conn = tx.conn
+    tk = load_ticket(conn, ticket_id, for_update=True)
+    _own_ticket(p, tk, "serving")
+    out = _update_ticket(conn, ticket_id, state="suspended")
+    if note and tk["case_id"] is not None:
+        c = conn.execute(select(t.cases.c.notes).where(t.cases.c.id == tk["case_id"])).scalar_one()
+        conn.execute(
+            t.cases.update().where(t.cases.c.id == tk["case_id"]).values(notes=(c + "\n" + note).strip())
+        )
+    _set_current(conn, tk["window_no"], None)
+    _emit_ticket(tx, "ticket.suspended", out)
+    return out
+
+
+def resume(tx: Tx, hall: Hall, p: Principal, ticket_id: int, window_no: int) -> JSON:
+    _acting_window(p, window_no)
+    conn = tx.conn
+    tk = load_ticket(conn, ticket_id, for_update=True)
+    if tk["state"] != "suspended":
+        raise ApiError(409, "illegal_transition", {"state": tk["state"], "allowed_from": ["suspended"]})
+    w = _ready_window(conn, window_no)
+    if tk["category"] not in _cats(w) and tk["window_no"] != window_no:
+        raise ApiError(409, "window_not_serving_category", {"category": tk["category"]})
+    now = now_ms()
+    out = _update_ticket(conn, ticket_id, state="serving", window_no=window_no, started_ms=now)
+    if tk["case_id"] is not None:
+        conn.execute(
+            t.cases.update()
+            .where(t.cases.c.id == tk["case_id"])
+            .values(staff_no=p.staff_no, window_no=window_no)
+        )
+    _set_current(conn, window_no, ticket_id)
+    _emit_ticket(tx, "ticket.resumed", out)
+    return out
+
+
+def return_to_queue(tx: Tx, hall: Hall, p: Principal, ticket_id: int) -> JSON:
+    conn = tx.conn
+    tk = load_ticket(conn, ticket_id, for_update=True)
+    _own_ticket(p, tk, "called", "serving")
+    out = _update_ticket(conn, ticket_id, state="waiting", window_no=None)
+    _set_current(conn, tk["window_no"], None)
+    _emit_ticket(tx, "ticket.returned", out)
+    return out
+
+
+def complete(tx: Tx, hall: Hall, p: Principal, ticket_id: int, outcome: str, note: str, reason: str) -> JSON:
+    conn = tx.conn
+    tk = load_ticket(conn, ticket_id, for_update=True)
+    _own_ticket(p, tk, "called", "serving")
+    if outcome == "rejected" and not reason.strip():
+        raise ApiError(422, "validation_error", {"errors": [{"field": "reason", "message": "a rejection needs a reason"}]})
+    now = now_ms()
+    if tk["state"] == "called":
+        _, case_id = _start(tx, hall, p, tk, now)
+    else:
+        case_id = int(tk["case_id"])
+    out = _update_ticket(conn, ticket_id, state="completed", finished_ms=now)
+    matter = tk["matter_code"]
+    limit_days = None
+    if matter is not None:
+        limit_days = conn.execute(select(t.matters.c.time_limit_days).where(t.matters.c.code == matter)).scalar()
+    conn.execute(
+        t.cases.update()
+        .where(t.cases.c.id == case_id)
+        .values(
+            completed_ms=now,
+            outcome=outcome,
+            outcome_note=note,
+            reason=reason,
+            # Finished at the window: always within any promised limit; `None` = no matter known.
+            on_time=True if outcome in ("completed", "accepted") or limit_days is not None else None,
+        )
+    )
+    _set_current(conn, tk["window_no"], None)
+    _emit_ticket(tx, "ticket.completed", out)
+    return {"ticket": out, "case": case_json(conn, case_id)}
+
+
+# ---- reads -------------------------------------------------------------------------------
+def queue_snapshot(conn: Connection, window_no: int) -> JSON:
+    w = load_window(conn, window_no)
+    cats = _cats(w)
+    now = now_ms()
+    due = now + APPOINTMENT_LEAD_MS
+    eligible = (t.tickets.c.target_window_no == window_no) | (
+        t.tickets.c.target_window_no.is_(None) & t.tickets.c.category.in_(cats)
+    )
+    waiting = [
+        ticket_json(r)
+        for r in conn.execute(
+            select(*TICKET_COLS).where(t.tickets.c.state == "waiting", eligible)
+        ).mappings()
+    ]
+
+    def order(tk: JSON) -> tuple[int, str, int]:
+        rank = {"green": 0, "appointment": 1, "normal": 2}[tk["priority"]]
+        if rank == 1 and not (tk["appointment_at"] and _iso_to_ms(tk["appointment_at"]) <= due):
+            rank = 2
+        return rank, tk["queued_at"], tk["id"]
+
+    waiting.sort(key=order)
+    suspended = [
+        ticket_json(r)
+        for r in conn.execute(
+            select(*TICKET_COLS)
+            .where(
+                t.tickets.c.state == "suspended",
+                t.tickets.c.category.in_(cats) | (t.tickets.c.window_no == window_no),
+            )
+            .order_by(t.tickets.c.queued_ms)
+        ).mappings()
+    ]
+    current = None
+    if w["current_ticket_id"] is not None:
+        current = ticket_json(load_ticket(conn, int(w["current_ticket_id"])))
+    return {"window": window_out(conn, w), "current": current, "waiting": waiting, "suspended": suspended}
+
+
+def _iso_to_ms(s: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def hall_code(conn: Connection) -> str:
+    return get_meta(conn, "hall_code") or "HALL"

@@ -1,0 +1,307 @@
+"""The database tables (SQLAlchemy Core). Alembic migrations in `migrations/` create them.
+
+Times are stored as UTC epoch milliseconds (BigInteger): portable between SQLite and
+PostgreSQL, cheap to compare and sort, and formatted as ISO 8601 only at the edge.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("staff_no", String(32), primary_key=True),
+    Column("name_zh", String(100), nullable=False),
+    Column("name_en", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("window_no", Integer, nullable=True),
+    Column("photo", LargeBinary, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("staff_no", String(32), ForeignKey("staff.staff_no"), nullable=False),
+    Column("window_no", Integer, nullable=True),
+    Column("refresh_hash", String(64), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("refresh_expires_ms", BigInteger, nullable=False),
+    Column("closed_ms", BigInteger, nullable=True),
+    Column("device_id", String(40), nullable=True),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("window_no", Integer, nullable=False),
+    Column("hostname", String(200), nullable=False),
+    Column("enrolled_ms", BigInteger, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+enrollment_codes = Table(
+    "enrollment_codes",
+    metadata,
+    Column("code", String(40), primary_key=True),
+    Column("window_no", Integer, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("used_ms", BigInteger, nullable=True),
+)
+
+categories = Table(
+    "categories",
+    metadata,
+    Column("code", String(8), primary_key=True),
+    Column("name_zh", String(100), nullable=False),
+    Column("name_en", String(100), nullable=False),
+)
+
+windows = Table(
+    "windows",
+    metadata,
+    Column("no", Integer, primary_key=True, autoincrement=False),
+    Column("name_zh", String(100), nullable=False),
+    Column("name_en", String(100), nullable=False),
+    Column("categories", String(200), nullable=False, default=""),  # comma-separated codes
+    Column("state", String(16), nullable=False, default="closed"),
+    Column("pause_reason_code", String(32), nullable=True),
+    Column("staff_no", String(32), nullable=True),
+    Column("session_id", String(40), nullable=True),
+    Column("current_ticket_id", BigInteger, nullable=True),
+)
+
+pause_reasons = Table(
+    "pause_reasons",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name_zh", String(100), nullable=False),
+    Column("name_en", String(100), nullable=False),
+    Column("public_zh", String(200), nullable=False),
+    Column("public_en", String(200), nullable=False),
+)
+
+matters = Table(
+    "matters",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name_zh", String(300), nullable=False),
+    Column("name_en", String(300), nullable=False),
+    Column("department_zh", String(200), nullable=False),
+    Column("department_en", String(200), nullable=False),
+    Column("category", String(8), nullable=False),
+    Column("time_limit_days", Integer, nullable=False),
+    Column("instant", Boolean, nullable=False),
+    Column("cross_region", Boolean, nullable=False),
+    Column("version", BigInteger, nullable=False, index=True),
+    Column("deleted", Boolean, nullable=False, default=False),
+)
+
+checklist_items = Table(
+    "checklist_items",
+    metadata,
+    Column("matter_code", String(64), ForeignKey("matters.code"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("name_zh", String(300), nullable=False),
+    Column("name_en", String(300), nullable=False),
+    Column("requirement", String(20), nullable=False),
+    Column("copies", Integer, nullable=False),
+    Column("original_required", Boolean, nullable=False),
+    Column("e_licence", Boolean, nullable=False),
+    Column("notes_zh", Text, nullable=False, default=""),
+    Column("notes_en", Text, nullable=False, default=""),
+)
+
+# Daily counters for ticket numbers (scope = category code) and case numbers (scope = "case").
+counters = Table(
+    "counters",
+    metadata,
+    Column("scope", String(16), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("number", String(16), nullable=False),
+    Column("category", String(8), nullable=False),
+    Column("matter_code", String(64), nullable=True),
+    Column("priority", String(16), nullable=False),
+    Column("appointment_ms", BigInteger, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("window_no", Integer, nullable=True),
+    Column("target_window_no", Integer, nullable=True),
+    Column("issued_ms", BigInteger, nullable=False),
+    Column("queued_ms", BigInteger, nullable=False),
+    Column("called_ms", BigInteger, nullable=True),
+    Column("first_called_ms", BigInteger, nullable=True),
+    Column("started_ms", BigInteger, nullable=True),
+    Column("finished_ms", BigInteger, nullable=True),
+    Column("recalls", Integer, nullable=False, default=0),
+    Column("case_id", BigInteger, nullable=True),
+    # rank * 10**13 + queued_ms: one index walk gives the call order (see queue.py).
+    Column("sort_key", BigInteger, nullable=False),
+    Column("day", String(10), nullable=False),
+    Index("ix_tickets_state_sort", "state", "sort_key"),
+    Index("ix_tickets_day", "day"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("case_no", String(40), nullable=False, unique=True),
+    Column("ticket_id", BigInteger, nullable=True),
+    Column("matter_code", String(64), nullable=True),
+    Column("staff_no", String(32), nullable=False),
+    Column("window_no", Integer, nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("completed_ms", BigInteger, nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("outcome_note", Text, nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
+    Column("notes", Text, nullable=False, default=""),
+    Column("on_time", Boolean, nullable=True),
+    Column("day", String(10), nullable=False),
+    Index("ix_cases_day", "day"),
+)
+
+case_materials = Table(
+    "case_materials",
+    metadata,
+    Column("case_id", BigInteger, ForeignKey("cases.id"), primary_key=True),
+    Column("item_id", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),  # permanent: the primary key is the dedupe
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("body", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+rating_reasons = Table(
+    "rating_reasons",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("text_zh", String(300), nullable=False),
+    Column("text_en", String(300), nullable=False),
+)
+
+rating_challenges = Table(
+    "rating_challenges",
+    metadata,
+    Column("case_id", BigInteger, ForeignKey("cases.id"), primary_key=True),
+    Column("challenge", String(64), nullable=False),
+    Column("issued_ms", BigInteger, nullable=False),
+)
+
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("case_id", BigInteger, ForeignKey("cases.id"), nullable=False, unique=True),  # 一次一评
+    Column("window_no", Integer, nullable=False),
+    Column("level", String(20), nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON list of codes
+    Column("reasons_version", String(64), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("rated_ms", BigInteger, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("pad_id", String(64), nullable=True),
+    Column("pad_counter", BigInteger, nullable=True),
+    Column("challenge", String(64), nullable=True),
+    Column("signature", Text, nullable=True),
+    Column("assurance", String(16), nullable=False),
+    Column("bad", Boolean, nullable=False),
+    Column("followed_up", Boolean, nullable=False, default=False),
+    Column("day", String(10), nullable=False),
+    Index("ix_ratings_window_day", "window_no", "day"),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("case_id", BigInteger, ForeignKey("cases.id"), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("filename", String(300), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("document_id", String(40), nullable=True),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("upload_id", String(40), nullable=False, unique=True),
+    Column("case_id", BigInteger, ForeignKey("cases.id"), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("filename", String(300), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("type", String(32), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("window_no", Integer, nullable=True),
+    Column("category", String(8), nullable=True),
+    Column("target_window_no", Integer, nullable=True),
+    Column("data", Text, nullable=False),
+)

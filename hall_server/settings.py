@@ -1,0 +1,60 @@
+"""Typed server settings with their defaults, in one place (CLI flags and tests fill them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Queue and rating rules a hall may tune (served to desks as `Rules`)."""
+
+    recall_limit: int = 3
+    no_show_min_recalls: int = 2
+    no_show_min_seconds: int = 120
+    rate_later_days: int = 5
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "recall_limit": self.recall_limit,
+            "no_show_min_recalls": self.no_show_min_recalls,
+            "no_show_min_seconds": self.no_show_min_seconds,
+            "rate_later_days": self.rate_later_days,
+        }
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `create_app` needs. `db_url` None means a SQLite file in `data_dir`."""
+
+    data_dir: Path = field(default_factory=lambda: Path("var"))
+    db_url: str | None = None
+    demo: bool = False
+    arrival_rate: float = 0.0  # tickets per minute issued by the demo simulator; 0 = off
+    seed: int = 1
+    require_device: bool = False
+    access_token_seconds: int = 900
+    refresh_token_seconds: int = 12 * 3600
+    enrollment_code_seconds: int = 24 * 3600
+    rules: Rules = field(default_factory=Rules)
+    timezone: str = "Asia/Shanghai"
+    max_json_bytes: int = 1 * 1024 * 1024
+    max_import_bytes: int = 32 * 1024 * 1024
+    max_chunk_bytes: int = 16 * 1024 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
+    login_failure_limit: int = 5
+    login_failure_window_s: int = 600
+    event_keep_seconds: int = 24 * 3600
+    ping_seconds: float = 15.0
+    # Run Alembic `upgrade head` when the app starts (the CLI `migrate` does it alone).
+    migrate_on_start: bool = True
+
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        env = os.environ.get("HALL_DB_URL")
+        if env:
+            return env
+        return f"sqlite:///{(self.data_dir / 'hall.sqlite3').resolve()}"
