@@ -51,9 +51,9 @@ class DemoHall:
 # Hall structure
 # --------------------------------------------------------------------------------------------
 
-HALL = {"code": "GXQ", "name_zh": "高新区政务服务大厅", "name_en": "High-tech Zone Government Service Hall"}
+HALL: dict[str, str] = {"code": "GXQ", "name_zh": "高新区政务服务大厅", "name_en": "High-tech Zone Government Service Hall"}
 
-CATEGORIES = [
+CATEGORIES: list[dict[str, str]] = [
     {"code": "A", "name_zh": "市场主体登记", "name_en": "Business registration"},
     {"code": "B", "name_zh": "许可审批（食品、药品、卫生、文化）", "name_en": "Licences and permits (food, drugs, health, culture)"},
     {"code": "C", "name_zh": "工程建设", "name_en": "Construction projects"},
@@ -63,7 +63,7 @@ CATEGORIES = [
     {"code": "G", "name_zh": "综合受理·跨省通办", "name_en": "General intake and cross-province services"},
 ]
 
-WINDOWS = [
+WINDOWS: list[dict[str, Any]] = [
     {"no": 1, "name_zh": "1号窗口 市场主体登记", "name_en": "Window 1 Business registration", "categories": ["A"]},
     {"no": 2, "name_zh": "2号窗口 市场主体登记", "name_en": "Window 2 Business registration", "categories": ["A"]},
     {"no": 3, "name_zh": "3号窗口 市场主体登记", "name_en": "Window 3 Business registration", "categories": ["A"]},
@@ -101,12 +101,12 @@ _STAFF_ROWS: list[tuple[str, str, str, str, int | None]] = [
     ("9001", "林涛", "Lin Tao", "it_admin", None),
 ]
 
-STAFF = [
+STAFF: list[dict[str, Any]] = [
     {"staff_no": no, "name_zh": zh, "name_en": en, "role": role, "window_no": win}
     for no, zh, en, role, win in _STAFF_ROWS
 ]
 
-PAUSE_REASONS = [
+PAUSE_REASONS: list[dict[str, str]] = [
     {"code": "break", "name_zh": "暂时休息", "name_en": "Short break",
      "public_zh": "窗口暂停服务，请稍候", "public_en": "This window is paused, please wait a moment"},
     {"code": "meal", "name_zh": "就餐", "name_en": "Meal break",
@@ -128,7 +128,7 @@ PAUSE_REASONS = [
 # The national reason list for bad ratings, in the spirit of GB/T 39734-2020 annex A (its
 # categories: guidance, process, materials, time, attitude, integrity, system). Served from the
 # server and never hard-coded in clients.
-RATING_REASONS = {
+RATING_REASONS: dict[str, Any] = {
     "version": "GB/T 39734-2020 附录A",
     "reasons": [
         {"code": "A01", "text_zh": "办事指南不准确、不清晰", "text_en": "The service guide was inaccurate or unclear"},
@@ -282,6 +282,12 @@ MATERIALS: dict[str, _M] = {
                         "跨省通办的通过电子迁移信息流转", "Passed electronically for cross-province moves"),
     "equipment_list": ("主要设施设备清单", "List of main facilities and equipment", 1, False, False, "", ""),
     "staff_qual": ("专业技术人员资格证明", "Qualification certificates of technical staff", 1, True, True, "", ""),
+    "fin_statements": ("财务会计报表", "Financial statements", 1, False, False,
+                       "按规定需报送财务报表的纳税人提供", "From taxpayers required to file financial statements"),
+    "safety_rules": ("安全生产管理制度和操作规程", "Work safety rules and operating procedures", 1, False, False, "", ""),
+    "mgmt_rules": ("内部管理制度", "Internal management rules", 1, False, False, "", ""),
+    "supporting": ("相关证明材料", "Supporting documents", 1, False, False,
+                   "按具体情形提供，窗口一次性告知", "Depending on the case; the window lists them all at once"),
     "site_photos": ("场所内外部照片", "Photos of the premises inside and outside", 1, False, False, "", ""),
 }
 
@@ -866,17 +872,17 @@ _PERMITS: list[tuple[str, str, str, str, int, list[str]]] = [
     ("B", "culture", "艺术品经营单位备案", "Filing of an art dealer", 0, ["premises"]),
     ("B", "culture", "旅行社设立许可", "Travel agency licence", 20, ["premises", "staff_qual"]),
     ("B", "transport", "机动车维修经营备案", "Motor vehicle repair filing", 0, ["premises", "equipment_list", "staff_qual"]),
-    ("B", "transport", "道路旅客运输经营许可", "Road passenger transport licence", 20, ["equipment_list", "staff_qual", "hygiene_rules"]),
+    ("B", "transport", "道路旅客运输经营许可", "Road passenger transport licence", 20, ["equipment_list", "staff_qual", "safety_rules"]),
     ("B", "transport", "机动车驾驶员培训备案", "Driver training filing", 0, ["premises", "equipment_list", "staff_qual"]),
     ("B", "agri", "农药经营许可", "Pesticide trading licence", 20, ["premises", "layout", "staff_qual"]),
     ("B", "agri", "兽药经营许可", "Veterinary drug trading licence", 20, ["premises", "layout", "staff_qual", "drug_rules"]),
     ("B", "agri", "动物防疫条件合格证核发", "Animal epidemic prevention conditions certificate", 20, ["layout", "hygiene_rules", "staff_qual"]),
     ("B", "agri", "动物诊疗许可", "Animal clinic licence", 20, ["premises", "layout", "equipment_list", "staff_qual"]),
     ("B", "agri", "农作物种子生产经营许可", "Crop seed production and trading licence", 20, ["premises", "equipment_list", "staff_qual"]),
-    ("B", "education", "民办培训机构办学许可（文化艺术类）", "Private training school licence (arts)", 20, ["premises", "fire_ok", "staff_qual", "hygiene_rules"]),
-    ("B", "education", "民办培训机构办学许可（体育类）", "Private training school licence (sports)", 20, ["premises", "fire_ok", "staff_qual", "hygiene_rules"]),
+    ("B", "education", "民办培训机构办学许可（文化艺术类）", "Private training school licence (arts)", 20, ["premises", "fire_ok", "staff_qual", "mgmt_rules"]),
+    ("B", "education", "民办培训机构办学许可（体育类）", "Private training school licence (sports)", 20, ["premises", "fire_ok", "staff_qual", "mgmt_rules"]),
     ("B", "education", "幼儿园办园许可", "Kindergarten licence", 20, ["premises", "fire_ok", "staff_qual", "hygiene_report"]),
-    ("B", "emergency", "危险化学品经营许可（不带储存）", "Hazardous chemicals trading licence (no storage)", 20, ["premises", "staff_qual", "hygiene_rules"]),
+    ("B", "emergency", "危险化学品经营许可（不带储存）", "Hazardous chemicals trading licence (no storage)", 20, ["premises", "staff_qual", "safety_rules"]),
     ("B", "emergency", "烟花爆竹经营（零售）许可", "Fireworks retail licence", 10, ["premises", "fire_ok", "staff_qual"]),
     ("B", "market", "特种设备使用登记（电梯）", "Special equipment registration (lift)", 5, ["equipment_list", "staff_qual"]),
     ("B", "market", "特种设备使用登记（压力容器）", "Special equipment registration (pressure vessel)", 5, ["equipment_list", "staff_qual"]),
@@ -884,9 +890,9 @@ _PERMITS: list[tuple[str, str, str, str, int, list[str]]] = [
     ("C", "construction", "建筑业企业资质（施工总承包三级）", "Construction enterprise qualification (general contracting, grade III)", 20, ["staff_qual", "equipment_list"]),
     ("C", "construction", "建筑业企业资质（专业承包）", "Construction enterprise qualification (specialist contracting)", 20, ["staff_qual", "equipment_list"]),
     ("C", "construction", "施工劳务企业资质备案", "Labour subcontractor qualification filing", 0, ["staff_qual"]),
-    ("C", "construction", "建筑施工企业安全生产许可", "Work safety licence of a construction enterprise", 20, ["staff_qual", "hygiene_rules"]),
+    ("C", "construction", "建筑施工企业安全生产许可", "Work safety licence of a construction enterprise", 20, ["staff_qual", "safety_rules"]),
     ("C", "construction", "房地产开发企业资质（二级）", "Real estate developer qualification (grade II)", 20, ["staff_qual"]),
-    ("C", "construction", "燃气经营许可", "Gas business licence", 20, ["premises", "equipment_list", "staff_qual", "hygiene_rules"]),
+    ("C", "construction", "燃气经营许可", "Gas business licence", 20, ["premises", "equipment_list", "staff_qual", "safety_rules"]),
     ("C", "construction", "商品房预售许可", "Pre-sale permit for commercial housing", 10, ["land_cert", "planning_permit", "funding_proof"]),
     ("C", "urban", "户外广告设置许可（门头招牌）", "Outdoor advertising permit (shop sign)", 3, ["ad_design", "premises"]),
     ("C", "urban", "户外广告设置许可（大型户外广告设施）", "Outdoor advertising permit (large structure)", 10, ["ad_design", "premises", "structure_safety"]),
@@ -984,7 +990,7 @@ _SOCIAL: list[tuple[str, str, str, str, int, bool, list[str]]] = [
     ("D", "hrss", "高校毕业生就业见习补贴申领", "Internship subsidy for graduates", 10, False, ["labour_contract", "bank_card"]),
     ("D", "hrss", "职业培训补贴申领", "Vocational training subsidy", 10, False, ["staff_qual", "bank_card"]),
     ("D", "hrss", "人力资源服务许可", "Human resources service licence", 20, False, ["premises", "staff_qual"]),
-    ("D", "hrss", "劳务派遣经营许可", "Labour dispatch business licence", 20, False, ["premises", "hygiene_rules"]),
+    ("D", "hrss", "劳务派遣经营许可", "Labour dispatch business licence", 20, False, ["premises", "mgmt_rules"]),
     ("D", "hrss", "劳动人事争议仲裁申请", "Labour dispute arbitration application", 5, False, ["labour_contract", "change_proof"]),
     ("D", "hrss", "社会保障卡补换", "Replacement of a social security card", 0, True, ["photo"]),
     ("D", "hrss", "社会保障卡挂失与解挂", "Reporting a lost social security card or cancelling the report", 0, True, []),
@@ -1202,20 +1208,36 @@ _FORM_LABEL = {
     "correct": ("更正申请书", "correction application"), "refund": ("退税申请表", "refund application form"),
 }
 
+# Subjects that an individual holds (a practising licence), not a business: no business licence.
+_PERSONAL_PERMITS = ("医师执业注册", "护士执业注册")
+
 
 def _base(name: str) -> str:
     """A subject without its parenthesised sub-type: 食品经营许可（单位食堂·学校） -> 食品经营许可."""
     return name.split("（", 1)[0]
 
 
+def _own_form(name_zh: str, name_en: str) -> tuple[str, str]:
+    """The form named after the matter itself, as guides name it: 资源税延期缴纳申请表, 印花税纳税申报表."""
+    base = _base(name_zh)
+    zh = f"{base}表" if base.endswith(("申请", "申领", "申报")) else f"{base}申请表"
+    return zh, f"{name_en.split(' (', 1)[0]}: application form"
+
+
 def _action_items(kind: str, subject_zh: str, subject_en: str, extras: list[str],
-                  business: bool) -> list[dict[str, Any]]:
+                  business: bool, form: tuple[str, str] | None = None) -> list[dict[str, Any]]:
     """The checklist a derived matter gets: what its action needs plus what its subject needs."""
-    label_zh, label_en = _FORM_LABEL[kind]
-    items = [_form(f"{_base(subject_zh)}{label_zh}", f"{_base(subject_en)}: {label_en}")]
+    if form is None:
+        label_zh, label_en = _FORM_LABEL[kind]
+        form = (f"{_base(subject_zh)}{label_zh}", f"{_base(subject_en)}: {label_en}")
+    if kind != "change":  # outside a change the same item is just "supporting documents"
+        extras = ["supporting" if k == "change_proof" else k for k in extras]
+    items = [_form(*form)]
     if business:
         items.append(_it("biz_licence"))
-    items.append(_it("id_card"))
+        items.append(_it("id_card", name_zh="法定代表人（负责人）身份证明", name_en="ID of the legal representative (person in charge)"))
+    else:
+        items.append(_it("id_card"))
     if kind == "new":
         items += [_it(k) for k in extras]
     elif kind == "change":
@@ -1244,17 +1266,33 @@ def _action_items(kind: str, subject_zh: str, subject_en: str, extras: list[str]
         items.append(_it("bank_card", name_zh="退税账户信息", name_en="Refund bank account details", original_required=False))
         items += [_it(k, "optional") for k in extras]
     else:  # filing, query
-        items += [_it(k) for k in extras]
+        items += [_it(k, "optional" if k == "fin_statements" else "required") for k in extras]
     return items + _agent()
+
+
+# Who decides a change, by kind of entity (the resolution item's real name in each guide).
+_RESOLUTION_BY_ENTITY: list[tuple[str, str, str]] = [
+    ("分公司", "隶属公司出具的决定", "Decision of the parent company"),
+    ("分支机构", "隶属企业出具的决定", "Decision of the parent enterprise"),
+    ("合伙企业", "全体合伙人签署的决定书", "Decision signed by all partners"),
+    ("合作社", "成员（代表）大会决议", "Resolution of the members' (representatives') meeting"),
+    ("个人独资企业", "投资人决定", "Decision of the investor"),
+    ("常驻代表机构", "外国企业出具的决定", "Decision of the foreign enterprise"),
+    ("非公司企业法人", "出资人或主管部门决定", "Decision of the investor or supervising body"),
+    ("集体所有制企业", "职工（代表）大会或主管部门决定", "Decision of the workers' congress or supervising body"),
+    ("个体工商户", "经营者签署的变更申请", "Change request signed by the operator"),
+]
 
 
 def _reg_items(act: str, entity_zh: str, entity_en: str) -> list[dict[str, Any]]:
     """Checklists of business registration actions (A), after the SAMR registration guides."""
     kind = _REG_ACTIONS[act][0]
-    label_zh = {"new": "登记（备案）申请书", "change": "变更登记申请书", "filing": "备案申请书",
-                "cancel": "注销登记申请书", "reissue": "营业执照补领（换发）申请书"}[kind]
-    items = [_form(f"{_base(entity_zh)}{label_zh}", f"Registration application form ({entity_en})")]
-    keys: dict[str, list[tuple[str, str]]] = {
+    label_zh, label_en = {
+        "new": ("登记（备案）申请书", "registration application"), "change": ("变更登记申请书", "change registration application"),
+        "filing": ("备案申请书", "filing application"), "cancel": ("注销登记申请书", "deregistration application"),
+        "reissue": ("营业执照补领（换发）申请书", "licence reissue application")}[kind]
+    items = [_form(f"{_base(entity_zh)}{label_zh}", f"{label_en[0].upper()}{label_en[1:]} ({entity_en})")]
+    keys: list[tuple[str, str]] = {
         "set": [("articles", "required"), ("shareholders", "required"), ("officers", "required"),
                 ("premises", "accepted_pending"), ("name_notice", "required")],
         "name": [("resolution", "required"), ("name_notice", "required"), ("biz_licence", "required")],
@@ -1270,7 +1308,14 @@ def _reg_items(act: str, entity_zh: str, entity_en: str) -> list[dict[str, Any]]
         "simple_cancel": [("commitment", "required"), ("old_cert", "required")],
         "reissue": [("loss_notice", "optional"), ("old_cert", "optional"), ("id_card", "required")],
     }[act]
-    items += [_it(k, req) for k, req in keys]
+    overrides: dict[str, dict[str, Any]] = {}
+    for marker, rzh, ren in _RESOLUTION_BY_ENTITY:
+        if marker in entity_zh:
+            overrides["resolution"] = {"name_zh": rzh, "name_en": ren}
+            break
+    if "常驻代表机构" in entity_zh:  # a representative office holds a registration certificate
+        overrides["biz_licence"] = {"name_zh": "外国企业常驻代表机构登记证", "name_en": "Registration certificate of the representative office"}
+    items += [_it(k, req, **overrides.get(k, {})) for k, req in keys]
     return items + _agent()
 
 
@@ -1278,6 +1323,22 @@ def _matter(cat: str, dept: str, zh: str, en: str, days: int, instant: bool, cro
             items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"category": cat, "dept": dept, "name_zh": zh, "name_en": en, "time_limit_days": days,
             "instant": instant, "cross_region": cross, "items": items}
+
+
+def _permit_actions(subject_zh: str) -> list[_Action]:
+    """A filing (备案) is made, changed and cancelled, never renewed or reissued; it has no （新办）."""
+    if "备案" in _base(subject_zh):
+        return [("new", "{zh}", "{en}", -1, False), _PERMIT_ACTIONS[1], _PERMIT_ACTIONS[3]]
+    return _PERMIT_ACTIONS
+
+
+def _construction_actions(subject_zh: str) -> list[_Action]:
+    """Permits and licences know every action; approvals are changed or extended; filings only changed."""
+    if "许可" in subject_zh:
+        return _CONSTRUCTION_ACTIONS
+    if "审批" in subject_zh:
+        return _CONSTRUCTION_ACTIONS[:3]
+    return _CONSTRUCTION_ACTIONS[:2]
 
 
 def _derived_pool() -> list[dict[str, Any]]:
@@ -1289,12 +1350,13 @@ def _derived_pool() -> list[dict[str, Any]]:
             pool.append(_matter("A", "approval", fzh.format(zh=ent_zh), fen.format(en=ent_en), days, instant, False,
                                 _reg_items(act, ent_zh, ent_en)))
     for cat, dept, szh, sen, days, extras in _PERMITS:
-        for kind, fzh, fen, adays, instant in _PERMIT_ACTIONS:
+        business = not szh.startswith(_PERSONAL_PERMITS)
+        for kind, fzh, fen, adays, instant in _permit_actions(szh):
             d = days if adays < 0 else adays
             pool.append(_matter(cat, dept, fzh.format(zh=szh), fen.format(en=sen), d, instant or d == 0, False,
-                                _action_items(kind, szh, sen, extras, business=True)))
+                                _action_items(kind, szh, sen, extras, business=business)))
     for dept, szh, sen, days, extras in _CONSTRUCTION_SUBJECTS:
-        for kind, fzh, fen, adays, instant in _CONSTRUCTION_ACTIONS:
+        for kind, fzh, fen, adays, instant in _construction_actions(szh):
             d = days if adays < 0 else adays
             pool.append(_matter("C", dept, fzh.format(zh=szh), fen.format(en=sen), d, instant or d == 0, False,
                                 _action_items(kind, szh, sen, extras, business=True)))
@@ -1303,10 +1365,12 @@ def _derived_pool() -> list[dict[str, Any]]:
             zh, en = fzh.format(zh=izh), fen.format(en=ien)
             employer = "（单位）" in zh
             pool.append(_matter("D", dept, zh, en[0].upper() + en[1:], days, instant, False,
-                                _action_items(kind, zh, en, ["ssc"] if not employer else [], business=employer)))
+                                _action_items(kind, zh, en, ["ssc"] if not employer else [], business=employer,
+                                              form=_own_form(zh, en))))
     for cat, dept, zh, en, days, instant, extras in _SOCIAL:
         pool.append(_matter(cat, dept, zh, en, days, instant, False,
-                            _action_items("new", zh, en, extras, business=False)))
+                            _action_items("new", zh, en, extras, business=False, form=_own_form(zh, en))))
+    realestate_form = ("不动产登记申请书", "Real estate registration application")
     for rzh, ren in _RIGHTS:
         for kind, fzh, fen, days, instant in _RIGHT_ACTIONS:
             extras = {"new": ["land_cert", "survey"], "change": ["property_cert", "change_proof"],
@@ -1314,19 +1378,26 @@ def _derived_pool() -> list[dict[str, Any]]:
                       "correct": ["property_cert"], "reissue": ["loss_notice"]}[kind]
             if kind == "transfer":  # a real estate transfer needs no insurance transfer letter
                 kind = "new"
+            if "继承" in fzh:
+                extras = [*extras, "household"]
             pool.append(_matter("E", "realestate", fzh.format(zh=rzh), fen.format(en=ren), days, instant, False,
-                                _action_items(kind, "不动产登记", "Real estate registration", extras, business=False)))
+                                _action_items(kind, "不动产登记", "Real estate registration", extras, business=False,
+                                              form=realestate_form)))
     for zh, en, days, instant, extras in _REAL_ESTATE_OTHER:
         pool.append(_matter("E", "realestate", zh, en, days, instant, False,
-                            _action_items("new", "不动产登记", "Real estate registration", extras, business=False)))
+                            _action_items("new", "不动产登记", "Real estate registration", extras, business=False,
+                                          form=realestate_form)))
     for tzh, ten in _TAXES:
         for kind, fzh, fen, days, instant in _TAX_ACTIONS:
-            en = fen.format(en=ten)
-            pool.append(_matter("F", "tax", fzh.format(zh=tzh), en[0].upper() + en[1:], days, instant, False,
-                                _action_items(kind, tzh, ten, ["change_proof"] if kind != "filing" else [], business=False)))
+            zh, en = fzh.format(zh=tzh), fen.format(en=ten)
+            en = en[0].upper() + en[1:]
+            extras = {"filing": ["fin_statements"] if "纳税申报" in zh else ["change_proof"],
+                      "change": ["fin_statements"], "refund": ["change_proof"]}[kind]
+            pool.append(_matter("F", "tax", zh, en, days, instant, False,
+                                _action_items(kind, tzh, ten, extras, business=False, form=_own_form(zh, en))))
     for zh, en, days, instant, extras in _TAX_OTHER:
         pool.append(_matter("F", "tax", zh, en, days, instant, False,
-                            _action_items("filing", zh, en, extras, business=False)))
+                            _action_items("filing", zh, en, extras, business=False, form=_own_form(zh, en))))
     return pool
 
 
@@ -1338,7 +1409,7 @@ def _finish(raw: dict[str, Any], code: str) -> dict[str, Any]:
     """A raw matter as the contract's Matter: department names, stable item ids m1, m2 ..."""
     dzh, den = DEPARTMENTS[raw["dept"]]
     seen: set[tuple[str, str]] = set()
-    checklist = []
+    checklist: list[dict[str, Any]] = []
     for item in raw["items"]:
         ident = (item["key"], item["name_zh"])
         if ident in seen:  # a subject's extras may repeat an item its action already lists
@@ -1431,7 +1502,7 @@ def _initials(staff_no: str, name_zh: str) -> str:
     """Latin initials when no CJK font exists: from the demo roster's pinyin, else pypinyin."""
     for s in STAFF:
         if s["staff_no"] == staff_no and s["name_zh"] == name_zh:
-            parts = s["name_en"].split()
+            parts = str(s["name_en"]).split()
             return (parts[0][0] + (parts[1][0] if len(parts) > 1 else "")).upper()
     try:
         from pypinyin import lazy_pinyin
