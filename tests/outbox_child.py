@@ -32,6 +32,9 @@ PASSWORD = "demo1234"
 LEVELS = ["very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied"]
 
 
+SUPERVISOR = "8001"
+
+
 def staff_for_window(window_no: int) -> str:
     """Demo hall: staff 1001 works at window 1, 1002 at window 2, ..."""
     return str(1000 + window_no)
@@ -105,9 +108,10 @@ def capture(db: Path, cases_file: Path) -> None:
 
 class ReloginSender(HallSender):
     """Signs in again when the server forgot our session (it was killed), then lets the outbox
-    retry: a 401 is never a reason to drop an item."""
+    retry: a 401 is never a reason to drop an item. Signs in as the supervisor (no window), so
+    the test's own window sessions stay as they are."""
 
-    def __init__(self, client: Any, staff_no: str, window_no: int) -> None:
+    def __init__(self, client: Any, staff_no: str, window_no: int | None) -> None:
         super().__init__(client)
         self.staff_no, self.window_no = staff_no, window_no
         self._lock = threading.Lock()
@@ -133,7 +137,7 @@ def run(url: str, db_dir: Path, cases_file: Path, pace: float, exit_when_drained
     boxes: dict[int, Outbox] = {}
     for w in windows:
         client = HallClient(url, timeout=(1.0, 3.0), max_retries=0)
-        sender = ReloginSender(client, staff_for_window(w), w)
+        sender = ReloginSender(client, SUPERVISOR, None)
         ob = Outbox(db_dir / f"window-{w}.db", sender, base_delay_s=0.05, max_delay_s=1.0)
         boxes[w] = ob
         ob.start()

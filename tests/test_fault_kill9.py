@@ -76,8 +76,12 @@ def kill_rounds(
         conn = sqlite3.connect(db)
         try:
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-            stored = {r[0] for r in conn.execute("SELECT id FROM outbox")}
-            stored_ratings = {r[0] for r in conn.execute("SELECT id FROM ratings")}
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "ratings" in tables:
+                stored = {r[0] for r in conn.execute("SELECT id FROM outbox")}
+                stored_ratings = {r[0] for r in conn.execute("SELECT id FROM ratings")}
+            else:  # killed before the first migration committed: nothing may have been printed
+                stored = stored_ratings = set()
         finally:
             conn.close()
         lost = [i for i in printed if i not in stored]
