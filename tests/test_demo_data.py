@@ -178,3 +178,39 @@ def test_avatar_without_cjk_font_falls_back_to_initials(monkeypatch: pytest.Monk
 def test_avatar_rejects_a_silly_size() -> None:
     with pytest.raises(ValueError):
         avatar_png("1001", "王丽娜", 4)
+
+
+def test_texts_fit_the_lengths_a_hall_database_accepts(hall: demo_data.DemoHall) -> None:
+    # PostgreSQL enforces VARCHAR lengths (SQLite does not): the seed must fit real columns.
+    for row in [*hall.categories, *hall.windows, *hall.staff, *hall.pause_reasons]:
+        assert len(row["name_zh"]) <= 100 and len(row["name_en"]) <= 100, row
+    for p in hall.pause_reasons:
+        assert len(p["public_zh"]) <= 200 and len(p["public_en"]) <= 200
+    for m in hall.matters:
+        assert len(m["code"]) <= 64
+        assert len(m["name_zh"]) <= 300 and len(m["name_en"]) <= 300
+        assert len(m["department_zh"]) <= 200 and len(m["department_en"]) <= 200
+        for item in m["checklist"]:
+            assert len(item["id"]) <= 64
+            assert len(item["name_zh"]) <= 300 and len(item["name_en"]) <= 300
+
+
+def test_catalogue_reads_like_a_district_hall(hall: demo_data.DemoHall) -> None:
+    by_name = {m["name_zh"]: m for m in hall.matters}
+    for name in ("个体工商户注销登记", "有限责任公司设立登记", "公共场所卫生许可", "建筑工程施工许可",
+                 "养犬登记", "居住证办理", "最低生活保障申请", "不动产转移登记（二手房买卖）",
+                 "新办纳税人套餐", "住房公积金提取（租房）"):
+        assert name in by_name, name
+    # an agent may always apply: the power of attorney is optional wherever it is listed
+    for m in hall.matters:
+        for item in m["checklist"]:
+            if item["name_zh"] == "授权委托书":
+                assert item["requirement"] == "optional", m["code"]
+    # codes are ordered by category then number, as the catalogue pages are
+    codes = [m["code"] for m in hall.matters]
+    assert codes == sorted(codes)
+    assert codes[0] == "370191-A-0001"
+    # every category is big enough to be worth a window and no department is unnamed
+    per_cat = {c["code"]: sum(1 for m in hall.matters if m["category"] == c["code"]) for c in hall.categories}
+    assert min(per_cat.values()) >= 40
+    assert len({m["department_zh"] for m in hall.matters}) >= 12
