@@ -34,6 +34,7 @@ from hall_server.db import Tx, iso_ms, now_ms
 from hall_server.errors import ApiError
 from hall_server.events import stream
 from hall_server.security import Principal, new_secret, sha256_hex, verify_password
+from hall_server.seed import demo_avatar
 
 router = APIRouter(prefix="/api/v1")
 bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
@@ -243,9 +244,21 @@ async def me(request: Request, p: Auth) -> Response:
 @router.get("/staff/{staff_no}/photo", tags=["auth"], response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
 async def staff_photo(request: Request, staff_no: str, p: Auth) -> Response:
-    photo = await hall_of(request).store.read(
-        lambda c: c.execute(select(t.staff.c.photo).where(t.staff.c.staff_no == staff_no)).scalar()
+    hall = hall_of(request)
+    row = await hall.store.read(
+        lambda c: c.execute(
+            select(t.staff.c.photo, t.staff.c.name_zh).where(t.staff.c.staff_no == staff_no)
+        ).first()
     )
+    if row is None:
+        raise ApiError(404, "not_found", {"staff_no": staff_no})
+    photo = row[0]
+    if not photo and hall.settings.demo:
+        photo = hall.avatars.get(staff_no)
+        if photo is None:
+            photo = await anyio.to_thread.run_sync(demo_avatar, staff_no, row[1])
+            if photo:
+                hall.avatars[staff_no] = photo
     if not photo:
         raise ApiError(404, "not_found", {"staff_no": staff_no})
     return Response(bytes(photo), media_type="image/png", headers={"Cache-Control": "max-age=3600"})

@@ -44,6 +44,7 @@ class Hall:
         self.code = "HALL"
         self.broker: Any = None  # events.Broker, set by create_app
         self.upload_locks: dict[str, Any] = {}
+        self.avatars: dict[str, bytes] = {}
 
     def day_of(self, ms: int) -> str:
         return datetime.fromtimestamp(ms / 1000, self.tz).strftime("%Y-%m-%d")

@@ -94,17 +94,20 @@ def load_source(seed: int = 1) -> DemoSource:
     except ImportError:
         return _fallback()
     d = demo_data.build_demo_hall(seed=seed)
-    avatars = {}
-    for s in d.staff:
-        try:
-            avatars[s["staff_no"]] = demo_data.avatar_png(s["staff_no"], s["name_zh"], size=256)
-        except Exception:  # noqa: BLE001 - a missing avatar must not stop the demo
-            pass
+    # Avatars are drawn on first request (demo_avatar), not here: seeding stays quick.
     return DemoSource(
         hall=d.hall, categories=d.categories, windows=d.windows, staff=d.staff,
         pause_reasons=d.pause_reasons, rating_reasons=d.rating_reasons, matters=d.matters,
-        avatars=avatars,
     )
+
+
+def demo_avatar(staff_no: str, name_zh: str) -> bytes | None:
+    """The demo hall's generated photo for a staff member without a stored one."""
+    try:
+        from hall_server import demo_data
+    except ImportError:
+        return None
+    return bytes(demo_data.avatar_png(staff_no, name_zh, size=256))
 
 
 def seed_demo(store: Store, seed: int = 1) -> bool:

@@ -203,3 +203,76 @@ def pg_hall_server(tmp_path: Path) -> Iterator[RunningServer]:
     yield srv
     srv.stop()
     drop_pg_db(url)
+
+
+# ---- small HTTP helpers for server tests ---------------------------------------------------
+class Api:
+    """A requests session against a running server, optionally signed in."""
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        import requests
+
+        self.url = url
+        self.s = requests.Session()
+        self.s.trust_env = False
+        self.token = token
+        self.login_body: dict[str, Any] | None = None
+
+    def headers(self, key: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+        h: dict[str, str] = {}
+        if self.token:
+            h["Authorization"] = f"Bearer {self.token}"
+        if key:
+            h["Idempotency-Key"] = key
+        if extra:
+            h.update(extra)
+        return h
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.s.get(self.url + "/api/v1" + path, headers=self.headers(extra=kw.pop("headers", None)), timeout=30, **kw)
+
+    def post(self, path: str, json: Any = None, key: str | None = None, **kw: Any) -> Any:
+        return self.s.post(self.url + "/api/v1" + path, json=json,
+                           headers=self.headers(key, kw.pop("headers", None)), timeout=30, **kw)
+
+    def put(self, path: str, json: Any = None, key: str | None = None, **kw: Any) -> Any:
+        return self.s.put(self.url + "/api/v1" + path, json=json,
+                          headers=self.headers(key, kw.pop("headers", None)), timeout=30, **kw)
+
+    def patch(self, path: str, json: Any = None, key: str | None = None, **kw: Any) -> Any:
+        return self.s.patch(self.url + "/api/v1" + path, json=json,
+                            headers=self.headers(key, kw.pop("headers", None)), timeout=30, **kw)
+
+    def head(self, path: str, **kw: Any) -> Any:
+        return self.s.head(self.url + "/api/v1" + path, headers=self.headers(extra=kw.pop("headers", None)), timeout=30, **kw)
+
+    def close(self) -> None:
+        self.s.close()
+
+
+def signed_in(url: str, staff_no: str, window_no: int | None = None, password: str = DEMO_PASSWORD) -> Api:
+    api = Api(url)
+    body: dict[str, Any] = {"staff_no": staff_no, "password": password}
+    if window_no is not None:
+        body["window_no"] = window_no
+    r = api.post("/auth/login", json=body)
+    if r.status_code != 200:
+        raise AssertionError(f"login {staff_no}@{window_no}: {r.status_code} {r.text}")
+    api.token = r.json()["access_token"]
+    api.login_body = r.json()
+    return api
+
+
+def start_app_thread(app: Any) -> tuple[str, Any, threading.Thread]:
+    """Run an already built ASGI app (e.g. with a test-only router added) on loopback."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.01)
+    return f"http://127.0.0.1:{port}", server, thread
