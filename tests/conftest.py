@@ -13,6 +13,7 @@ import pytest
 
 pytest_plugins = [
     "tests.support.server_fixtures",
+    "tests.support.gui_fixtures",
 ]
 
 _skipped_required: list[str] = []

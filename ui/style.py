@@ -18,7 +18,7 @@ from ui.resources import resource_path
 
 THEME_FILE = resource_path("theme", "counter.json")
 
-_applied = False
+_scaling = 1.0
 
 
 def cjk_family() -> str:
@@ -35,7 +35,7 @@ def apply(appearance: str = "light", scaling: float = 1.0) -> None:
 
     "System" mode is refused on purpose: customtkinter then polls gsettings every 30 ms.
     """
-    global _applied
+    global _scaling
     if appearance not in ("light", "dark"):
         appearance = "light"
     ctk.set_default_color_theme(str(THEME_FILE))
@@ -43,7 +43,7 @@ def apply(appearance: str = "light", scaling: float = 1.0) -> None:
     # Linux DPI is not detected by customtkinter 6: the scaling setting is the only knob.
     scaling = min(max(float(scaling or 1.0), 0.75), 2.5)
     ctk.set_widget_scaling(scaling)
-    _applied = True
+    _scaling = scaling
 
 
 def appearance() -> str:
@@ -70,13 +70,13 @@ def font(size: int = 15, weight: str = "normal") -> ctk.CTkFont:
 
 def tk_font(size: int = 15, weight: str = "normal") -> tuple[str, int, str]:
     """A font tuple for plain Tk/ttk widgets, scaled by hand (they are not scaled by CTk)."""
-    scale = ctk.ScalingTracker.get_widget_scaling(None) if _applied else 1.0  # type: ignore[arg-type]
+    scale = _scaling
     return (cjk_family(), -round(size * scale), weight)
 
 
 def style_treeview(root: tk.Misc, style_name: str = "Counter.Treeview", row_px: int = 34) -> str:
     """Style ttk.Treeview to match the theme (background, heading, selection, font, row height)."""
-    scale = ctk.ScalingTracker.get_widget_scaling(None) if _applied else 1.0  # type: ignore[arg-type]
+    scale = _scaling
     st = ttk.Style(root)
     # "clam" honours background colours on every platform; the native themes ignore some of them.
     if st.theme_use() != "clam":

@@ -126,7 +126,9 @@ class DeskPresenter:
 
     def enabled(self) -> dict[str, bool]:
         allowed = ALLOWED.get(self.s.state, frozenset())
-        online = self.s.connection in ("online", "polling")
+        # "reconnecting" is the event stream only; the server may still answer, so actions stay
+        # on (a failure then says so inline). "offline" is a failed request: actions wait.
+        online = self.s.connection != "offline"
         out = {}
         for action in ACTIONS:
             ok = action in allowed and self.s.busy is None and not self.s.locked
@@ -191,7 +193,7 @@ class DeskPresenter:
             outbox += " · " + _("failed: {n}").format(n=self.s.outbox_dead)
         self.view.show_status(conn, outbox, _("Pad: not connected"), _("Scanner: not configured"),
                               self.s.connection in ("online", "polling"))
-        if self.s.connection in ("offline", "reconnecting"):
+        if self.s.connection == "offline":
             self.view.show_banner(_(
                 "No connection to the hall server. Still working: the checklist on screen, the "
                 "catalog search, the lock, and ratings (kept and sent later). Calling, transfer "

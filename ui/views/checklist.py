@@ -27,6 +27,7 @@ class ChecklistPanel(ctk.CTkFrame):
     def __init__(self, master: Any, *, on_set: Callable[[str, str, str], None]) -> None:
         super().__init__(master)
         self._on_set = on_set
+        self.status_buttons: dict[str, ctk.CTkButton] = {}
         self.labels = Relabel(self, self._relabel_headings)
         self.grid_columnconfigure(0, weight=1)
         self.grid_rowconfigure(1, weight=1)
@@ -45,7 +46,6 @@ class ChecklistPanel(ctk.CTkFrame):
 
         bar = ctk.CTkFrame(self, fg_color="transparent")
         bar.grid(row=2, column=0, sticky="ew", padx=12, pady=(2, 10))
-        self.status_buttons: dict[str, ctk.CTkButton] = {}
         for i, status in enumerate(MATERIAL_STATUSES, start=1):
             b = ctk.CTkButton(bar, height=34, width=100, font=style.font(14),
                               command=lambda s=status: self.set_selected(s),

@@ -141,6 +141,7 @@ class DeskView(ctk.CTkFrame):
         grid = ctk.CTkFrame(left, fg_color="transparent")
         grid.grid(row=2, column=0, sticky="ew", pady=8)
         self.buttons: dict[str, ctk.CTkButton] = {}
+        self._button_colours: dict[str, Any] = {}
         order = ["call_next", "recall", "no_show", "start", "complete", "transfer",
                  "suspend", "change_matter", "pause", "evaluate", "lock"]
         for i, action in enumerate(order):
@@ -149,6 +150,7 @@ class DeskView(ctk.CTkFrame):
             b.grid(row=i // 6, column=i % 6, padx=4, pady=4, sticky="ew")
             grid.grid_columnconfigure(i % 6, weight=1, uniform="b")
             self.buttons[action] = b
+            self._button_colours[action] = b.cget("fg_color")
         self._pause_label = _("Pause")
         self._busy: str | None = None
 
@@ -205,7 +207,11 @@ class DeskView(ctk.CTkFrame):
     def show_actions(self, enabled: dict[str, bool], busy: str | None, pause_label: str) -> None:
         self._pause_label, self._busy = pause_label, busy
         for action, b in self.buttons.items():
-            b.configure(state="normal" if enabled.get(action) else "disabled")
+            on = bool(enabled.get(action))
+            # CTk only greys the text of a disabled button; staff must see at a glance what
+            # they can press, so the whole button goes grey.
+            b.configure(state="normal" if on else "disabled",
+                        fg_color=self._button_colours[action] if on else style.color("button_disabled"))
         self._relabel()
 
     def show_queue(self, rows: list[fmt.QueueRow], summary: str) -> None:
