@@ -108,10 +108,10 @@ class _Prefix:
 
     __slots__ = ("keys", "ids")
 
-    def __init__(self, keyed: Iterable[tuple[str, int]]) -> None:
-        pairs = sorted(k for k in keyed if k[0])
-        self.keys = [k for k, _ in pairs]
-        self.ids = [i for _, i in pairs]
+    def __init__(self, keys: Sequence[str]) -> None:
+        # Sorting ids by key (stable: equal keys keep the index order) avoids building tuples.
+        self.ids = sorted((i for i, k in enumerate(keys) if k), key=keys.__getitem__)
+        self.keys = [keys[i] for i in self.ids]
 
     def starting_with(self, q: str) -> list[int]:
         lo = bisect_left(self.keys, q)
@@ -152,11 +152,8 @@ class SearchIndex:
             for p, ini, en in zip(pinyin, initials, english, strict=True)
         ]
         self._by_code = {c: i for i, c in enumerate(codes_l)}
-        self._code_prefix = _Prefix((c, i) for i, c in enumerate(codes_l))
-        self._prefixes = [
-            _Prefix((k, i) for i, k in enumerate(keys))
-            for keys in (names, compact, initials, english)
-        ]
+        self._code_prefix = _Prefix(codes_l)
+        self._prefixes = [_Prefix(keys) for keys in (names, compact, initials, english)]
         self._by_code_order = sorted(range(len(items)), key=lambda i: codes_l[i])
         # Chain of (query, candidates) typed so far; replaced as a whole (thread-safe enough:
         # a racing search only loses a cache entry, never gets wrong candidates).
