@@ -83,7 +83,9 @@ def make_core(fresh_hall_server: Any, tmp_path: Path) -> Iterator[Callable[..., 
 
 @pytest.fixture
 def kiosk(fresh_hall_server: Any) -> Iterator[HallClient]:
+    # Issues tickets (no auth needed) and looks at windows as the hall's supervisor.
     c = HallClient(fresh_hall_server.url)
+    c.login("8001", PASSWORD)
     yield c
     c.close()
 
@@ -378,7 +380,7 @@ def test_live_queue_gets_a_new_ticket_by_sse(make_core: Any, kiosk: HallClient) 
     core.session.sign_in("1001", PASSWORD)
     wait_until(lambda: core.live.connection_state == "online", what="stream online")
     wait_until(lambda: core.live.snapshot is not None, what="first snapshot")
-    assert core.live.snapshot is not None and core.live.snapshot.waiting == []
+    assert core.live.snapshot is not None and not core.live.snapshot.waiting
     seen = core.live.events_seen
     t = kiosk.issue_ticket(category(core))
     wait_until(lambda: rec.of(TicketArrivedInEmptyQueue), what="empty-queue alert")
