@@ -8,6 +8,7 @@ Tests against the real reference server are in tests/test_catalog_server.py.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +290,58 @@ def test_unreadable_rows_are_skipped_and_force_a_full_resync(
     cat.sync()
     assert source.calls[-1] == 0 and codes(cat, "shipin") == ["A0201"]
     assert cat.get("C0101") is not None
+
+
+def test_cache_damaged_while_running_is_recovered_by_the_next_sync(
+        tmp_path: Path, source: FakeSource) -> None:
+    path = tmp_path / "catalog.db"
+    cat = Catalog(path, source)
+    cat.sync()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    raw = bytearray(path.read_bytes())
+    raw[4096:] = b"\x5a" * (len(raw) - 4096)  # every page after the header trashed on disk
+    path.write_bytes(bytes(raw))
+    source.put("A0201", "食品经营许可（变更）", "Food business licence (change)")
+    synced_before = len(source.calls)
+    assert codes(cat, "shipin") == ["A0201"]  # still serving from memory meanwhile
+    cat.sync()
+    assert cat.recovered_from is not None and cat.recovered_from.exists()
+    assert source.calls[synced_before:][-1] == 0  # refilled in full from the server
+    assert cat.count() == len(NAMES) and cat.version == source.version
+    reopened = Catalog(path, None)
+    assert reopened.recovered_from is None and reopened.count() == len(NAMES)
+    assert codes(reopened, "shipinjingyingxukebiangeng") == ["A0201"]
+
+
+def test_search_from_another_thread_during_syncs(tmp_path: Path, source: FakeSource) -> None:
+    import threading
+
+    cat = Catalog(tmp_path / "catalog.db", source)
+    cat.sync()
+    stop = threading.Event()
+    seen: list[tuple[str, ...]] = []
+    errors: list[BaseException] = []
+
+    def typist() -> None:
+        try:
+            while not stop.is_set():
+                for q in ("s", "sh", "shi", "ship", "shipin"):
+                    seen.append(tuple(m.name_zh for m in cat.search(q) if m.code == "A0201"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=typist)
+    thread.start()
+    try:
+        for k in range(30):
+            source.put("A0201", f"食品经营许可{'（变更）' if k % 2 == 0 else ''}", "Food")
+            assert cat.sync() == 1
+            time.sleep(0.003)  # let the typist see this state (not a timing assertion)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not errors and seen
+    assert set(seen) <= {("食品经营许可",), ("食品经营许可（变更）",)}
+    assert set(seen) == {("食品经营许可",), ("食品经营许可（变更）",)}
