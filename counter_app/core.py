@@ -69,6 +69,7 @@ class CounterCore:
                                            out_mod.HallSender(self.client), bus=self.bus)
                             if out_mod else None)
         self._closed = False
+        self._catalog_thread: threading.Thread | None = None
 
     def _make_client(self) -> HallClient:
         from api_client import HallClient
@@ -105,7 +106,9 @@ class CounterCore:
             except Exception as exc:
                 self._report(exc, "starting the outbox")
         if self.catalog is not None:
-            threading.Thread(target=self._sync_catalog, name="catalog-sync", daemon=True).start()
+            self._catalog_thread = threading.Thread(target=self._sync_catalog,
+                                                    name="catalog-sync", daemon=True)
+            self._catalog_thread.start()
 
     def _before_sign_out(self) -> None:
         self.live.stop()
@@ -144,6 +147,9 @@ class CounterCore:
                 self.outbox.close()
             except Exception:
                 log.exception("closing the outbox failed")
+        if self._catalog_thread is not None:
+            # Let a running sync finish its transaction before its database is closed.
+            self._catalog_thread.join(30)
         close = getattr(self.catalog, "close", None)
         if callable(close):
             try:
