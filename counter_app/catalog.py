@@ -380,11 +380,20 @@ class Catalog:
             old.close()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self._clock())) + f"-{os.getpid()}"
         moved = self.db_path.with_name(f"{self.db_path.name}.corrupt-{stamp}")
-        os.replace(self.db_path, moved)
-        for suffix in ("-wal", "-shm"):
-            side = self.db_path.with_name(self.db_path.name + suffix)
-            if side.exists():
-                os.replace(side, moved.with_name(moved.name + suffix))
+        try:
+            os.replace(self.db_path, moved)
+            for suffix in ("-wal", "-shm"):
+                side = self.db_path.with_name(self.db_path.name + suffix)
+                if side.exists():
+                    os.replace(side, moved.with_name(moved.name + suffix))
+        except OSError as exc:
+            # Cannot even move it (locked by another program, read-only folder): run from
+            # memory rather than fail; the damaged file stays where it is for IT to look at.
+            conn = self._memory_only(exc)
+            self._conn = conn
+            if hasattr(self, "_state"):
+                self._state = _State(0, self._state.rows, self._state.index)
+            return conn
         log.warning("catalog cache %s unusable (%s): moved to %s, starting afresh",
                     self.db_path, reason, moved)
         self.recovered_from = moved

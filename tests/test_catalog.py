@@ -345,3 +345,21 @@ def test_search_from_another_thread_during_syncs(tmp_path: Path, source: FakeSou
     assert not errors and seen
     assert set(seen) <= {("食品经营许可",), ("食品经营许可（变更）",)}
     assert set(seen) == {("食品经营许可",), ("食品经营许可（变更）",)}
+
+
+def test_damaged_cache_that_cannot_be_moved_runs_in_memory(
+        tmp_path: Path, source: FakeSource, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "catalog.db"
+    path.write_bytes(b"garbage" * 100)
+
+    def locked(src: object, dst: object) -> None:
+        # what Windows says while another program holds the file open
+        raise PermissionError(13, "The process cannot access the file", str(src))
+
+    monkeypatch.setattr(catalog_mod.os, "replace", locked)
+    cat = Catalog(path, source)
+    assert cat.recovered_from is None and cat.count() == 0
+    assert any("memory only" in w for w in cat.warnings)
+    assert path.read_bytes() == b"garbage" * 100  # left where it was, untouched
+    cat.sync()
+    assert codes(cat, "gtgsh") == ["A0101", "A0102"]
