@@ -22,7 +22,7 @@ from sqlalchemy import Connection, RowMapping, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hall_server import schema as t
-from hall_server.db import Store, Tx, iso_ms, now_ms
+from hall_server.db import Store, Tx, iso_ms, now_ms, run
 from hall_server.errors import ApiError
 from hall_server.security import LoginLimiter, Principal, SessionCache, TokenSigner
 from hall_server.settings import Settings
@@ -188,8 +188,9 @@ def case_json(conn: Connection, case_id: int) -> JSON:
 def insert_ignore(conn: Connection, table: Any, values: dict[str, Any], keys: list[str]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when the row was inserted."""
     ins: Any = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
-    stmt = ins.values(**values).on_conflict_do_nothing(index_elements=keys)
-    return bool(conn.execute(stmt).rowcount)
+    col = getattr(table.c, keys[0])
+    stmt = ins.values(**values).on_conflict_do_nothing(index_elements=keys).returning(col)
+    return conn.execute(stmt).first() is not None
 
 
 def next_counter(conn: Connection, scope: str, day: str) -> int:
@@ -241,15 +242,18 @@ async def mutate(
 
     def work(tx: Tx) -> tuple[bool, int, bytes]:
         if key is not None:
-            fresh = insert_ignore(
+            # On PostgreSQL a concurrent twin blocks here until the first commits or rolls back.
+            fresh = run(
                 tx.conn,
-                t.idempotency_keys,
-                {"key": key, "fingerprint": fingerprint, "created_ms": now_ms()},
-                ["key"],
-            )
-            if not fresh:
-                row = tx.conn.execute(
-                    select(t.idempotency_keys).where(t.idempotency_keys.c.key == key)
+                "INSERT INTO idempotency_keys (key, fingerprint, created_ms) VALUES (:k, :f, :now) "
+                "ON CONFLICT (key) DO NOTHING RETURNING key",
+                {"k": key, "f": fingerprint, "now": now_ms()},
+            ).first()
+            if fresh is None:
+                row = run(
+                    tx.conn,
+                    "SELECT fingerprint, status_code, body FROM idempotency_keys WHERE key = :k",
+                    {"k": key},
                 ).mappings().one()
                 if row["fingerprint"] != fingerprint:
                     raise ApiError(422, "idempotency_mismatch")
@@ -259,10 +263,10 @@ async def mutate(
         result = fn(tx)
         body = b"" if result is None else dumps(result)
         if key is not None:
-            tx.conn.execute(
-                t.idempotency_keys.update()
-                .where(t.idempotency_keys.c.key == key)
-                .values(status_code=status, body=body.decode())
+            run(
+                tx.conn,
+                "UPDATE idempotency_keys SET status_code = :s, body = :b WHERE key = :k",
+                {"s": status, "b": body.decode(), "k": key},
             )
         return False, status, body
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -21,10 +23,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
-
-from hall_server import schema
 
 T = TypeVar("T")
 
@@ -67,25 +67,45 @@ class Tx:
         at = now_ms()
         payload = {"type": type_, "at": iso_ms(at), **data}
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-        row = self.conn.execute(
-            schema.events.insert()
-            .values(
-                type=type_,
-                at_ms=at,
-                window_no=window_no,
-                category=category,
-                target_window_no=target_window_no,
-                data=body,
-            )
-            .returning(schema.events.c.id)
+        row = run(
+            self.conn,
+            "INSERT INTO events (type, at_ms, window_no, category, target_window_no, data) "
+            "VALUES (:type, :at, :w, :c, :tw, :data) RETURNING id",
+            {"type": type_, "at": at, "w": window_no, "c": category, "tw": target_window_no, "data": body},
         ).scalar_one()
         ev = PendingEvent(int(row), type_, at, window_no, category, target_window_no, payload)
         self.events.append(ev)
         if self.is_pg:
             # Delivered to every LISTENing process at COMMIT, never if we roll back.
-            self.conn.execute(
-                text("SELECT pg_notify(:ch, :p)"), {"ch": NOTIFY_CHANNEL, "p": str(ev.id)}
-            )
+            run(self.conn, "SELECT pg_notify(:ch, :p)", {"ch": NOTIFY_CHANNEL, "p": str(ev.id)})
+
+
+_SQL_CACHE: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+_PARAM = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
+
+
+def run(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> Any:
+    """Execute hand-written SQL with `:name` parameters straight on the driver.
+
+    The hot paths use this: building SQLAlchemy constructs per call cost more CPU than the
+    query itself. The conversion to the driver's style is cached per statement.
+    """
+    dialect = conn.dialect.name
+    hit = _SQL_CACHE.get((dialect, sql))
+    if hit is None:
+        order: list[str] = []
+
+        def repl(m: re.Match[str]) -> str:
+            order.append(m.group(1))
+            return "?" if dialect == "sqlite" else f"%({m.group(1)})s"
+
+        hit = (_PARAM.sub(repl, sql.replace("%", "%%") if dialect != "sqlite" else sql), tuple(order))
+        _SQL_CACHE[(dialect, sql)] = hit
+    text_, order_ = hit
+    p = params or {}
+    if dialect == "sqlite":
+        return conn.exec_driver_sql(text_, tuple(p[n] for n in order_))
+    return conn.exec_driver_sql(text_, p)
 
 
 def iso_ms(ms: int | None) -> str | None:
@@ -107,8 +127,11 @@ class Store:
         if self.is_sqlite:
             self.engine = self._sqlite_engine(url, immediate=True, pool_size=1)
             self.read_engine = self._sqlite_engine(url, immediate=False, pool_size=8)
-            self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-            self._wconn: Connection | None = None
+            self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            self._writer: threading.Thread | None = threading.Thread(
+                target=self._writer_loop, name="sqlite-writer", daemon=True
+            )
+            self._writer.start()
         else:
             self.engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
             self.read_engine = self.engine
@@ -144,27 +167,85 @@ class Store:
         return eng
 
     # ---- writes ---------------------------------------------------------------------------
-    def write_sync(self, fn: Callable[[Tx], T]) -> T:
-        """Run `fn` in one write transaction on the calling thread (CLI, seeding, writer)."""
-        if self.is_sqlite and threading.current_thread().name.startswith("sqlite-writer"):
-            if self._wconn is None:
-                self._wconn = self.engine.connect()
-            return self._run(self._wconn, fn)
-        with self.engine.connect() as conn:
-            return self._run(conn, fn)
+    # SQLite: ONE writer thread owns the only write connection. It takes every queued job
+    # into one BEGIN IMMEDIATE transaction, each job in its own SAVEPOINT (a failing job
+    # rolls back alone), and COMMITs once: group commit, one fsync for many requests, and
+    # still strictly one writer, so call-next cannot race itself.
+    MAX_BATCH = 64
 
-    def _run(self, conn: Connection, fn: Callable[[Tx], T]) -> T:
-        tx = Tx(conn, self.is_pg)
-        with conn.begin():
-            result = fn(tx)
-        if tx.events and self.on_commit is not None and not self.is_pg:
-            self.on_commit(tx.events)
-        return result
+    def _writer_loop(self) -> None:
+        conn = self.engine.connect()
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                batch = [job]
+                stop = False
+                while len(batch) < self.MAX_BATCH:
+                    try:
+                        nxt = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    batch.append(nxt)
+                self._run_batch(conn, batch)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: Connection, batch: list[Any]) -> None:
+        outcomes: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
+        events: list[PendingEvent] = []
+        try:
+            with conn.begin():
+                for fn, fut in batch:
+                    tx = Tx(conn, False)
+                    try:
+                        if len(batch) == 1:
+                            result = fn(tx)
+                        else:
+                            with conn.begin_nested():
+                                result = fn(tx)
+                    except BaseException as e:  # noqa: BLE001 - handed to the caller
+                        if len(batch) == 1:
+                            raise
+                        outcomes.append((fut, None, e))
+                    else:
+                        outcomes.append((fut, result, None))
+                        events.extend(tx.events)
+        except BaseException as e:  # noqa: BLE001 - the whole batch failed (or a single job)
+            for _fn, fut in batch:
+                fut.set_exception(e)
+            return
+        if events and self.on_commit is not None:
+            self.on_commit(events)
+        for fut, result, exc in outcomes:
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
+
+    def _submit(self, fn: Callable[[Tx], T]) -> concurrent.futures.Future[T]:
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._jobs.put((fn, fut))
+        return fut
+
+    def write_sync(self, fn: Callable[[Tx], T]) -> T:
+        """Run `fn` in one write transaction and wait for its COMMIT (any thread but the writer)."""
+        if self.is_sqlite:
+            return self._submit(fn).result()
+        with self.engine.connect() as conn:
+            tx = Tx(conn, self.is_pg)
+            with conn.begin():
+                return fn(tx)
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
-        if self._writer is not None:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._writer, self.write_sync, fn)
+        if self.is_sqlite:
+            return await asyncio.wrap_future(self._submit(fn))
         return await anyio.to_thread.run_sync(self.write_sync, fn)
 
     # ---- reads ----------------------------------------------------------------------------
@@ -186,12 +267,8 @@ class Store:
 
     def close(self) -> None:
         if self._writer is not None:
-            def _close() -> None:
-                if self._wconn is not None:
-                    self._wconn.close()
-                    self._wconn = None
-            self._writer.submit(_close).result()
-            self._writer.shutdown(wait=True)
+            self._jobs.put(None)
+            self._writer.join(10)
         self._readers.shutdown(wait=False)
         self.engine.dispose()
         if self.read_engine is not self.engine:

@@ -24,7 +24,7 @@ from hall_server.core import (
     ticket_json,
     window_out,
 )
-from hall_server.db import Tx, now_ms
+from hall_server.db import Tx, now_ms, run
 from hall_server.errors import ApiError
 from hall_server.security import Principal
 
@@ -56,28 +56,30 @@ def _emit_window(tx: Tx, type_: str, w: JSON) -> None:
     tx.emit(type_, {"window": w}, window_no=w["no"])
 
 
+# Hand-written SQL on the hot paths; every interpolated name below is one of our own column
+# names from schema.py, never request data (values always go as bound parameters).
+COLS_SQL = ", ".join(c.name for c in TICKET_COLS)
+_LOAD_SQL = f"SELECT {COLS_SQL} FROM tickets WHERE id = :id"  # noqa: S608
+
+
 def load_ticket(conn: Connection, ticket_id: int, *, for_update: bool = False) -> RowMapping:
-    q = select(*TICKET_COLS).where(t.tickets.c.id == ticket_id)
-    if for_update and conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    row = conn.execute(q).mappings().first()
+    lock = for_update and conn.dialect.name == "postgresql"
+    row = run(conn, _LOAD_SQL + (" FOR UPDATE" if lock else ""), {"id": ticket_id}).mappings().first()
     if row is None:
         raise ApiError(404, "not_found", {"ticket_id": ticket_id})
     return row
 
 
 def _update_ticket(conn: Connection, ticket_id: int, **values: Any) -> JSON:
-    row = conn.execute(
-        t.tickets.update().where(t.tickets.c.id == ticket_id).values(**values).returning(*TICKET_COLS)
-    ).mappings().one()
+    sets = ", ".join(f"{k} = :{k}" for k in sorted(values))
+    sql = f"UPDATE tickets SET {sets} WHERE id = :id_ RETURNING {COLS_SQL}"  # noqa: S608
+    row = run(conn, sql, {**values, "id_": ticket_id}).mappings().one()
     return ticket_json(row)
 
 
 def _set_current(conn: Connection, window_no: int | None, ticket_id: int | None) -> None:
     if window_no is not None:
-        conn.execute(
-            t.windows.update().where(t.windows.c.no == window_no).values(current_ticket_id=ticket_id)
-        )
+        run(conn, "UPDATE windows SET current_ticket_id = :t WHERE no = :w", {"t": ticket_id, "w": window_no})
 
 
 def _acting_window(p: Principal, window_no: int) -> None:
@@ -93,8 +95,14 @@ def _own_ticket(p: Principal, tk: RowMapping, *states: str) -> None:
         raise ApiError(409, "not_your_ticket", {"window_no": tk["window_no"]})
 
 
+_WINDOW_SQL = "SELECT no, categories, state, pause_reason_code, current_ticket_id FROM windows WHERE no = :no"
+
+
 def _ready_window(conn: Connection, window_no: int) -> RowMapping:
-    w = load_window(conn, window_no, for_update=True)
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    w = run(conn, _WINDOW_SQL + lock, {"no": window_no}).mappings().first()
+    if w is None:
+        raise ApiError(404, "not_found", {"window_no": window_no})
     if w["state"] == "paused":
         raise ApiError(409, "window_paused", {"pause_reason_code": w["pause_reason_code"]})
     if w["state"] != "open":
@@ -170,39 +178,7 @@ def _first(conn: Connection, window_no: int, cats: list[str], lo: int, hi: int, 
         p.update(zip(names, cats, strict=True))
     else:
         p["cnone"] = "\x00"
-    return conn.exec_driver_sql(_compile(conn, sql), _paramstyle(conn, sql, p)).mappings().first()
-
-
-_SQL_CACHE: dict[tuple[str, str], tuple[str, list[str]]] = {}
-
-
-def _convert(dialect: str, sql: str) -> tuple[str, list[str]]:
-    """Named :params to the driver's style (qmark for sqlite3, %(name)s for psycopg)."""
-    hit = _SQL_CACHE.get((dialect, sql))
-    if hit is not None:
-        return hit
-    import re
-
-    order: list[str] = []
-
-    def repl(m: re.Match[str]) -> str:
-        order.append(m.group(1))
-        return "?" if dialect == "sqlite" else f"%({m.group(1)})s"
-
-    out = re.sub(r":([a-z_][a-z0-9_]*)", repl, sql)
-    _SQL_CACHE[(dialect, sql)] = (out, order)
-    return out, order
-
-
-def _compile(conn: Connection, sql: str) -> str:
-    return _convert(conn.dialect.name, sql)[0]
-
-
-def _paramstyle(conn: Connection, sql: str, p: dict[str, Any]) -> Any:
-    out, order = _convert(conn.dialect.name, sql)
-    if conn.dialect.name == "sqlite":
-        return tuple(p[n] for n in order)
-    return p
+    return run(conn, sql, p).mappings().first()
 
 
 def pick_next(conn: Connection, window_no: int, cats: list[str], now: int) -> int | None:
@@ -238,20 +214,15 @@ def call_next(tx: Tx, hall: Hall, p: Principal, window_no: int) -> JSON:
     return {"ticket": tk}
 
 
+_CALL_SQL = (
+    "UPDATE tickets SET state = 'called', window_no = :w, called_ms = :now, first_called_ms = :now, "  # noqa: S608
+    f"recalls = 0 WHERE id = :id AND state = 'waiting' RETURNING {COLS_SQL}"
+)
+
+
 def _call(tx: Tx, tid: int, window_no: int, now: int) -> JSON:
     conn = tx.conn
-    row = conn.execute(
-        t.tickets.update()
-        .where(t.tickets.c.id == tid, t.tickets.c.state == "waiting")
-        .values(
-            state="called",
-            window_no=window_no,
-            called_ms=now,
-            first_called_ms=now,
-            recalls=0,
-        )
-        .returning(*TICKET_COLS)
-    ).mappings().first()
+    row = run(conn, _CALL_SQL, {"w": window_no, "now": now, "id": tid}).mappings().first()
     if row is None:
         raise ApiError(409, "ticket_taken", {"ticket_id": tid})
     _set_current(conn, window_no, tid)
