@@ -19,7 +19,7 @@ from ui.i18n import _
 from ui.presenters import format as fmt
 from ui.presenters.desk import ACTIONS, DeskPresenter
 from ui.presenters.signin import SignInPresenter
-from ui.tasks import TaskRunner, UiDispatcher, install_error_handler
+from ui.tasks import TaskRunner, UiDispatcher, install_error_handler, on_destroy
 from ui.views.desk import DeskView
 from ui.views.signin import SignInView
 
@@ -88,7 +88,7 @@ class DeskApp:
         self.signin.render()
         self.signin.check_server()
         i18n_unsub = i18n.on_change(lambda _l: self.signin.render() if self.signin else None)
-        view.bind("<Destroy>", lambda e: i18n_unsub() if e.widget is view else None, add="+")
+        on_destroy(view, i18n_unsub)
         view.staff_entry.focus_set()
 
     def sign_in(self, staff_no: str, password: str) -> None:
@@ -133,7 +133,7 @@ class DeskApp:
         d.bind_to_widget(view, ev.Locked, presenter.on_locked)
         d.bind_to_widget(view, ev.Unlocked, presenter.on_unlocked)
         unsub = i18n.on_change(lambda _l: (self._render_who(), presenter.render()))
-        view.bind("<Destroy>", lambda e: unsub() if e.widget is view else None, add="+")
+        on_destroy(view, unsub)
         # Start from what the core already knows (it resynced before SignedIn).
         presenter.s.snapshot = getattr(self.core.live, "snapshot", None)
         presenter.s.connection = _connection_of(self.core.live)
@@ -287,6 +287,9 @@ class DeskApp:
         self.runner.close()
         self._unsub_lang()
         try:
+            # Nothing scheduled may run against destroyed widgets (CTk schedules its own too).
+            for after_id in self.root.tk.call("after", "info"):
+                self.root.after_cancel(after_id)
             self.root.update_idletasks()
             self.root.destroy()
         except tk.TclError:

@@ -235,13 +235,7 @@ class UiDispatcher:
 
     def bind_to_widget(self, widget: tk.Misc, event_type: type, handler: Callable[[Any], None]) -> None:
         """Subscribe for as long as ``widget`` lives."""
-        unsubscribe = self.subscribe(event_type, handler)
-
-        def on_destroy(e: tk.Event) -> None:  # type: ignore[type-arg]
-            if e.widget is widget:
-                unsubscribe()
-
-        widget.bind("<Destroy>", on_destroy, add="+")
+        on_destroy(widget, self.subscribe(event_type, handler))
 
     def handler_count(self) -> int:
         return sum(len(h) for h in self._handlers.values())
@@ -249,6 +243,23 @@ class UiDispatcher:
     def close(self) -> None:
         self._bus_unsubscribe()
         self._handlers.clear()
+
+
+def on_destroy(widget: tk.Misc, fn: Callable[[], None]) -> None:
+    """Call ``fn()`` once when ``widget`` itself is destroyed. Tk thread only.
+
+    Binds through ``tk.Misc.bind``: a CTk widget's own ``bind`` goes to its inner canvas, whose
+    Destroy event would not name the widget.
+    """
+    done = False
+
+    def handler(e: tk.Event) -> None:  # type: ignore[type-arg]
+        nonlocal done
+        if not done and str(e.widget) == str(widget):
+            done = True
+            fn()
+
+    tk.Misc.bind(widget, "<Destroy>", handler, "+")
 
 
 def install_error_handler(

@@ -23,9 +23,11 @@ SCREEN_W, SCREEN_H = 1600, 1000
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     # pytest-xvfb reads these ini values; set them unless the user did, so the 1440x900 desk fits.
-    for name, value in (("xvfb_width", str(SCREEN_W)), ("xvfb_height", str(SCREEN_H))):
+    # 24-bit colour: Pillow's X11 grab cannot read the default 16-bit screen.
+    for name, value in (("xvfb_width", str(SCREEN_W)), ("xvfb_height", str(SCREEN_H)),
+                        ("xvfb_colordepth", "24")):
         try:
-            if not config.getini(name) or config.getini(name) in ("800", "600"):
+            if config.getini(name) in ("800", "600", "16", "", None):
                 config._inicache[name] = value  # noqa: SLF001 - pytest-xvfb reads ini only
         except (ValueError, KeyError):
             pass
@@ -149,12 +151,10 @@ def desk_app_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     for app in apps:
         if not app.closed:
             try:
-                app.dispatcher.close()
-                app.runner.close()
                 app.core.close()
             except Exception:  # noqa: BLE001
                 pass
-            app.closed = True
+            app.destroy()
         teardown_root(app.root)
     i18n.set_language("zh")
     gc.collect()

@@ -14,6 +14,7 @@ import customtkinter as ctk
 
 from ui import i18n, style
 from ui.i18n import _
+from ui.tasks import on_destroy
 
 
 class Relabel:
@@ -23,7 +24,7 @@ class Relabel:
         self._items: list[tuple[Any, str, str, dict[str, Any]]] = []
         self._on_switch = on_switch
         self._unsubscribe = i18n.on_change(self._switch)
-        owner.bind("<Destroy>", lambda e: self._unsubscribe() if e.widget is owner else None, add="+")
+        on_destroy(owner, self._unsubscribe)
 
     def text(self, widget: Any, msgid: str, option: str = "text", **fmt: Any) -> Any:
         """Set ``widget[option]`` to the translation of ``msgid`` now and after every switch."""
@@ -44,7 +45,10 @@ class Relabel:
                 continue
         self._items = alive
         if self._on_switch is not None:
-            self._on_switch()
+            try:
+                self._on_switch()
+            except tk.TclError:
+                pass  # the owner is being torn down
 
 
 def themed_listbox(master: Any, height: int = 8) -> tk.Listbox:
