@@ -220,7 +220,7 @@ def test_transfer_suspend_resume_and_pause_with_reason(desk_app_factory: Any, fr
     pump_until(app.root, lambda: number_shown(app) == a["number"], what="first called")
     press(app, "F4")
     d = dialog(app)
-    assert d.listbox.get(0).startswith("窗口 2")
+    assert d.listbox.get(0).startswith("2号窗口")
     shot_both(app, "dialog_transfer")
     key_in(d.listbox, "Return")  # window 2, keep priority
     pump_until(app.root, lambda: desk_state(app) == "idle", what="idle after transfer")

@@ -28,7 +28,7 @@ ZH = {
     "Caps Lock is on": "大写锁定已打开",
     "Category": "类别",
     "Category {label}": "类别 {label}",
-    "Change matter": "更改事项",
+    "Set matter": "更改事项",
     "Choose (Enter)": "选择 (Enter)",
     "Choose a reason.": "请选择暂停原因。",
     "Choose an outcome.": "请选择办理结果。",

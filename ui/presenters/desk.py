@@ -337,7 +337,7 @@ class DeskPresenter:
         hall = getattr(self.core, "hall", None)
         own = getattr(getattr(self.core, "session", None), "window", None)
         own_no = getattr(own, "no", None)
-        windows = [(w.no, f"{w.no} · {fmt.loc(w, 'name')}") for w in getattr(hall, "windows", []) or []
+        windows = [(w.no, fmt.loc(w, "name") or _("Window {no}").format(no=w.no)) for w in getattr(hall, "windows", []) or []
                    if w.no != own_no]
         categories = [(c.code, f"{c.code} · {fmt.loc(c, 'name')}") for c in getattr(hall, "categories", []) or []]
 

@@ -16,7 +16,7 @@ import customtkinter as ctk
 from ui import style
 from ui.i18n import N_, _
 from ui.presenters.format import MATERIAL_LABELS, MATERIAL_STATUSES, ChecklistRow
-from ui.views.common import Relabel
+from ui.views.common import Relabel, set_enabled
 
 COLUMNS = ("name", "requirement", "status", "note")
 HEADINGS = {"name": N_("Material"), "requirement": N_("Requirement"), "status": N_("Status"),
@@ -79,9 +79,8 @@ class ChecklistPanel(ctk.CTkFrame):
             self.tree.selection_set(selected[0])
         elif rows:
             self.tree.selection_set(rows[0].item_id)
-        enabled = "normal" if rows else "disabled"
         for b in self.status_buttons.values():
-            b.configure(state=enabled)
+            set_enabled(b, bool(rows), style.color("button_secondary"))
 
     def set_selected(self, status: str) -> None:
         sel = self.tree.selection()

@@ -55,7 +55,7 @@ def themed_listbox(master: Any, height: int = 8) -> tk.Listbox:
     """A plain Tk Listbox in theme colours: arrow keys and Enter work out of the box."""
     lb = tk.Listbox(
         master, height=height, activestyle="none", exportselection=False,
-        font=style.tk_font(16), bg=style.pick("tree_bg"), fg=style.pick("tree_fg"),
+        font=style.tk_font(17), bg=style.pick("tree_bg"), fg=style.pick("tree_fg"),
         selectbackground=style.pick("tree_selected"), selectforeground=style.pick("tree_fg"),
         highlightthickness=2, highlightcolor=style.pick("accent"),
         highlightbackground=style.pick("tree_heading_bg"), relief="flat", borderwidth=0)
@@ -84,3 +84,13 @@ def action_button(master: Any, *, command: Callable[[], None], kind: str = "prim
     }[kind]
     return ctk.CTkButton(master, command=command, height=height, width=width,
                          font=style.font(size, "bold"), **colours)
+
+
+def set_enabled(button: ctk.CTkButton, on: bool, normal_fg: Any) -> None:
+    """Enable or disable a button so it is obvious at a glance: disabled ones turn flat grey.
+
+    customtkinter only dims the text of a disabled button, which on a dark button is barely
+    visible; staff must see what they can press without reading.
+    """
+    button.configure(state="normal" if on else "disabled",
+                     fg_color=normal_fg if on else style.color("button_disabled"))

@@ -18,7 +18,7 @@ from ui.i18n import N_, _
 from ui.presenters import format as fmt
 from ui.presenters.desk import ACTIONS
 from ui.views.checklist import ChecklistPanel
-from ui.views.common import Relabel, action_button
+from ui.views.common import Relabel, action_button, set_enabled
 from ui.views.dialogs import CompleteDialog, MatterDialog, PauseDialog, TransferDialog
 from ui.views.figures import FiguresPanel
 from ui.views.queue_list import QueueList
@@ -27,7 +27,7 @@ from ui.views.statusbar import Banner, StatusBar
 ACTION_LABELS = {
     "call_next": N_("Call next"), "recall": N_("Recall"), "no_show": N_("No-show"),
     "transfer": N_("Transfer"), "suspend": N_("Suspend"), "pause": N_("Pause"),
-    "start": N_("Start service"), "change_matter": N_("Change matter"),
+    "start": N_("Start service"), "change_matter": N_("Set matter"),
     "complete": N_("Complete"), "evaluate": N_("Evaluate"), "lock": N_("Lock"),
 }
 ACTION_KIND = {"call_next": "ok", "no_show": "danger", "complete": "ok", "pause": "secondary",
@@ -207,11 +207,7 @@ class DeskView(ctk.CTkFrame):
     def show_actions(self, enabled: dict[str, bool], busy: str | None, pause_label: str) -> None:
         self._pause_label, self._busy = pause_label, busy
         for action, b in self.buttons.items():
-            on = bool(enabled.get(action))
-            # CTk only greys the text of a disabled button; staff must see at a glance what
-            # they can press, so the whole button goes grey.
-            b.configure(state="normal" if on else "disabled",
-                        fg_color=self._button_colours[action] if on else style.color("button_disabled"))
+            set_enabled(b, bool(enabled.get(action)), self._button_colours[action])
         self._relabel()
 
     def show_queue(self, rows: list[fmt.QueueRow], summary: str) -> None:

@@ -29,8 +29,14 @@ class Dialog(ctk.CTkToplevel):
         self._retitle()
         self.transient(master.winfo_toplevel())
         self.resizable(False, False)
+        # A visible edge and an in-window title: hall PCs may run kiosk-like without decorations.
+        tk.Toplevel.configure(self, highlightthickness=2,
+                              highlightbackground=style.pick("accent"), highlightcolor=style.pick("accent"))
+        self.heading = ctk.CTkLabel(self, font=style.font(20, "bold"), anchor="w")
+        self.labels.text(self.heading, title_msgid)
+        self.heading.pack(fill="x", padx=20, pady=(14, 0))
         self.body = ctk.CTkFrame(self, fg_color="transparent")
-        self.body.pack(fill="both", expand=True, padx=20, pady=(16, 4))
+        self.body.pack(fill="both", expand=True, padx=20, pady=(6, 4))
         self.error_label = ctk.CTkLabel(self, text="", font=style.font(15),
                                         text_color=style.color("danger"), wraplength=520)
         self.error_label.pack(fill="x", padx=20)
@@ -131,8 +137,7 @@ class TransferDialog(ListDialog):
 
     def __init__(self, master: Any, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
                  on_done: Callable[[dict[str, Any]], None]) -> None:
-        items: list[tuple[Any, str]] = [(("window", no), _("Window {label}").format(label=label))
-                                        for no, label in windows]
+        items: list[tuple[Any, str]] = [(("window", no), label) for no, label in windows]
         items += [(("category", code), _("Category {label}").format(label=label))
                   for code, label in categories]
         super().__init__(master, N_("Transfer the citizen"), N_("To a window or a category"),

@@ -16,7 +16,7 @@ import customtkinter as ctk
 from ui import style
 from ui.i18n import N_
 from ui.presenters.format import QueueRow
-from ui.views.common import Relabel
+from ui.views.common import Relabel, set_enabled
 
 COLUMNS = ("number", "priority", "category", "waited", "note")
 HEADINGS = {"number": N_("Ticket"), "priority": N_("Priority"), "category": N_("Category"),
@@ -48,6 +48,7 @@ class QueueList(ctk.CTkFrame):
         self.resume_button = ctk.CTkButton(self, height=40, font=style.font(16, "bold"),
                                            command=self.resume_selected, state="disabled")
         self.labels.text(self.resume_button, N_("Resume selected suspended ticket (Enter)"))
+        self._resume_fg = self.resume_button.cget("fg_color")
         self.resume_button.grid(row=2, column=0, columnspan=2, sticky="ew", padx=12, pady=(4, 10))
         self.tree.bind("<<TreeviewSelect>>", lambda _e: self._update_resume())
         self.tree.bind("<Return>", lambda _e: self.resume_selected())
@@ -94,7 +95,7 @@ class QueueList(ctk.CTkFrame):
     def _update_resume(self) -> None:
         sel = self.tree.selection()
         ok = bool(sel) and sel[0] in self._suspended
-        self.resume_button.configure(state="normal" if ok else "disabled")
+        set_enabled(self.resume_button, ok, self._resume_fg)
 
     def resume_selected(self) -> None:
         sel = self.tree.selection()
