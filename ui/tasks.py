@@ -27,6 +27,7 @@ import threading
 import time
 import tkinter as tk
 import traceback
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -74,6 +75,7 @@ class TaskRunner:
         self._closed = False
         self._tk_thread = threading.get_ident()
         self.default_error = default_error
+        self._waker: Callable[[], None] | None = _make_waker(root) if mode == "wake" else None
         if mode == "wake":
             root.bind(WAKE_EVENT, lambda _e: self._drain(reschedule=False), add="+")
         self._schedule()
@@ -97,7 +99,9 @@ class TaskRunner:
         task_id = next(self._ids)
         self._pending[task_id] = (on_success, on_error)
         executor = self._db if kind == "db" else self._http
-        executor.submit(self._work, task_id, op)
+        # The worker gets the queue and a weak wake-up, never ``self``: a worker holding the
+        # last reference to the runner would free the Tk root on that thread.
+        executor.submit(_work, self._queue, self._waker, task_id, op)
         return task_id
 
     @property
@@ -105,8 +109,8 @@ class TaskRunner:
         """How many operations have not delivered their result yet."""
         return len(self._pending)
 
-    def close(self) -> None:
-        """Stop polling and let the workers finish (does not wait for HTTP timeouts). Tk thread."""
+    def close(self, wait: bool = False) -> None:
+        """Stop polling; ``wait`` joins the workers (tests), else HTTP timeouts are not awaited."""
         self._closed = True
         if self._after_id is not None:
             try:
@@ -114,8 +118,8 @@ class TaskRunner:
             except tk.TclError:
                 pass
             self._after_id = None
-        self._db.shutdown(wait=False, cancel_futures=True)
-        self._http.shutdown(wait=False, cancel_futures=True)
+        self._db.shutdown(wait=wait, cancel_futures=True)
+        self._http.shutdown(wait=wait, cancel_futures=True)
         self._pending.clear()
 
     def drain_now(self) -> None:
@@ -124,24 +128,10 @@ class TaskRunner:
 
     # -- any thread ----------------------------------------------------------------------------
     def call_soon(self, key: int, fn: Callable[[], None]) -> None:
-        """Queue a call registered with ``register_call`` (any thread). Used by the dispatcher."""
-        self._put(("call", key, True, fn))
-
-    def _put(self, item: tuple[str, int, bool, Any]) -> None:
-        self._queue.put(item)
-        if self._mode == "wake" and not self._closed:
-            try:
-                self._root.event_generate(WAKE_EVENT, when="tail")
-            except (RuntimeError, tk.TclError):
-                pass  # the safety poll delivers it
-
-    def _work(self, task_id: int, op: Callable[[], Any]) -> None:
-        try:
-            result = op()
-        except BaseException as exc:  # noqa: BLE001 - delivered to on_error on the Tk thread
-            self._put(("task", task_id, False, exc))
-        else:
-            self._put(("task", task_id, True, result))
+        """Run ``fn()`` on the Tk thread soon (any thread). Used by the dispatcher."""
+        self._queue.put(("call", key, True, fn))
+        if self._waker is not None:
+            self._waker()
 
     # -- Tk thread internals --------------------------------------------------------------------
     def _schedule(self) -> None:
@@ -197,6 +187,37 @@ class TaskRunner:
                 report(*sys.exc_info())
             else:
                 log.exception("callback failed")
+
+
+def _make_waker(root: tk.Misc) -> Callable[[], None]:
+    ref = weakref.ref(root)
+
+    def wake() -> None:
+        target = ref()
+        if target is None:
+            return
+        try:
+            target.event_generate(WAKE_EVENT, when="tail")
+        except (RuntimeError, tk.TclError):
+            pass  # not in mainloop, or closing: the safety poll delivers it
+        finally:
+            del target
+
+    return wake
+
+
+def _work(out: queue.SimpleQueue[tuple[str, int, bool, Any]], wake: Callable[[], None] | None,
+          task_id: int, op: Callable[[], Any]) -> None:
+    """Worker side (any thread): run ``op`` and hand the outcome to the Tk thread."""
+    try:
+        result = op()
+    except BaseException as exc:  # noqa: BLE001 - delivered to on_error on the Tk thread
+        out.put(("task", task_id, False, exc))
+    else:
+        out.put(("task", task_id, True, result))
+    del op
+    if wake is not None:
+        wake()
 
 
 class UiDispatcher:

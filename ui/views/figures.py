@@ -61,7 +61,7 @@ class FiguresPanel(ctk.CTkFrame):
         lo, hi = min(FIRST_HOUR, min(hours)), max(LAST_HOUR, max(hours))
         span = hi - lo + 1
         left_w = w * 0.58
-        top, bottom = 22, h - 20
+        top, bottom = 40, h - 20  # room for the title and the count above the tallest bar
         peak = max(f.per_hour[lo:hi + 1] + [1])
         c.create_text(4, 4, anchor="nw", text=_("Tickets per hour"), fill=axis, font=font)
         slot = (left_w - 8) / span

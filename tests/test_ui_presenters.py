@@ -1,0 +1,295 @@
+"""Presenters and formatting without Tk: what is enabled, what the screen says, what runs.
+
+Fakes here are for pure logic only (a recording view, a runner that runs at once or on demand,
+a desk that records calls); the real window against the real server is in test_ui_desk.py.
+"""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace as NS
+from typing import Any
+
+import pytest
+
+from counter_app.errors import IllegalActionError, OfflineError
+from counter_app.events import ConnectionChanged, DeskChanged, TicketTakenElsewhere
+from ui import i18n
+from ui.presenters import format as fmt
+from ui.presenters.desk import DeskPresenter
+from ui.presenters.signin import SignInPresenter
+
+NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def chinese() -> Any:
+    i18n.set_language("zh")
+    yield
+    i18n.set_language("zh")
+
+
+class View:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.pending: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        def record(*args: Any, **kw: Any) -> None:
+            self.calls.append((name, args))
+            if name.startswith("ask_"):
+                self.pending[name] = args[-1]
+
+        return record
+
+    def last(self, name: str) -> tuple[Any, ...]:
+        return [a for n, a in self.calls if n == name][-1]
+
+
+class Runner:
+    """Runs ops when ``flush`` is called, like a worker that has not answered yet."""
+
+    def __init__(self, immediate: bool = True) -> None:
+        self.immediate = immediate
+        self.queued: list[tuple[Any, Any, Any]] = []
+        self.ran = 0
+
+    def run(self, op: Any, on_success: Any = None, on_error: Any = None, *, kind: str = "http") -> int:
+        self.queued.append((op, on_success, on_error))
+        if self.immediate:
+            self.flush()
+        return len(self.queued)
+
+    def flush(self) -> None:
+        while self.queued:
+            op, ok, fail = self.queued.pop(0)
+            self.ran += 1
+            try:
+                result = op()
+            except Exception as exc:  # noqa: BLE001
+                if fail:
+                    fail(exc)
+            else:
+                if ok:
+                    ok(result)
+
+
+def ticket(number: str = "A001", priority: str = "normal", state: str = "called", recalls: int = 0,
+           tid: int = 1, **kw: Any) -> Any:
+    return NS(id=tid, number=number, category="A", priority=priority, state=state, recalls=recalls,
+              queued_at=NOW - timedelta(minutes=3, seconds=7), matter_code=kw.get("matter_code"),
+              target_window_no=kw.get("target_window_no"))
+
+
+class Desk:
+    def __init__(self) -> None:
+        self.state, self.ticket, self.case = "idle", None, None
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.fail_with: Exception | None = None
+
+    def _do(self, name: str, *args: Any) -> Any:
+        self.calls.append((name, args))
+        if self.fail_with:
+            raise self.fail_with
+        return None
+
+    def call_next(self) -> Any:
+        self._do("call_next")
+        self.state, self.ticket = "calling", ticket()
+        return self.ticket
+
+    def complete(self, outcome: str, note: str = "", reason: str = "") -> Any:
+        self._do("complete", outcome, note, reason)
+        self.state, self.ticket = "idle", None
+
+    def recall(self) -> Any:
+        return self._do("recall")
+
+    def pause(self, code: str) -> Any:
+        self._do("pause", code)
+        self.state = "paused"
+
+    def resume_window(self) -> Any:
+        self._do("resume_window")
+        self.state = "idle"
+
+
+def make(immediate: bool = True) -> tuple[DeskPresenter, View, Runner, Desk, Any]:
+    desk = Desk()
+    catalog = NS(get=lambda code: None, search=lambda text, limit=50: [NS(code=text)])
+    hall = NS(rules=NS(recall_limit=3), windows=[NS(no=1, name_zh="1号窗口", name_en="Window 1"),
+                                                   NS(no=2, name_zh="2号窗口", name_en="Window 2")],
+              categories=[NS(code="A", name_zh="市场主体登记", name_en="Market entities")],
+              pause_reasons=[NS(code="break", name_zh="暂时休息", name_en="Short break")])
+    core = NS(desk=desk, catalog=catalog, hall=hall, session=NS(window=NS(no=1)),
+              refresh_stats=lambda: None)
+    view, runner = View(), Runner(immediate)
+    p = DeskPresenter(view, runner, core, clock=lambda: NOW)
+    return p, view, runner, desk, core
+
+
+def test_enabled_actions_follow_the_desk_state() -> None:
+    p, *_ = make()
+    assert {a for a, on in p.enabled().items() if on} == {"call_next", "pause", "lock"}
+    p.s.state = "calling"
+    on = {a for a, v in p.enabled().items() if v}
+    assert {"recall", "no_show", "start", "complete", "transfer"} <= on and "call_next" not in on
+    p.s.state = "serving"
+    on = {a for a, v in p.enabled().items() if v}
+    assert "suspend" in on and "no_show" not in on
+    assert not p.enabled()["evaluate"]  # until the pad issue lands
+
+
+def test_offline_keeps_only_what_works_without_the_server_and_shows_the_banner() -> None:
+    p, view, *_ = make()
+    p.on_connection_changed(ConnectionChanged("offline", "refused"))
+    on = {a for a, v in p.enabled().items() if v}
+    assert on == {"lock"}
+    assert "仍可使用" in view.last("show_banner")[0]
+    p.on_connection_changed(ConnectionChanged("reconnecting", "stream"))
+    assert view.last("show_banner") == (None,)
+    assert p.enabled()["call_next"]
+
+
+def test_a_double_press_acts_once_while_the_request_is_in_flight() -> None:
+    p, view, runner, desk, _ = make(immediate=False)
+    p.trigger("call_next")
+    p.trigger("call_next")
+    enabled, busy, _label = view.last("show_actions")
+    assert busy == "call_next" and not any(enabled.values())
+    runner.flush()
+    assert [c[0] for c in desk.calls] == ["call_next"]
+    assert view.last("show_notice")[0] == "正在呼叫 A001"
+    assert p.s.busy is None and p.s.state == "calling"
+
+
+def test_errors_are_shown_inline_in_the_current_language() -> None:
+    p, view, _r, desk, _ = make()
+    p.s.state = desk.state = "calling"
+    desk.fail_with = IllegalActionError("还不能过号", "Too early for a no-show")
+    p.trigger("recall")
+    assert view.last("show_notice") == ("还不能过号", "error")
+    i18n.set_language("en")
+    p.trigger("recall")
+    assert view.last("show_notice") == ("Too early for a no-show", "error")
+    desk.fail_with = OfflineError()
+    p.trigger("recall")
+    assert "server" in view.last("show_notice")[0].lower()
+
+
+def test_ticket_taken_elsewhere_is_a_calm_inline_message() -> None:
+    p, view, *_ = make()
+    p.on_ticket_taken(TicketTakenElsewhere("A007"))
+    text, kind = view.last("show_notice")
+    assert "A007" in text and kind == "info"
+    assert not [n for n, _a in view.calls if n.startswith("ask_")]
+
+
+def test_complete_asks_for_the_outcome_then_calls_the_desk() -> None:
+    p, view, _r, desk, _ = make()
+    p.on_desk_changed(DeskChanged("serving", ticket(state="serving"), None))
+    p.trigger("complete")
+    outcomes = view.last("ask_complete")[0]
+    assert [o for o, _l in outcomes] == list(fmt.OUTCOMES)
+    assert dict(outcomes)["rejected"] == "不予受理（需填理由）"
+    view.pending["ask_complete"]("rejected", "", "材料不符合法定形式")
+    assert desk.calls[-1] == ("complete", ("rejected", "", "材料不符合法定形式"))
+    assert p.s.state == "idle"
+
+
+def test_pause_offers_the_servers_reasons_and_resume_needs_none() -> None:
+    p, view, _r, desk, _ = make()
+    p.trigger("pause")
+    assert view.last("ask_pause")[0] == [("break", "暂时休息")]
+    view.pending["ask_pause"]("break")
+    assert desk.calls[-1] == ("pause", ("break",))
+    assert view.last("show_actions")[2] == "恢复"
+    p.trigger("pause")
+    assert desk.calls[-1] == ("resume_window", ())
+
+
+def test_transfer_lists_other_windows_and_categories() -> None:
+    p, view, _r, desk, _ = make()
+    p.s.state = desk.state = "calling"
+    p.trigger("transfer")
+    windows, categories, _cb = view.last("ask_transfer")
+    assert windows == [(2, "2号窗口")]
+    assert categories == [("A", "A · 市场主体登记")]
+
+
+def test_stale_search_answers_are_dropped() -> None:
+    p, _v, runner, *_ = make(immediate=False)
+    got: list[Any] = []
+    p.search_matters("g", got.append)
+    p.search_matters("gt", got.append)
+    runner.flush()
+    assert [[m.code for m in r] for r in got] == [["gt"]]
+
+
+def test_ticket_card_queue_rows_checklist_and_figures_text() -> None:
+    card = fmt.ticket_card(ticket(priority="green", recalls=2), None, NOW, recall_limit=3)
+    assert (card.number, card.priority_label) == ("A001", "绿色通道")
+    assert card.waited == "已等候 3:07" and card.recalls == "已重呼 2 / 3 次"
+    snap = NS(waiting=[ticket("A002", tid=2), ticket("A003", tid=3, target_window_no=1)],
+              suspended=[ticket("A001", tid=1, state="suspended")])
+    rows = fmt.queue_rows(snap, NOW)
+    assert [(r.number, r.suspended) for r in rows] == [("A002", False), ("A003", False), ("A001", True)]
+    assert rows[1].note == "指定本窗口" and rows[2].note.startswith("已挂起")
+    item = lambda i, req: NS(id=i, name_zh=f"材料{i}", name_en=f"Item {i}", requirement=req, e_licence=False)  # noqa: E731
+    matter = NS(checklist=[item("1", "required"), item("2", "required"), item("3", "optional")])
+    case = NS(materials=[NS(item_id="1", status="received", note=""), NS(item_id="2", status="missing", note=""),
+                         NS(item_id="3", status="missing", note="")])
+    rows2 = fmt.checklist_rows(matter, case)
+    assert [r.alarm for r in rows2] == [False, True, False]
+    assert rows2[1].status_label == "必交，缺少！" and rows2[2].status_label == "缺少"
+    f = fmt.figures(NS(served=12, avg_handle_seconds=425.0, no_shows=1, satisfaction_rate=0.9876,
+                       tickets_per_hour=[0] * 24, ratings_by_level={"satisfied": 3}))
+    assert (f.served, f.avg_handle, f.satisfaction) == ("12", "7:05", "98.8%")
+    assert ("satisfied", "满意", 3) in f.by_level
+    assert fmt.figures(None).satisfaction == "—"
+
+
+def test_sign_in_presenter_checks_input_and_reports_errors() -> None:
+    view, runner = View(), Runner()
+    signed: list[Any] = []
+
+    def sign_in(staff: str, pw: str) -> Any:
+        if pw != "demo1234":
+            raise IllegalActionError("工号或密码错误", "Wrong staff number or password")
+        return NS(staff=NS(staff_no=staff))
+
+    core = NS(session=NS(sign_in=sign_in), client=NS(health=lambda: NS(status="ok")))
+    p = SignInPresenter(view, runner, core, 3, signed.append)
+    p.render()
+    assert view.last("show_window") == ("3 号窗口",)
+    p.submit("", "")
+    assert view.last("show_error") == ("请输入工号和密码。",)
+    p.submit("1001", "bad")
+    assert view.last("show_error") == ("工号或密码错误",) and not signed
+    p.submit(" 1001 ", "demo1234")
+    assert signed and signed[0].staff.staff_no == "1001"
+
+
+def test_presenters_import_no_tk() -> None:
+    root = Path(__file__).resolve().parents[1] / "ui" / "presenters"
+    for f in root.glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] in ("tkinter", "customtkinter") for n in names), f
+
+
+def test_language_switch_calls_listeners_and_unsubscribes() -> None:
+    seen: list[str] = []
+    before = i18n.listener_count()
+    unsubscribe = i18n.on_change(seen.append)
+    i18n.set_language("en")
+    assert i18n._("Call next") == "Call next" and seen == ["en"]
+    i18n.set_language("zh")
+    assert i18n._("Call next") == "叫号"
+    unsubscribe()
+    assert i18n.listener_count() == before
+    with pytest.raises(ValueError):
+        i18n.set_language("fr")
