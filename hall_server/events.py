@@ -25,7 +25,7 @@ from hall_server.db import NOTIFY_CHANNEL, PendingEvent, Store
 log = logging.getLogger("hall_server.events")
 
 
-@dataclass
+@dataclass(eq=False)  # identity hash: kept in a set
 class Subscriber:
     queue: asyncio.Queue[PendingEvent | None]
     window_no: int | None
