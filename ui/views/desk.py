@@ -119,7 +119,7 @@ class DeskView(ctk.CTkFrame):
         self.ticket_panel = ctk.CTkFrame(left, corner_radius=12)
         self.ticket_panel.grid(row=0, column=0, sticky="ew")
         self.ticket_panel.grid_columnconfigure(1, weight=1)
-        self.number_label = ctk.CTkLabel(self.ticket_panel, text="—", font=style.font(84, "bold"),
+        self.number_label = ctk.CTkLabel(self.ticket_panel, text="", font=style.font(84, "bold"),
                                          text_color=style.color("ticket_number"), width=260)
         self.number_label.grid(row=0, column=0, rowspan=3, padx=(20, 16), pady=10)
         self.badge_label = ctk.CTkLabel(self.ticket_panel, text="", font=style.font(18, "bold"),
@@ -189,7 +189,7 @@ class DeskView(ctk.CTkFrame):
     def show_ticket(self, card: fmt.TicketCard | None, desk_state: str) -> None:
         self.state_label.configure(text=_(fmt.STATE_LABELS.get(desk_state, desk_state)))
         if card is None:
-            self.number_label.configure(text="—")
+            self.number_label.configure(text="")
             self.matter_label.configure(text=_("No citizen at the window. Press F1 to call the next."))
             self.detail_label.configure(text="")
             self.badge_label.grid_remove()
