@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from hall_server import catalog, queue
 from hall_server import schema as t
-from hall_server.api import Auth
+from hall_server.api import Auth, IdPath, WinNo
 from hall_server.core import (
     JSON,
     hall_of,
@@ -50,7 +50,7 @@ class CategoriesIn(BaseModel):
 
 
 class EnrollmentIn(BaseModel):
-    window_no: int
+    window_no: WinNo
 
 
 def create_staff_op(tx: Tx, staff_no: str, name_zh: str, name_en: str, role: str, password_hash: str) -> JSON:
@@ -121,7 +121,7 @@ async def patch_staff(request: Request, staff_no: str, body: StaffPatch, p: Auth
 
 
 @router.put("/windows/{no}/categories")
-async def window_categories(request: Request, no: int, body: CategoriesIn, p: Auth) -> Response:
+async def window_categories(request: Request, no: IdPath, body: CategoriesIn, p: Auth) -> Response:
     require_role(p, "it_admin")
     return await mutate(request, lambda tx: set_window_categories_op(tx, no, body.categories))
 

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -39,7 +39,12 @@ from hall_server.seed import demo_avatar
 router = APIRouter(prefix="/api/v1")
 bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
 
-Str200 = Annotated[str, Field(max_length=200)]
+# Every integer from outside is bounded to what a 64-bit database column holds, so a huge
+# number is a 422, never a driver OverflowError (found by schemathesis).
+MAX_INT = 2**63 - 1
+IdPath = Annotated[int, Path(ge=0, le=MAX_INT)]
+WinNo = Annotated[int, Field(ge=0, le=MAX_INT)]
+QInt = Annotated[int | None, Query(ge=0, le=MAX_INT)]
 Priority = Literal["normal", "green", "appointment"]
 
 
@@ -86,7 +91,7 @@ async def health(request: Request) -> Response:
 class LoginIn(BaseModel):
     staff_no: Annotated[str, Field(min_length=1, max_length=32)]
     password: Annotated[str, Field(max_length=200)]
-    window_no: int | None = None
+    window_no: WinNo | None = None
 
 
 class RefreshIn(BaseModel):
@@ -267,7 +272,7 @@ async def staff_photo(request: Request, staff_no: str, p: Auth) -> Response:
 # ---- devices ------------------------------------------------------------------------------
 class EnrollIn(BaseModel):
     enrollment_code: Annotated[str, Field(min_length=1, max_length=40)]
-    window_no: int
+    window_no: WinNo
     hostname: Annotated[str, Field(max_length=200)]
     replace: bool = False
 
@@ -331,7 +336,7 @@ async def windows(request: Request, p: Auth) -> Response:
 
 
 @router.get("/windows/{no}", tags=["hall"])
-async def window(request: Request, no: int, p: Auth) -> Response:
+async def window(request: Request, no: IdPath, p: Auth) -> Response:
     return json_response(await hall_of(request).store.read(lambda c: window_out(c, load_window(c, no))))
 
 
@@ -339,7 +344,7 @@ class PauseIn(BaseModel):
     reason_code: Annotated[str, Field(max_length=32)]
 
 
-def _window_change(p: Principal, no: int, change: str, reason: str | None = None) -> Any:
+def _window_change(p: Principal, no: IdPath, change: str, reason: str | None = None) -> Any:
     def fn(tx: Tx) -> JSON:
         queue._acting_window(p, no)
         conn = tx.conn
@@ -368,17 +373,17 @@ def _window_change(p: Principal, no: int, change: str, reason: str | None = None
 
 
 @router.post("/windows/{no}/pause", tags=["hall"])
-async def pause_window(request: Request, no: int, body: PauseIn, p: Auth) -> Response:
+async def pause_window(request: Request, no: IdPath, body: PauseIn, p: Auth) -> Response:
     return await mutate(request, _window_change(p, no, "pause", body.reason_code))
 
 
 @router.post("/windows/{no}/resume", tags=["hall"])
-async def resume_window(request: Request, no: int, p: Auth) -> Response:
+async def resume_window(request: Request, no: IdPath, p: Auth) -> Response:
     return await mutate(request, _window_change(p, no, "resume"))
 
 
 @router.post("/windows/{no}/close", tags=["hall"])
-async def close_window(request: Request, no: int, p: Auth) -> Response:
+async def close_window(request: Request, no: IdPath, p: Auth) -> Response:
     return await mutate(request, _window_change(p, no, "close"))
 
 
@@ -420,7 +425,7 @@ def matters_with_checklists(conn: Connection, rows: list[Any]) -> list[JSON]:
 async def matters(
     request: Request,
     p: Auth,
-    updated_since: Annotated[int, Query(ge=0)] = 0,
+    updated_since: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
@@ -472,60 +477,60 @@ async def issue_ticket(request: Request, body: TicketIn) -> Response:
 
 
 @router.get("/windows/{no}/queue", tags=["queue"])
-async def window_queue(request: Request, no: int, p: Auth) -> Response:
+async def window_queue(request: Request, no: IdPath, p: Auth) -> Response:
     return json_response(await hall_of(request).store.read(lambda c: queue.queue_snapshot(c, no)))
 
 
 @router.get("/tickets/{ticket_id}", tags=["queue"])
-async def get_ticket(request: Request, ticket_id: int, p: Auth) -> Response:
+async def get_ticket(request: Request, ticket_id: IdPath, p: Auth) -> Response:
     return json_response(
         await hall_of(request).store.read(lambda c: ticket_json(queue.load_ticket(c, ticket_id)))
     )
 
 
 @router.post("/windows/{no}/call-next", tags=["queue"])
-async def call_next(request: Request, no: int, p: Auth) -> Response:
+async def call_next(request: Request, no: IdPath, p: Auth) -> Response:
     hall = hall_of(request)
     return await mutate(request, lambda tx: queue.call_next(tx, hall, p, no))
 
 
 class WindowNoIn(BaseModel):
-    window_no: int
+    window_no: WinNo
 
 
 @router.post("/tickets/{ticket_id}/call", tags=["queue"])
-async def call_ticket(request: Request, ticket_id: int, body: WindowNoIn, p: Auth) -> Response:
+async def call_ticket(request: Request, ticket_id: IdPath, body: WindowNoIn, p: Auth) -> Response:
     hall = hall_of(request)
     return await mutate(request, lambda tx: queue.call_ticket(tx, hall, p, ticket_id, body.window_no))
 
 
 @router.post("/tickets/{ticket_id}/recall", tags=["queue"])
-async def recall(request: Request, ticket_id: int, p: Auth) -> Response:
+async def recall(request: Request, ticket_id: IdPath, p: Auth) -> Response:
     hall = hall_of(request)
     return await mutate(request, lambda tx: queue.recall(tx, hall, p, ticket_id))
 
 
 @router.post("/tickets/{ticket_id}/no-show", tags=["queue"])
-async def no_show(request: Request, ticket_id: int, p: Auth) -> Response:
+async def no_show(request: Request, ticket_id: IdPath, p: Auth) -> Response:
     hall = hall_of(request)
     return await mutate(request, lambda tx: queue.no_show(tx, hall, p, ticket_id))
 
 
 @router.post("/tickets/{ticket_id}/start", tags=["queue"])
-async def start(request: Request, ticket_id: int, p: Auth) -> Response:
+async def start(request: Request, ticket_id: IdPath, p: Auth) -> Response:
     hall = hall_of(request)
     return await mutate(request, lambda tx: queue.start(tx, hall, p, ticket_id))
 
 
 class TransferIn(BaseModel):
-    to_window_no: int | None = None
+    to_window_no: WinNo | None = None
     to_category: Annotated[str, Field(max_length=8)] | None = None
     matter_code: Annotated[str, Field(max_length=64)] | None = None
     priority: Priority | None = None
 
 
 @router.post("/tickets/{ticket_id}/transfer", tags=["queue"])
-async def transfer(request: Request, ticket_id: int, body: TransferIn, p: Auth) -> Response:
+async def transfer(request: Request, ticket_id: IdPath, body: TransferIn, p: Auth) -> Response:
     hall = hall_of(request)
     return await mutate(
         request,
@@ -540,20 +545,20 @@ class SuspendIn(BaseModel):
 
 
 @router.post("/tickets/{ticket_id}/suspend", tags=["queue"])
-async def suspend(request: Request, ticket_id: int, p: Auth, body: SuspendIn | None = None) -> Response:
+async def suspend(request: Request, ticket_id: IdPath, p: Auth, body: SuspendIn | None = None) -> Response:
     hall = hall_of(request)
     note = body.note if body else ""
     return await mutate(request, lambda tx: queue.suspend(tx, hall, p, ticket_id, note))
 
 
 @router.post("/tickets/{ticket_id}/resume", tags=["queue"])
-async def resume(request: Request, ticket_id: int, body: WindowNoIn, p: Auth) -> Response:
+async def resume(request: Request, ticket_id: IdPath, body: WindowNoIn, p: Auth) -> Response:
     hall = hall_of(request)
     return await mutate(request, lambda tx: queue.resume(tx, hall, p, ticket_id, body.window_no))
 
 
 @router.post("/tickets/{ticket_id}/return", tags=["queue"])
-async def return_to_queue(request: Request, ticket_id: int, p: Auth) -> Response:
+async def return_to_queue(request: Request, ticket_id: IdPath, p: Auth) -> Response:
     hall = hall_of(request)
     return await mutate(request, lambda tx: queue.return_to_queue(tx, hall, p, ticket_id))
 
@@ -565,7 +570,7 @@ class CompleteIn(BaseModel):
 
 
 @router.post("/tickets/{ticket_id}/complete", tags=["queue"])
-async def complete(request: Request, ticket_id: int, body: CompleteIn, p: Auth) -> Response:
+async def complete(request: Request, ticket_id: IdPath, body: CompleteIn, p: Auth) -> Response:
     hall = hall_of(request)
     return await mutate(
         request, lambda tx: queue.complete(tx, hall, p, ticket_id, body.outcome, body.note, body.reason)
@@ -574,11 +579,11 @@ async def complete(request: Request, ticket_id: int, body: CompleteIn, p: Auth) 
 
 # ---- cases --------------------------------------------------------------------------------
 @router.get("/cases/{case_id}", tags=["cases"])
-async def get_case(request: Request, case_id: int, p: Auth) -> Response:
+async def get_case(request: Request, case_id: IdPath, p: Auth) -> Response:
     return json_response(await hall_of(request).store.read(lambda c: case_json(c, case_id)))
 
 
-def _load_case(conn: Connection, case_id: int) -> Any:
+def _load_case(conn: Connection, case_id: IdPath) -> Any:
     c = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).mappings().first()
     if c is None:
         raise ApiError(404, "not_found", {"case_id": case_id})
@@ -590,7 +595,7 @@ class CaseMatterIn(BaseModel):
 
 
 @router.put("/cases/{case_id}/matter", tags=["cases"])
-async def set_case_matter(request: Request, case_id: int, body: CaseMatterIn, p: Auth) -> Response:
+async def set_case_matter(request: Request, case_id: IdPath, body: CaseMatterIn, p: Auth) -> Response:
     def fn(tx: Tx) -> JSON:
         conn = tx.conn
         c = _load_case(conn, case_id)
@@ -613,7 +618,7 @@ class MaterialIn(BaseModel):
 
 
 @router.put("/cases/{case_id}/materials/{item_id}", tags=["cases"])
-async def set_material(request: Request, case_id: int, item_id: str, body: MaterialIn, p: Auth) -> Response:
+async def set_material(request: Request, case_id: IdPath, item_id: str, body: MaterialIn, p: Auth) -> Response:
     def fn(tx: Tx) -> JSON:
         conn = tx.conn
         _load_case(conn, case_id)
@@ -634,7 +639,7 @@ class NotesIn(BaseModel):
 
 
 @router.put("/cases/{case_id}/notes", tags=["cases"])
-async def set_notes(request: Request, case_id: int, body: NotesIn, p: Auth) -> Response:
+async def set_notes(request: Request, case_id: IdPath, body: NotesIn, p: Auth) -> Response:
     def fn(tx: Tx) -> JSON:
         _load_case(tx.conn, case_id)
         tx.conn.execute(t.cases.update().where(t.cases.c.id == case_id).values(notes=body.notes))
@@ -659,7 +664,7 @@ async def rating_reasons(request: Request, p: Auth) -> Response:
 
 
 @router.post("/cases/{case_id}/rating-challenge", tags=["ratings"])
-async def rating_challenge(request: Request, case_id: int, p: Auth) -> Response:
+async def rating_challenge(request: Request, case_id: IdPath, p: Auth) -> Response:
     def fn(tx: Tx) -> JSON:
         conn = tx.conn
         _load_case(conn, case_id)
@@ -682,8 +687,8 @@ BAD_LEVELS = ("dissatisfied", "very_dissatisfied")
 
 class RatingIn(BaseModel):
     id: Annotated[str, Field(min_length=1, max_length=64)]
-    case_id: int
-    window_no: int
+    case_id: WinNo
+    window_no: WinNo
     level: Level
     reasons: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=50)] = []
     reasons_version: Annotated[str, Field(max_length=64)] = ""
@@ -691,7 +696,7 @@ class RatingIn(BaseModel):
     source: Literal["pad", "second_screen", "serial", "desk", "later"] = "desk"
     rated_at: datetime
     pad_id: Annotated[str, Field(max_length=64)] | None = None
-    pad_counter: int | None = None
+    pad_counter: WinNo | None = None
     challenge: Annotated[str, Field(max_length=64)] | None = None
     signature: Annotated[str, Field(max_length=1000)] | None = None
 
@@ -738,7 +743,7 @@ async def submit_rating(request: Request, body: RatingIn, p: Auth) -> Response:
 
 
 @router.get("/windows/{no}/ratings", tags=["ratings"])
-async def window_ratings(request: Request, no: int, p: Auth, date_: Annotated[date, Query(alias="date")]) -> Response:
+async def window_ratings(request: Request, no: IdPath, p: Auth, date_: Annotated[date, Query(alias="date")]) -> Response:
     day = date_.isoformat()
 
     def fn(conn: Connection) -> JSON:
@@ -756,7 +761,7 @@ async def get_stats(
     request: Request,
     p: Auth,
     date_: Annotated[date | None, Query(alias="date")] = None,
-    window_no: int | None = None,
+    window_no: QInt = None,
 ) -> Response:
     hall = hall_of(request)
     day = date_.isoformat() if date_ else hall.today()
@@ -769,7 +774,7 @@ async def get_stats(
 async def events(
     request: Request,
     p: Auth,
-    window_no: int | None = None,
+    window_no: QInt = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
 ) -> StreamingResponse:
     hall = hall_of(request)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
 from hall_server import schema as t
-from hall_server.api import Auth
+from hall_server.api import MAX_INT, Auth, IdPath
 from hall_server.core import JSON, hall_of, json_response, mutate
 from hall_server.db import Tx, iso_ms, now_ms
 from hall_server.errors import ApiError
@@ -37,7 +37,7 @@ class UploadIn(BaseModel):
     item_id: Annotated[str, Field(min_length=1, max_length=64)]
     filename: Annotated[str, Field(min_length=1, max_length=300)]
     content_type: Annotated[str, Field(max_length=100)]
-    size: Annotated[int, Field(ge=1)]
+    size: Annotated[int, Field(ge=1, le=MAX_INT)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
 
 
@@ -50,7 +50,7 @@ def _dirs(request: Request) -> tuple[Path, Path]:
 
 
 @router.post("/cases/{case_id}/documents", status_code=201)
-async def create_upload(request: Request, case_id: int, body: UploadIn, p: Auth) -> Response:
+async def create_upload(request: Request, case_id: IdPath, body: UploadIn, p: Auth) -> Response:
     hall = hall_of(request)
     if body.size > hall.settings.max_upload_bytes:
         raise ApiError(413, "too_large", {"limit": hall.settings.max_upload_bytes})
@@ -113,7 +113,7 @@ async def upload_chunk(
     request: Request,
     upload_id: str,
     p: Auth,
-    upload_offset: Annotated[int, Header(ge=0)],
+    upload_offset: Annotated[int, Header(ge=0, le=MAX_INT)],
     upload_checksum: Annotated[str | None, Header(max_length=200)] = None,
     content_type: Annotated[str | None, Header()] = None,
 ) -> Response:

@@ -108,8 +108,10 @@ def envelope(
 
 
 def error_response(request: Request, err: ApiError) -> JSONResponse:
-    body = envelope(request_id_of(request), err.code, err.message_zh, err.message_en, err.details)
-    return JSONResponse(body, status_code=err.status, headers=err.headers)
+    rid = request_id_of(request)
+    body = envelope(rid, err.code, err.message_zh, err.message_en, err.details)
+    # Set here too: a 500 is answered outside our request-id middleware.
+    return JSONResponse(body, status_code=err.status, headers={**err.headers, "X-Request-ID": rid})
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -136,6 +138,10 @@ def install_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        # FastAPI wraps a failure while reading the body (e.g. our 413 from the size limit)
+        # in a 400: report the real cause.
+        if isinstance(exc.__cause__, ApiError):
+            return error_response(request, exc.__cause__)
         code = {
             400: "bad_request",
             401: "unauthorized",
