@@ -293,3 +293,21 @@ def test_language_switch_calls_listeners_and_unsubscribes() -> None:
     assert i18n.listener_count() == before
     with pytest.raises(ValueError):
         i18n.set_language("fr")
+
+
+def test_messages_are_reworded_after_a_language_switch() -> None:
+    p, view, _r, desk, _ = make()
+    p.trigger("call_next")
+    assert view.last("show_notice") == ("正在呼叫 A001", "info")
+    i18n.set_language("en")
+    p.relabel()
+    assert view.last("show_notice") == ("Calling A001", "info")
+    sview, runner = View(), Runner()
+    core = NS(session=NS(sign_in=lambda s, pw: (_ for _ in ()).throw(
+        IllegalActionError("工号或密码错误", "Wrong staff number or password"))), client=None)
+    sp = SignInPresenter(sview, runner, core, 1, lambda me: None)
+    sp.submit("1001", "x")
+    assert sview.last("show_error") == ("Wrong staff number or password",)
+    i18n.set_language("zh")
+    sp.render()
+    assert sview.last("show_error") == ("工号或密码错误",)

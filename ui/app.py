@@ -132,7 +132,7 @@ class DeskApp:
         d.bind_to_widget(view, ev.CatalogSynced, presenter.on_catalog_synced)
         d.bind_to_widget(view, ev.Locked, presenter.on_locked)
         d.bind_to_widget(view, ev.Unlocked, presenter.on_unlocked)
-        unsub = i18n.on_change(lambda _l: (self._render_who(), presenter.render()))
+        unsub = i18n.on_change(lambda _l: (self._render_who(), presenter.relabel()))
         on_destroy(view, unsub)
         # Start from what the core already knows (it resynced before SignedIn).
         presenter.s.snapshot = getattr(self.core.live, "snapshot", None)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ui.i18n import _, language
+from ui.i18n import N_, _, language
 from ui.presenters import format as fmt
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,12 @@ class DeskPresenter:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.s = DeskState()
         self._search_seq = 0
+        self._notice: tuple[Callable[[], str], str] | None = None
+
+    def notice(self, text: Callable[[], str], kind: str = "info") -> None:
+        """Show a message; ``text`` is re-evaluated after a language switch."""
+        self._notice = (text, kind)
+        self.view.show_notice(text(), kind)
 
     # -- rendering ------------------------------------------------------------------------------
     def render(self) -> None:
@@ -123,6 +129,13 @@ class DeskPresenter:
         self._render_checklist()
         self.view.show_figures(fmt.figures(self.s.stats))
         self._render_status()
+
+    def relabel(self) -> None:
+        """After a language switch: everything, and the last message in the new language."""
+        self.render()
+        if self._notice is not None:
+            text, kind = self._notice
+            self.view.show_notice(text(), kind)
 
     def enabled(self) -> dict[str, bool]:
         allowed = ALLOWED.get(self.s.state, frozenset())
@@ -230,11 +243,11 @@ class DeskPresenter:
 
     def on_ticket_taken(self, ev: Any) -> None:
         # Calm and inline: the desk has already moved on to the next ticket.
-        self.view.show_notice(_("Ticket {number} was taken by another window; calling the next one.")
+        self.notice(lambda: _("Ticket {number} was taken by another window; calling the next one.")
                               .format(number=ev.number), "info")
 
     def on_error_raised(self, ev: Any) -> None:
-        self.view.show_notice(error_text(ev.error), "error")
+        self.notice(lambda: error_text(ev.error), "error")
 
     def on_catalog_synced(self, ev: Any) -> None:
         self.s.matter_cache.clear()
@@ -268,14 +281,14 @@ class DeskPresenter:
             self.s.busy = None
             self._sync_from_desk()
             if done:
-                self.view.show_notice(done, "info")
+                self.notice(lambda: _(done), "info")
             if refresh_stats:
                 self.refresh_stats()
 
         def fail(exc: BaseException) -> None:
             self.s.busy = None
             self._sync_from_desk()
-            self.view.show_notice(error_text(exc), "error")
+            self.notice(lambda: error_text(exc), "error")
             if not _is_user_error(exc):
                 log.error("desk action %s failed", action, exc_info=exc)
 
@@ -303,35 +316,35 @@ class DeskPresenter:
             self.s.busy = None
             self._sync_from_desk()
             if ticket is None:
-                self.view.show_notice(_("Nobody is waiting for this window."), "info")
+                self.notice(lambda: _("Nobody is waiting for this window."), "info")
             else:
-                self.view.show_notice(_("Calling {number}").format(number=ticket.number), "info")
+                self.notice(lambda: _("Calling {number}").format(number=ticket.number), "info")
 
         def fail(exc: BaseException) -> None:
             self.s.busy = None
             self._sync_from_desk()
-            self.view.show_notice(error_text(exc), "error")
+            self.notice(lambda: error_text(exc), "error")
 
         self.runner.run(op, ok, fail)
 
     def on_recall(self) -> None:
-        self._desk_call("recall", self.core.desk.recall, _("Recalled"))
+        self._desk_call("recall", self.core.desk.recall, N_("Recalled"))
 
     def on_no_show(self) -> None:
-        self._desk_call("no_show", self.core.desk.no_show, _("Marked as no-show"), refresh_stats=True)
+        self._desk_call("no_show", self.core.desk.no_show, N_("Marked as no-show"), refresh_stats=True)
 
     def on_start(self) -> None:
-        self._desk_call("start", self.core.desk.start, _("Service started"))
+        self._desk_call("start", self.core.desk.start, N_("Service started"))
 
     def on_suspend(self) -> None:
         self._desk_call("suspend", lambda: self.core.desk.suspend(""),
-                        _("Suspended: the citizen can come back to any window of this category"))
+                        N_("Suspended: the citizen can come back to any window of this category"))
 
     def on_resume_ticket(self, ticket_id: int) -> None:
         if self.s.state != "idle" or self.s.busy or self.s.locked:
-            self.view.show_notice(_("Finish the current citizen before resuming another."), "warn")
+            self.notice(lambda: _("Finish the current citizen before resuming another."), "warn")
             return
-        self._desk_call("resume", lambda: self.core.desk.resume(int(ticket_id)), _("Resumed"))
+        self._desk_call("resume", lambda: self.core.desk.resume(int(ticket_id)), N_("Resumed"))
 
     def on_transfer(self) -> None:
         hall = getattr(self.core, "hall", None)
@@ -344,19 +357,19 @@ class DeskPresenter:
         def done(choice: dict[str, Any]) -> None:
             self._desk_call("transfer", lambda: self.core.desk.transfer(
                 to_window_no=choice.get("to_window_no"), to_category=choice.get("to_category"),
-                priority=choice.get("priority")), _("Transferred"))
+                priority=choice.get("priority")), N_("Transferred"))
 
         self.view.ask_transfer(windows, categories, done)
 
     def on_pause(self) -> None:
         if self.s.state == "paused":
-            self._desk_call("pause", self.core.desk.resume_window, _("Window open again"))
+            self._desk_call("pause", self.core.desk.resume_window, N_("Window open again"))
             return
         hall = getattr(self.core, "hall", None)
         reasons = [(r.code, fmt.loc(r, "name")) for r in getattr(hall, "pause_reasons", []) or []]
 
         def done(code: str) -> None:
-            self._desk_call("pause", lambda: self.core.desk.pause(code), _("Window paused"))
+            self._desk_call("pause", lambda: self.core.desk.pause(code), N_("Window paused"))
 
         self.view.ask_pause(reasons, done)
 
@@ -365,13 +378,13 @@ class DeskPresenter:
 
         def done(outcome: str, note: str, reason: str) -> None:
             self._desk_call("complete", lambda: self.core.desk.complete(outcome, note=note, reason=reason),
-                            _("Service finished"), refresh_stats=True)
+                            N_("Service finished"), refresh_stats=True)
 
         self.view.ask_complete(outcomes, done)
 
     def on_change_matter(self) -> None:
         def done(code: str) -> None:
-            self._desk_call("change_matter", lambda: self.core.desk.set_matter(code), _("Matter set"))
+            self._desk_call("change_matter", lambda: self.core.desk.set_matter(code), N_("Matter set"))
 
         self.view.ask_matter(done)
 
@@ -417,7 +430,7 @@ class DeskPresenter:
         self.runner.run(self.core.refresh_stats, ok, lambda exc: log.info("stats not refreshed: %s", exc))
 
     def _show_error(self, exc: BaseException) -> None:
-        self.view.show_notice(error_text(exc), "error")
+        self.notice(lambda: error_text(exc), "error")
 
 
 def _is_user_error(exc: BaseException) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ui.i18n import _
+from ui.i18n import N_, _
 from ui.presenters.desk import Runner, error_text
 
 
@@ -29,10 +29,20 @@ class SignInPresenter:
         self.on_signed_in = on_signed_in
         self.busy = False
         self.server_ok: bool | None = None
+        # The last error, kept as the error itself so a language switch re-words it.
+        self._error: BaseException | str | None = None
 
     def render(self) -> None:
         self.view.show_window(_("Window {no}").format(no=self.window_no))
         self._render_server()
+        self._render_error()
+
+    def _render_error(self) -> None:
+        err = self._error
+        if err is None:
+            self.view.show_error(None)
+        else:
+            self.view.show_error(_(err) if isinstance(err, str) else error_text(err))
 
     def _render_server(self) -> None:
         text = {None: _("Server: checking…"), True: _("Server: connected"),
@@ -60,11 +70,13 @@ class SignInPresenter:
             return
         staff_no = staff_no.strip()
         if not staff_no or not password:
-            self.view.show_error(_("Enter your staff number and password."))
+            self._error = N_("Enter your staff number and password.")
+            self._render_error()
             return
         self.busy = True
         self.view.set_busy(True)
-        self.view.show_error(None)
+        self._error = None
+        self._render_error()
         session = self.core.session
 
         def ok(me: Any) -> None:
@@ -77,6 +89,7 @@ class SignInPresenter:
         def fail(exc: BaseException) -> None:
             self.busy = False
             self.view.set_busy(False)
-            self.view.show_error(error_text(exc))
+            self._error = exc
+            self._render_error()
 
         self.runner.run(lambda: session.sign_in(staff_no, password), ok, fail)

@@ -49,6 +49,9 @@ class LockScreen(ctk.CTkFrame):
         self.title.pack(padx=60, pady=(30, 6))
         self.who = ctk.CTkLabel(box, font=style.font(18), text="")
         self.who.pack(pady=(0, 12))
+        self.password_caption = ctk.CTkLabel(box, font=style.font(16), anchor="w")
+        self.labels.text(self.password_caption, N_("Password"))
+        self.password_caption.pack(fill="x", padx=60)
         self.password_entry = ctk.CTkEntry(box, width=340, height=46, font=style.font(20), show="•")
         self.password_entry.pack(padx=60)
         self.error_label = ctk.CTkLabel(box, font=style.font(16), text="",
