@@ -173,6 +173,7 @@ def test_exactly_once_under_faults(start_server_proc, tmp_path: Path) -> None:  
 
 
 @pytest.mark.heavy
+@pytest.mark.timeout(4 * 3600)  # thousands of real cases are made through the API first
 def test_exactly_once_under_faults_heavy(start_server_proc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run_exactly_once(
         start_server_proc,

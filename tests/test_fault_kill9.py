@@ -136,6 +136,7 @@ def test_kill9_then_delivered_exactly_once(fresh_hall_server, tmp_path: Path) ->
 
 
 @pytest.mark.heavy
+@pytest.mark.timeout(4 * 3600)  # thousands of real cases are made through the API first
 def test_kill9_heavy(fresh_hall_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _kill9_then_deliver(
         fresh_hall_server.url, tmp_path, int(os.environ.get("OUTBOX_KILL_ROUNDS", "200"))

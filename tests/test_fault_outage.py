@@ -88,5 +88,6 @@ def test_72_hour_outage(fresh_hall_server: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.heavy
+@pytest.mark.timeout(4 * 3600)  # thousands of real cases are made through the API first
 def test_72_hour_outage_heavy(fresh_hall_server: Any, tmp_path: Path) -> None:
     run_outage(fresh_hall_server.url, tmp_path, int(os.environ.get("OUTBOX_OUTAGE_RATINGS", "5000")))
