@@ -14,6 +14,7 @@ them.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,16 +59,27 @@ __all__ = [
 
 T = TypeVar("T")
 
+# The shape the contract promises; fromisoformat alone accepts oddities (other separators,
+# stray characters) that would hide a broken server.
+_ISO_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
+)
+
 
 def parse_datetime(value: str, where: str = "timestamp") -> datetime:
     """An ISO 8601 timestamp with an offset (``Z`` included) -> aware UTC datetime."""
     try:
+        if not isinstance(value, str) or not _ISO_TIME.fullmatch(value):
+            raise ValueError(value)
         dt = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         raise invalid_response(f"{where} is not an ISO 8601 time: {value!r:.60}") from None
     if dt.tzinfo is None:
         raise invalid_response(f"{where} has no time zone: {value!r:.60}")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:
+        raise invalid_response(f"{where} is out of range: {value!r:.60}") from None
 
 
 def format_datetime(value: datetime) -> str:
@@ -141,9 +153,15 @@ class _Obj:
         v = self._d.get(key)
         if v is None:
             return None
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, int | float):
             raise self._bad(key, "a number or null", v)
-        return float(v)
+        try:
+            f = float(v)
+        except OverflowError:
+            raise self._bad(key, "a number in range", v) from None
+        if not math.isfinite(f):
+            raise self._bad(key, "a finite number", v)
+        return f
 
     def flag(self, key: str, default: bool | None = None) -> bool:
         if default is not None and key not in self._d:
