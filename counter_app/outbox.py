@@ -536,8 +536,9 @@ class Outbox:
                 log.exception("outbox delivery pass failed")
                 wait = 5.0
             if self._transport_failures:
-                # The link is down: wait for it as a whole rather than per item; kick() cuts it short.
-                wait = min(wait if wait is not None else 60.0, self._backoff(self._transport_failures))
+                # The link is down: back off as a whole, not per item (the rows not tried are
+                # still due and would otherwise be tried at once, one by one). kick() cuts it short.
+                wait = self.base_delay_s + self._backoff(self._transport_failures)
             if wait is None:
                 wait = 60.0
             # Cap so an injected clock that jumps (tests, suspend/resume) is noticed promptly.

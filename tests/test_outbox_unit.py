@@ -14,6 +14,8 @@ import os
 import random
 import sqlite3
 import subprocess
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -403,3 +405,33 @@ def test_disk_full_on_a_tiny_filesystem(tmp_path: Path, sender: ScriptedSender) 
         assert [r["id"] for r in rows] == saved
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_worker_backs_off_as_a_whole_when_the_link_is_down(
+    tmp_path: Path, sender: ScriptedSender
+) -> None:
+    calls = threading.Event()
+
+    class Down(ScriptedSender):
+        def send(self, item: OutboxItem) -> dict[str, Any]:
+            self.keys.append(item.id)
+            calls.set()
+            raise ConnErr("refused")
+
+    down = Down()
+    ob = Outbox(tmp_path / "o.db", down, base_delay_s=30.0)
+    try:
+        for i in range(10):
+            ob.enqueue_rating(rating(i))
+        ob.start()
+        assert calls.wait(30)
+        time.sleep(0.5)
+        # Nine rows are still due, but the worker waits for the link instead of trying each.
+        assert len(down.keys) == 1
+        ob.kick()
+        deadline = time.monotonic() + 30
+        while len(down.keys) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(down.keys) == 2  # kick() woke it at once, and again only one was tried
+    finally:
+        ob.close()
