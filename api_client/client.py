@@ -706,9 +706,16 @@ class HallClient:
 
     # --- live events --------------------------------------------------------------------------
 
-    def events(self, window_no: int | None = None, last_event_id: str | None = None) -> EventStream:
+    def events(
+        self,
+        window_no: int | None = None,
+        last_event_id: str | None = None,
+        *,
+        read_timeout: float = SSE_READ_TIMEOUT,
+    ) -> EventStream:
         """A live stream of hall events (SSE) that reconnects by itself; iterate it on a worker
-        thread and ``close()`` it from any thread."""
+        thread and ``close()`` it from any thread. ``read_timeout`` must exceed the server's
+        ping interval (15 s): a stream silent for longer is taken as dead and reopened."""
         params: dict[str, Any] = {}
         if window_no is not None:
             params["window_no"] = window_no
@@ -723,7 +730,7 @@ class HallClient:
                 params=params,
                 headers=headers,
                 stream=True,
-                timeout=(self._transport.timeout[0], SSE_READ_TIMEOUT),
+                timeout=(self._transport.timeout[0], read_timeout),
                 max_retries=0,  # the stream has its own reconnect loop
             )
 

@@ -363,3 +363,29 @@ def test_consumer_break_closes_the_connection(stream_server) -> None:
         assert next(it).id == "1"
         it.close()  # GeneratorExit at the yield runs the cleanup
         assert stream.state == "disconnected"
+
+
+def test_a_silent_stream_is_taken_as_dead_and_reopened(stream_server) -> None:
+    # No ping within the read timeout: a dead link the OS has not noticed. Reconnect, resume.
+    srv = stream_server(
+        [Conn([ev(1, "ticket.issued"), "hold"]), Conn([ev(2, "ticket.issued"), "hold"])]
+    )
+    with HallClient(srv.url) as c:
+        stream = c.events(read_timeout=0.3)
+        stream.initial_delay = 0.02
+        got = collect(stream, 2)
+        stream.close()
+    assert [e.id for e in got] == ["1", "2"]
+    assert srv.requests[1]["Last-Event-ID"] == "1"
+
+
+def test_pings_keep_a_quiet_stream_open(stream_server) -> None:
+    pings: list[bytes | float | str] = [b": ping\n\n", 0.1] * 8
+    srv = stream_server([Conn([*pings, ev(1, "ticket.issued"), "hold"])])
+    with HallClient(srv.url) as c:
+        stream = c.events(
+            read_timeout=0.5
+        )  # shorter than the whole quiet spell, longer than a ping gap
+        got = collect(stream, 1)
+        stream.close()
+    assert got[0].id == "1" and len(srv.requests) == 1
