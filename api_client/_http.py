@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+import urllib3.exceptions
 
 from . import errors
 
@@ -148,7 +149,10 @@ class Transport:
                 # otherwise let REQUESTS_CA_BUNDLE replace a configured bundle.
                 verify=self.verify,
             )
-        except Exception as exc:  # noqa: BLE001 - the one place requests' errors are mapped
+        except requests.exceptions.InvalidJSONError:
+            raise  # a body that cannot be encoded is a bug in the caller, not a network fault
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            # The one place requests' errors are mapped; anything else is a bug and propagates.
             err = errors.from_transport_exception(exc, what=what)
             log.warning(
                 "%s -> %s after %.0f ms", what, err.code, (time.monotonic() - started) * 1000
