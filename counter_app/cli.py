@@ -13,11 +13,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import platform
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,6 @@ from counter_app.config import (
     LoadedSettings,
     Settings,
     load_settings,
-    machine_config_path,
-    user_config_path,
     with_overrides,
 )
 from counter_app.errors import CounterError
@@ -50,7 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--no-second-window", action="store_true",
                    help="do not run the simulated window 2")
     d.add_argument("--lang", choices=("zh", "en"), help="language of the desk")
-    sub.add_parser("doctor", help="check config, folders, keyring and the server")
+    p.add_argument("--self-test", action="store_true",
+                   help="check this installation (theme, translations, keyring, SQLite, TLS)")
+    p.add_argument("--first-frame-exit", action="store_true", help=argparse.SUPPRESS)
+    # Packaging and IT subcommands (setup, doctor, support-bundle, update) live in their modules.
+    from counter_app import doctor, provisioning, support, updates
+
+    for mod in (provisioning, doctor, support, updates):
+        mod.add_parser(sub)
     return p
 
 
@@ -157,63 +160,29 @@ def headless_check(settings: Settings) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Print what IT needs to diagnose a desk without a developer; exit 1 on any problem."""
-    from counter_app.credentials import backend_status
+    from counter_app import doctor
 
-    problems = 0
-
-    def line(ok: bool, what: str, detail: str) -> None:
-        nonlocal problems
-        problems += 0 if ok else 1
-        print(f"[{'ok' if ok else 'FAIL'}] {what}: {detail}")
-
-    print(f"counter-app {__version__} on Python {platform.python_version()} "
-          f"({platform.platform()})")
-    loaded = _load(args)
-    s = loaded.settings
-    for label, path in (("machine config", args.config or machine_config_path()),
-                        ("user prefs", args.prefs or user_config_path())):
-        print(f"[info] {label}: {path} ({'present' if Path(path).exists() else 'absent'})")
-    for w in loaded.warnings:
-        line(False, "config", str(w))
-    print(f"[info] server {s.server_url}, hall {s.hall_code}, window {s.window_no}, "
-          f"CA bundle {s.ca_bundle or 'system'}, proxy {s.proxy or 'none'}")
-    for label, folder in (("data folder", s.data_dir), ("log folder", s.log_dir)):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / ".doctor-probe"
-            probe.write_text("ok", encoding="utf-8")
-            probe.unlink()
-            line(True, label, str(folder))
-        except OSError as exc:
-            line(False, label, f"{folder}: {exc}")
-    st = backend_status()
-    line(st.safe, "keyring", f"{st.name} ({st.reason})")
-    try:
-        from api_client import HallClient
-
-        client = HallClient(s.server_url, ca_bundle=s.ca_bundle, proxies=s.proxies,
-                            max_retries=0, timeout=(3.05, 5.0))
-        t0 = time.monotonic()
-        try:
-            h = client.health()
-            line(True, "server", f"{h.status}, version {h.version}, database {h.database}, "
-                 f"{(time.monotonic() - t0) * 1000:.0f} ms")
-        finally:
-            client.close()
-    except Exception as exc:
-        from counter_app.errors import from_api
-
-        line(False, "server", from_api(exc).message_en)
-    return 1 if problems else 0
+    return doctor.main(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.self_test:
+            from counter_app import selftest
+
+            return selftest.main(_load(args).settings)
+        if args.first_frame_exit:
+            from counter_app import selftest
+
+            return selftest.first_frame_exit(_load(args).settings)
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "doctor":
             return cmd_doctor(args)
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            return int(handler(args))
         return cmd_desk(args)
     except CounterError as err:
         print(err.message("en"), file=sys.stderr)

@@ -1,0 +1,316 @@
+"""`counter-app --self-test`: does this build (frozen or from source) have what the desk needs?
+
+Checks the files and libraries the installer is responsible for, not the hall's network (that is
+`doctor`): customtkinter's themes and fonts and our own theme, the gettext catalogs, the keyring
+backend, SQLite with WAL and synchronous=FULL, the TLS CA bundle, the pad server's port and the
+optional scanner backends. Prints one line per check and exits 1 if any check failed.
+
+The desk's first-frame timing hook (`--first-frame-exit`, used by bench/bench_startup.py) lives
+here too: it loads `ui.app` by a string import, like counter_app.cli, so this module never imports
+Tk itself (tests/test_layering.py walks import statements).
+"""
+
+from __future__ import annotations
+
+import gettext
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import socket
+import sqlite3
+import ssl
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from counter_app import __version__
+from counter_app.config import Settings
+
+OK, INFO, WARN, FAIL = "ok", "info", "warn", "FAIL"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of a self-test or doctor report; `remedy_*` says what IT can do about a failure."""
+
+    name: str
+    status: str  # ok | info | warn | FAIL
+    detail: str
+    remedy_zh: str = ""
+    remedy_en: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAIL
+
+    def render(self) -> str:
+        line = f"[{self.status}] {self.name}: {self.detail}"
+        if self.status in (FAIL, WARN) and (self.remedy_en or self.remedy_zh):
+            line += f"\n       -> {self.remedy_en}\n       -> {self.remedy_zh}"
+        return line
+
+
+def frozen() -> bool:
+    return bool(getattr(sys, "frozen", False))
+
+
+def _package_dir(name: str) -> Path | None:
+    """The folder of an importable package, frozen or not, without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return None
+    for loc in spec.submodule_search_locations or []:
+        if Path(loc).is_dir():
+            return Path(loc)
+    meipass = getattr(sys, "_MEIPASS", None)
+    if meipass and (Path(meipass) / name).is_dir():
+        return Path(meipass) / name
+    return Path(spec.origin).parent if spec.origin else None
+
+
+def _ui_resource(*parts: str) -> Path:
+    # String import: counter_app must not import ui by a statement (layering); ui.resources
+    # itself imports no Tk, it only knows where ui's data files are, frozen or not.
+    resources: Any = importlib.import_module("ui.resources")
+    return Path(resources.resource_path(*parts))
+
+
+def check_theme() -> list[CheckResult]:
+    out: list[CheckResult] = []
+    ctk = _package_dir("customtkinter")
+    if ctk is None:
+        return [CheckResult("customtkinter", FAIL, "not importable",
+                            "重新安装本程序（安装包不完整）",
+                            "Reinstall the application (the bundle is incomplete)")]
+    assets = ctk / "assets"
+    themes = sorted(p.name for p in (assets / "themes").glob("*.json"))
+    fonts = sorted(p.name for p in (assets / "fonts").rglob("*") if p.suffix in (".ttf", ".otf"))
+    out.append(CheckResult(
+        "customtkinter themes", OK if "blue.json" in themes else FAIL,
+        f"{len(themes)} in {assets / 'themes'}", "重新安装本程序（缺少界面主题文件）",
+        "Reinstall the application (theme files are missing)"))
+    out.append(CheckResult(
+        "customtkinter fonts", OK if any("Roboto" in f for f in fonts) else FAIL,
+        f"{len(fonts)} font files", "重新安装本程序（缺少字体文件）",
+        "Reinstall the application (font files are missing)"))
+    try:
+        theme = _ui_resource("theme", "counter.json")
+        json.loads(theme.read_text(encoding="utf-8"))
+        out.append(CheckResult("desk theme", OK, str(theme)))
+    except (OSError, ValueError, ImportError) as exc:
+        out.append(CheckResult("desk theme", FAIL, f"{type(exc).__name__}: {exc}",
+                               "重新安装本程序（缺少 ui/theme）",
+                               "Reinstall the application (ui/theme is missing)"))
+    return out
+
+
+def check_translations() -> list[CheckResult]:
+    try:
+        localedir = _ui_resource("locale")
+    except ImportError as exc:
+        return [CheckResult("translations", FAIL, f"ui not importable: {exc}",
+                            "重新安装本程序", "Reinstall the application")]
+    out = []
+    for lang, locale in (("zh", "zh_CN"), ("en", "en")):
+        try:
+            t = gettext.translation("counter", localedir=str(localedir), languages=[locale])
+            # A catalog that loads but holds nothing is as bad as none: count its messages.
+            n = len(getattr(t, "_catalog", {}))
+            out.append(CheckResult(f"translations {lang}", OK if n > 1 else FAIL,
+                                   f"{n} messages ({localedir / locale})",
+                                   "重新安装本程序（翻译目录为空）",
+                                   "Reinstall the application (the catalog is empty)"))
+        except OSError as exc:
+            out.append(CheckResult(f"translations {lang}", FAIL, f"{locale}: {exc}",
+                                   "重新安装本程序（缺少 .mo 翻译文件）",
+                                   "Reinstall the application (.mo catalogs are missing)"))
+    return out
+
+
+def check_keyring() -> list[CheckResult]:
+    from counter_app.credentials import backend_status, select_os_backend_if_frozen
+
+    select_os_backend_if_frozen()
+    try:
+        st = backend_status()
+    except Exception as exc:  # a broken backend module is a build problem
+        return [CheckResult("keyring", FAIL, f"{type(exc).__name__}: {exc}",
+                            "重新安装本程序（密钥环模块缺失）",
+                            "Reinstall the application (the keyring module is missing)")]
+    if st.safe:
+        return [CheckResult("keyring", OK, f"{st.name} (safe)")]
+    # Not a build fault: the desktop session has no keyring service. doctor turns this into FAIL.
+    return [CheckResult("keyring", WARN, f"{st.name} (not safe: {st.reason})",
+                        "登录桌面会话后再运行；Linux 需运行 gnome-keyring（Secret Service）",
+                        "Run inside a desktop session; on Linux a Secret Service "
+                        "(gnome-keyring) must be running")]
+
+
+def check_sqlite() -> list[CheckResult]:
+    tmp = Path(tempfile.mkdtemp(prefix="counter-selftest-"))
+    try:
+        db = sqlite3.connect(tmp / "t.sqlite3", isolation_level=None)
+        try:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            db.execute("PRAGMA synchronous=FULL")
+            sync = db.execute("PRAGMA synchronous").fetchone()[0]
+            db.execute("CREATE TABLE t (x TEXT)")
+            db.execute("BEGIN")
+            db.execute("INSERT INTO t VALUES ('ok')")
+            db.execute("COMMIT")
+            row = db.execute("SELECT x FROM t").fetchone()
+            integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            db.close()
+        good = mode == "wal" and sync == 2 and row == ("ok",) and integrity == "ok"
+        return [CheckResult("sqlite", OK if good else FAIL,
+                            f"{sqlite3.sqlite_version}, journal {mode}, synchronous {sync}, "
+                            f"integrity {integrity}",
+                            "数据目录所在磁盘需支持文件锁（不要放在网络共享上）",
+                            "The data folder's disk must support file locking (not a network "
+                            "share)")]
+    except sqlite3.Error as exc:
+        return [CheckResult("sqlite", FAIL, f"{type(exc).__name__}: {exc}",
+                            "重新安装本程序", "Reinstall the application")]
+    finally:
+        for p in tmp.glob("*"):
+            p.unlink(missing_ok=True)
+        tmp.rmdir()
+
+
+def check_tls(settings: Settings | None) -> list[CheckResult]:
+    out: list[CheckResult] = []
+    try:
+        import certifi
+
+        where = certifi.where()
+        ctx = ssl.create_default_context(cafile=where)
+        n = len(ctx.get_ca_certs())
+        out.append(CheckResult("CA bundle (certifi)", OK if n else FAIL, f"{n} CAs in {where}",
+                               "重新安装本程序", "Reinstall the application"))
+    except (ImportError, OSError, ssl.SSLError) as exc:
+        out.append(CheckResult("CA bundle (certifi)", FAIL, f"{type(exc).__name__}: {exc}",
+                               "重新安装本程序", "Reinstall the application"))
+    configured = settings.ca_bundle if settings else None
+    if configured:
+        try:
+            ctx = ssl.create_default_context(cafile=configured)
+            out.append(CheckResult("CA bundle (configured)", OK,
+                                   f"{len(ctx.get_ca_certs())} CAs in {configured}"))
+        except (OSError, ssl.SSLError) as exc:
+            out.append(CheckResult("CA bundle (configured)", FAIL, f"{configured}: {exc}",
+                                   "检查 config.toml 中的 ca_bundle 路径和 PEM 文件内容",
+                                   "Check the ca_bundle path in config.toml and that the file "
+                                   "is a PEM certificate"))
+    return out
+
+
+def check_pad_port(settings: Settings | None) -> list[CheckResult]:
+    s = settings or Settings()
+    if s.pad_transport != "web":
+        return [CheckResult("pad port", INFO, f"pad transport {s.pad_transport}: no port")]
+    with socket.socket() as sock:
+        try:
+            sock.bind((s.pad_listen_host, s.pad_listen_port))
+        except OSError as exc:
+            return [CheckResult(
+                "pad port", FAIL, f"{s.pad_listen_host}:{s.pad_listen_port}: {exc.strerror}",
+                "关闭占用该端口的程序（可能已有一个柜台程序在运行），或在 config.toml 中修改 "
+                "pad_listen_port",
+                "Close the program holding this port (maybe the desk is already running) or "
+                "change pad_listen_port in config.toml")]
+    return [CheckResult("pad port", OK, f"{s.pad_listen_host}:{s.pad_listen_port} bindable")]
+
+
+def check_scanners() -> list[CheckResult]:
+    out = []
+    for module, what in (("sane", "SANE (Linux scanners)"), ("twain", "TWAIN (Windows)")):
+        found = importlib.util.find_spec(module) is not None
+        out.append(CheckResult(f"scanner {module}", INFO,
+                               f"{what} {'importable' if found else 'absent'}"))
+    return out
+
+
+def run_checks(settings: Settings | None = None) -> list[CheckResult]:
+    checks: list[Callable[[], Iterable[CheckResult]]] = [
+        check_theme, check_translations, check_keyring, check_sqlite,
+        lambda: check_tls(settings), lambda: check_pad_port(settings), check_scanners,
+    ]
+    results: list[CheckResult] = []
+    for check in checks:
+        try:
+            results.extend(check())
+        except Exception as exc:  # one broken check must not hide the others
+            results.append(CheckResult(getattr(check, "__name__", "check"), FAIL,
+                                       f"{type(exc).__name__}: {exc}"))
+    return results
+
+
+def main(settings: Settings | None = None, out: TextIO | None = None) -> int:
+    """Print the report; 0 if nothing failed, 1 otherwise."""
+    stream = out or sys.stdout
+    print(f"counter-app {__version__} self-test ({'frozen' if frozen() else 'source'}, "
+          f"Python {platform.python_version()}, {platform.platform()})", file=stream)
+    results = run_checks(settings)
+    for r in results:
+        print(r.render(), file=stream)
+    failed = [r for r in results if r.failed]
+    print(f"self-test: {len(results) - len(failed)} passed, {len(failed)} failed", file=stream)
+    return 1 if failed else 0
+
+
+def _process_start_time() -> float | None:
+    """Wall-clock time this process started (for the first-frame figure), if knowable."""
+    try:
+        import psutil  # type: ignore[import-untyped]
+
+        return float(psutil.Process().create_time())
+    except ImportError:
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+            ticks = int(fields[19])
+            hz = os.sysconf("SC_CLK_TCK")
+            for line in Path("/proc/stat").read_text().splitlines():
+                if line.startswith("btime "):
+                    return int(line.split()[1]) + ticks / hz
+        except (OSError, ValueError, IndexError):
+            return None
+    return None
+
+
+def first_frame_exit(settings: Settings) -> int:
+    """Open the desk's root window, wait for its first <Map>, print the time, exit.
+
+    Prints `first-frame <seconds since process start>`; the benchmark also times the process
+    from outside, which does not depend on how the start time is read.
+    """
+    ui_app: Any = importlib.import_module("ui.app")
+    app = ui_app.DeskApp(settings)
+    mapped: list[float] = []
+
+    def on_map(_e: Any) -> None:
+        if not mapped:
+            mapped.append(time.time())
+
+    app.root.bind("<Map>", on_map, add="+")
+    while not mapped:
+        app.root.update()
+        time.sleep(0.001)
+    app.root.update_idletasks()
+    start = _process_start_time()
+    elapsed = mapped[0] - start if start is not None else -1.0
+    print(f"first-frame {elapsed:.4f}", flush=True)
+    app.destroy()
+    try:
+        app.core.close()
+    except Exception:  # the process is about to end; nothing to keep
+        pass
+    return 0
