@@ -40,6 +40,15 @@ def staff_for_window(window_no: int) -> str:
     return str(1000 + window_no)
 
 
+def skip_unless_heavy_selected(request: Any) -> None:
+    """Heavy fault tests run only when asked for (`pytest -m heavy`), never in a plain run:
+    `scripts/run.sh test` runs every test, and these take many minutes."""
+    import pytest
+
+    if "heavy" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("heavy fault test: run with `pytest -m heavy` (counts via OUTBOX_* env)")
+
+
 def rating_for(case_id: int, window_no: int, n: int = 0) -> dict[str, Any]:
     level = LEVELS[n % len(LEVELS)]
     bad = level in ("dissatisfied", "very_dissatisfied")

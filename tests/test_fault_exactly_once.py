@@ -27,7 +27,13 @@ from typing import Any
 import pytest
 
 from tests.faultproxy import FaultProxy
-from tests.outbox_child import PASSWORD, make_cases, server_rating_ids, staff_for_window
+from tests.outbox_child import (
+    PASSWORD,
+    make_cases,
+    server_rating_ids,
+    skip_unless_heavy_selected,
+    staff_for_window,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOWS = [1, 2, 3]
@@ -174,7 +180,10 @@ def test_exactly_once_under_faults(start_server_proc, tmp_path: Path) -> None:  
 
 @pytest.mark.heavy
 @pytest.mark.timeout(4 * 3600)  # thousands of real cases are made through the API first
-def test_exactly_once_under_faults_heavy(start_server_proc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_exactly_once_under_faults_heavy(  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest, start_server_proc, tmp_path: Path
+) -> None:
+    skip_unless_heavy_selected(request)
     run_exactly_once(
         start_server_proc,
         tmp_path,

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.outbox_child import skip_unless_heavy_selected
+
 ROOT = Path(__file__).resolve().parent.parent
 CASES_PER_ROUND = 15
 
@@ -137,7 +139,10 @@ def test_kill9_then_delivered_exactly_once(fresh_hall_server, tmp_path: Path) ->
 
 @pytest.mark.heavy
 @pytest.mark.timeout(4 * 3600)  # thousands of real cases are made through the API first
-def test_kill9_heavy(fresh_hall_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_kill9_heavy(  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest, fresh_hall_server, tmp_path: Path
+) -> None:
+    skip_unless_heavy_selected(request)
     _kill9_then_deliver(
         fresh_hall_server.url, tmp_path, int(os.environ.get("OUTBOX_KILL_ROUNDS", "200"))
     )

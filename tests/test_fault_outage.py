@@ -20,7 +20,14 @@ import pytest
 
 from counter_app.outbox import HallSender, Outbox
 from tests.faultproxy import FaultProxy
-from tests.outbox_child import PASSWORD, make_cases, rating_for, server_rating_ids, staff_for_window
+from tests.outbox_child import (
+    PASSWORD,
+    make_cases,
+    rating_for,
+    server_rating_ids,
+    skip_unless_heavy_selected,
+    staff_for_window,
+)
 
 
 class Clock:
@@ -89,5 +96,8 @@ def test_72_hour_outage(fresh_hall_server: Any, tmp_path: Path) -> None:
 
 @pytest.mark.heavy
 @pytest.mark.timeout(4 * 3600)  # thousands of real cases are made through the API first
-def test_72_hour_outage_heavy(fresh_hall_server: Any, tmp_path: Path) -> None:
+def test_72_hour_outage_heavy(
+    request: pytest.FixtureRequest, fresh_hall_server: Any, tmp_path: Path
+) -> None:
+    skip_unless_heavy_selected(request)
     run_outage(fresh_hall_server.url, tmp_path, int(os.environ.get("OUTBOX_OUTAGE_RATINGS", "5000")))
