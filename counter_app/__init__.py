@@ -9,6 +9,10 @@ from __future__ import annotations
 from importlib import metadata
 
 try:
-    __version__ = metadata.version("counter-app")
-except metadata.PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.1.0"
+    # Written by build/build.py (git describe) into the frozen app only; absent from source.
+    from counter_app._version import version as __version__  # type: ignore[import-not-found,unused-ignore]
+except ImportError:
+    try:
+        __version__ = metadata.version("counter-app")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        __version__ = "0.1.0"

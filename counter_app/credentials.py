@@ -92,6 +92,13 @@ def select_os_backend_if_frozen() -> None:
             from keyring.backends import SecretService
 
             backend = SecretService.Keyring()  # type: ignore[no-untyped-call]
+        if not type(backend).viable:
+            # e.g. no D-Bus session or no Secret Service: say so (the `fail` backend is refused
+            # by backend_status) rather than pretend a backend that cannot store anything works.
+            from keyring.backends import fail
+
+            log.warning("OS keyring %s is not available in this session", type(backend).__name__)
+            backend = fail.Keyring()  # type: ignore[no-untyped-call]
         keyring.set_keyring(backend)
     except Exception:
         log.exception("could not select the OS keyring backend in the frozen build")
