@@ -92,6 +92,19 @@ class ErrorRaised:
     error: CounterError
 
 
+@dataclass(frozen=True)
+class DocumentUploadProgress:
+    """A scanned document's delivery: state "queued" | "uploading" | "confirmed" | "failed"."""
+
+    doc_id: str
+    item_id: str
+    sent: int
+    total: int
+    state: str
+    reason: str = ""  # for "failed": why (the outbox retries unless the item is dead)
+    case_id: int | None = None
+
+
 Handler = Callable[[Any], None]
 
 
