@@ -14,6 +14,7 @@ import pytest
 pytest_plugins = [
     "tests.support.server_fixtures",
     "tests.support.gui_fixtures",
+    "tests.support.deploy_fixtures",
 ]
 
 _skipped_required: list[str] = []
