@@ -721,6 +721,10 @@ async def submit_rating(request: Request, body: RatingIn, p: Auth) -> Response:
         if conn.execute(select(t.ratings.c.id).where(t.ratings.c.case_id == body.case_id)).first() is not None:
             raise ApiError(409, "case_already_rated", {"case_id": body.case_id})
         now = now_ms()
+        # Pads sign; the check (and its counter/challenge updates) share this transaction.
+        from hall_server.pads import check_rating
+
+        assurance = check_rating(conn, body, now)
         # The unique constraint on case_id is the real guard (一次一评); the check above only
         # gives the clear error code in the common case.
         conn.execute(t.ratings.insert().values(
@@ -728,11 +732,11 @@ async def submit_rating(request: Request, body: RatingIn, p: Auth) -> Response:
             reasons=json.dumps(body.reasons), reasons_version=body.reasons_version,
             comment=body.comment, source=body.source, rated_ms=rated_ms, received_ms=now,
             pad_id=body.pad_id, pad_counter=body.pad_counter, challenge=body.challenge,
-            signature=body.signature, assurance="unsigned", bad=bad, followed_up=False,
+            signature=body.signature, assurance=assurance, bad=bad, followed_up=False,
             day=hall.day_of(rated_ms),
         ))
         return {"rating_id": body.id, "case_id": body.case_id, "level": body.level,
-                "assurance": "unsigned", "received_at": iso_ms(now)}
+                "assurance": assurance, "received_at": iso_ms(now)}
 
     from sqlalchemy.exc import IntegrityError
 

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hall_server import __version__, admin, api, documents, queue
+from hall_server import __version__, admin, api, documents, pads, queue
 from hall_server.core import Hall, get_meta, set_meta
 from hall_server.db import Store, Tx
 from hall_server.errors import ApiError, envelope, install_handlers
@@ -188,5 +188,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(admin.router)
     app.include_router(documents.router)
+    app.include_router(pads.router)
     app.add_middleware(RequestIdAndLimits, settings=settings)
     return app

@@ -238,6 +238,7 @@ rating_challenges = Table(
     Column("case_id", BigInteger, ForeignKey("cases.id"), primary_key=True),
     Column("challenge", String(64), nullable=False),
     Column("issued_ms", BigInteger, nullable=False),
+    Column("closed_ms", BigInteger, nullable=True),  # set when a signed rating used it (0002)
 )
 
 ratings = Table(
@@ -304,4 +305,48 @@ events = Table(
     Column("category", String(8), nullable=True),
     Column("target_window_no", Integer, nullable=True),
     Column("data", Text, nullable=False),
+)
+
+
+# ---- evaluator pads (migration 0002; see hall_server/pads.py) --------------------------------
+pad_pairings = Table(
+    "pad_pairings",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the one-time token
+    Column("code_hash", String(64), nullable=False),  # sha256(id + code): never key material
+    Column("window_no", Integer, nullable=False),
+    Column("created_by", String(32), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("used_ms", BigInteger, nullable=True),
+    Column("code_attempts", Integer, nullable=False, default=0),
+    Index("ix_pad_pairings_window", "window_no"),
+)
+
+pads = Table(
+    "pads",
+    metadata,
+    Column("pad_id", String(64), primary_key=True),
+    Column("window_no", Integer, nullable=False),
+    Column("public_key", String(64), nullable=False),  # Ed25519 raw key, base64url
+    Column("alg", String(16), nullable=False),
+    Column("paired_ms", BigInteger, nullable=False),
+    Column("paired_by", String(32), nullable=False),
+    Column("unpaired_ms", BigInteger, nullable=True),
+    Column("last_counter", BigInteger, nullable=False, default=0),
+    Column("gaps", Integer, nullable=False, default=0),
+    Index("ix_pads_window", "window_no"),
+)
+
+pad_flags = Table(
+    "pad_flags",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("pad_id", String(64), nullable=False),
+    Column("window_no", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),  # "counter_gap"
+    Column("rating_id", String(64), nullable=True),
+    Column("details", Text, nullable=False),  # JSON
+    Column("at_ms", BigInteger, nullable=False),
 )

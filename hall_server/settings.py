@@ -48,6 +48,8 @@ class Settings:
     login_failure_window_s: int = 600
     event_keep_seconds: int = 24 * 3600
     ping_seconds: float = 15.0
+    pad_pairing_seconds: int = 120  # a pad pairing token/code lives this long (pads.py)
+    pad_code_attempts: int = 5  # wrong 6-digit codes allowed per pairing
     # Run Alembic `upgrade head` when the app starts (the CLI `migrate` does it alone).
     migrate_on_start: bool = True
 

@@ -1,0 +1,77 @@
+"""Helpers for the pad tests: real cases on the reference server and a software pad (a Python
+Ed25519 key that signs exactly like the pad page does)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from counter_app.pad.signing import b64u, canonical_message, iso_from_ms
+from tests.support.server_fixtures import Api
+
+
+def open_cases(desk: Api, window_no: int, n: int) -> list[int]:
+    """n real completed cases at the window (ticket issued, called here, started, completed)."""
+    cats = desk.get(f"/windows/{window_no}").json()["categories"]
+    out = []
+    for _ in range(n):
+        tk = desk.post("/tickets", json={"category": cats[0]}).json()
+        assert desk.post(f"/tickets/{tk['id']}/call", json={"window_no": window_no}).status_code == 200
+        started = desk.post(f"/tickets/{tk['id']}/start").json()
+        assert desk.post(f"/tickets/{tk['id']}/complete", json={"outcome": "completed"}).status_code == 200
+        out.append(int(started["case"]["id"]))
+    return out
+
+
+def challenge(desk: Api, case_id: int) -> str:
+    r = desk.post(f"/cases/{case_id}/rating-challenge")
+    assert r.status_code == 200, r.text
+    return str(r.json()["challenge"])
+
+
+@dataclass
+class SoftPad:
+    """A pad in Python: same key type, same message, same counter rule as pad.js."""
+
+    key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    pad_id: str = field(default_factory=lambda: "pad_" + uuid.uuid4().hex[:16])
+    counter: int = 0
+
+    @property
+    def public_key(self) -> str:
+        return b64u(self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+    def register_body(self, token: str) -> dict[str, Any]:
+        return {"token": token, "pad_id": self.pad_id, "public_key": self.public_key, "alg": "Ed25519"}
+
+    def rating(self, *, case_id: int, window_no: int, challenge: str, level: str = "very_satisfied",
+               reasons: tuple[str, ...] = (), comment: str = "", counter: int | None = None,
+               rating_id: str | None = None, pad_id: str | None = None,
+               signer: Ed25519PrivateKey | None = None, reasons_version: str = "") -> dict[str, Any]:
+        if counter is None:
+            self.counter += 1
+            counter = self.counter
+        pad_time = int(time.time() * 1000)
+        rid = rating_id or str(uuid.uuid4())
+        pid = pad_id or self.pad_id
+        msg = canonical_message(rating_id=rid, pad_id=pid, window_no=window_no, case_id=case_id,
+                                challenge=challenge, level=level, reasons=reasons, comment=comment,
+                                pad_counter=counter, pad_time=pad_time)
+        sig = b64u((signer or self.key).sign(msg))
+        return {"id": rid, "case_id": case_id, "window_no": window_no, "level": level,
+                "reasons": list(reasons), "reasons_version": reasons_version, "comment": comment,
+                "source": "pad", "rated_at": iso_from_ms(pad_time), "pad_id": pid,
+                "pad_counter": counter, "challenge": challenge, "signature": sig}
+
+
+def pair(sup: Api, desk: Api, window_no: int, pad: SoftPad) -> dict[str, Any]:
+    r = sup.post(f"/windows/{window_no}/pads/pairings")
+    assert r.status_code == 201, r.text
+    reg = desk.post("/pads/register", json=pad.register_body(r.json()["token"]))
+    assert reg.status_code == 200, reg.text
+    return dict(reg.json())
