@@ -46,6 +46,8 @@ from .models import (
     Matter,
     MatterPage,
     Me,
+    PadInfo,
+    PadPairing,
     QueueSnapshot,
     RatingChallenge,
     RatingReasons,
@@ -620,6 +622,55 @@ class HallClient:
         return self._get(
             f"/windows/{_seg(window_no)}/ratings", parse, params={"date": day.isoformat()}
         )
+
+    # -- evaluator pads ----------------------------------------------------------------------
+    def start_pad_pairing(
+        self, window_no: int, *, idempotency_key: str | None = None
+    ) -> PadPairing:
+        """Supervisor or IT: a one-time token + 6-digit code to pair a pad at the window."""
+        return self._post(
+            f"/windows/{_seg(window_no)}/pads/pairings",
+            PadPairing.from_json,
+            idempotency_key=idempotency_key,
+        )
+
+    def register_pad(
+        self,
+        *,
+        pad_id: str,
+        public_key: str,
+        alg: str = "Ed25519",
+        token: str | None = None,
+        code: str | None = None,
+        window_no: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> PadInfo:
+        """Relay a pad's registration (its token, or code + window, and its public key)."""
+        body: dict[str, Any] = {"pad_id": pad_id, "public_key": public_key, "alg": alg}
+        if token is not None:
+            body["token"] = token
+        if code is not None:
+            body["code"] = code
+            body["window_no"] = window_no
+        return self._post("/pads/register", PadInfo.from_json, body,
+                          idempotency_key=idempotency_key)
+
+    def window_pads(self, window_no: int) -> list[PadInfo]:
+        """The pad paired at the window (a list of at most one)."""
+
+        def parse(obj: Any) -> list[PadInfo]:
+            return list(_Obj(obj, "WindowPads").seq("pads", PadInfo.from_json))
+
+        return self._get(f"/windows/{_seg(window_no)}/pads", parse)
+
+    def unpair_pad(
+        self, window_no: int, pad_id: str, *, idempotency_key: str | None = None
+    ) -> None:
+        self._request(
+            "DELETE",
+            f"/windows/{_seg(window_no)}/pads/{_seg(pad_id)}",
+            idempotency_key=idempotency_key,
+        ).close()
 
     def stats(self, day: date | None = None, window_no: int | None = None) -> Stats:
         params: dict[str, Any] = {}

@@ -38,6 +38,8 @@ __all__ = [
     "Me",
     "PauseReason",
     "QueueSnapshot",
+    "PadInfo",
+    "PadPairing",
     "RatingChallenge",
     "RatingReason",
     "RatingReasons",
@@ -790,6 +792,61 @@ class RatingReceipt:
             level=o.text("level"),
             assurance=o.text("assurance"),
             received_at=o.dt("received_at"),
+        )
+
+
+# --- evaluator pads ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PadPairing:
+    """A one-time pad pairing: `token` (QR, 128-bit base64url) or the 6-digit `code`."""
+
+    pairing_id: str
+    window_no: int
+    token: str
+    code: str
+    expires_at: datetime
+    expires_in: int
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Self:
+        o = _Obj(obj, "PadPairing")
+        return cls(
+            pairing_id=o.text("pairing_id"),
+            window_no=o.integer("window_no"),
+            token=o.text("token"),
+            code=o.text("code"),
+            expires_at=o.dt("expires_at"),
+            expires_in=o.integer("expires_in"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PadInfo:
+    """A paired pad: its Ed25519 public key (raw, base64url) and its last accepted counter."""
+
+    pad_id: str
+    window_no: int
+    alg: str
+    public_key: str
+    paired_at: datetime
+    paired_by: str
+    last_counter: int
+    gaps: int
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Self:
+        o = _Obj(obj, "PadInfo")
+        return cls(
+            pad_id=o.text("pad_id"),
+            window_no=o.integer("window_no"),
+            alg=o.text("alg"),
+            public_key=o.text("public_key"),
+            paired_at=o.dt("paired_at"),
+            paired_by=o.text("paired_by"),
+            last_counter=o.integer("last_counter"),
+            gaps=o.integer("gaps"),
         )
 
 

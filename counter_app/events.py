@@ -105,6 +105,35 @@ class DocumentUploadProgress:
     case_id: int | None = None
 
 
+@dataclass(frozen=True)
+class RatingRequested:
+    """The evaluator pad was asked to rate this case (the desk's own rating controls lock)."""
+
+    case_id: int
+
+
+@dataclass(frozen=True)
+class RatingStored:
+    """A pad rating passed the desk's checks and is durable in the outbox."""
+
+    rating_id: str
+    case_id: int
+
+
+@dataclass(frozen=True)
+class RatingNotGiven:
+    """No rating within the timeout: the pad shows the rate-later QR."""
+
+    case_id: int
+
+
+@dataclass(frozen=True)
+class PadStateChanged:
+    """The pad link: "paired" | "unpaired" | "offline" | "connected"."""
+
+    state: str
+
+
 Handler = Callable[[Any], None]
 
 
