@@ -32,6 +32,14 @@ DISK_WARN_MB = 1000
 OUTBOX_OLD_WARN_S = 3600.0
 
 
+def redact_url(url: str | None) -> str | None:
+    """The URL without user:password (a proxy URL may carry them; reports must not)."""
+    if not url or "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://<removed>@{rest.rsplit('@', 1)[1]}"
+
+
 def check_config(loaded: LoadedSettings, machine_path: Path) -> list[CheckResult]:
     out = []
     if machine_path.exists():
@@ -46,7 +54,7 @@ def check_config(loaded: LoadedSettings, machine_path: Path) -> list[CheckResult
     s = loaded.settings
     out.append(CheckResult("settings", INFO,
                            f"server {s.server_url}, hall {s.hall_code}, window {s.window_no}, "
-                           f"CA bundle {s.ca_bundle or 'system'}, proxy {s.proxy or 'none'}"))
+                           f"CA bundle {s.ca_bundle or 'system'}, proxy {redact_url(s.proxy) or 'none'}"))
     return out
 
 

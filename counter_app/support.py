@@ -22,6 +22,7 @@ from typing import Any
 
 from counter_app import __version__
 from counter_app.config import load_settings, machine_config_path, user_config_path
+from counter_app.doctor import redact_url
 from counter_app.logging_setup import mask_text
 
 SECRET_WORDS = ("secret", "password", "passwd", "token", "code", "key")
@@ -45,12 +46,18 @@ def redact_config(path: Path) -> str:
     for key, value in data.items():
         if any(w in key.lower() for w in SECRET_WORDS):
             out[key] = "<removed>"
-        elif isinstance(value, str) and "@" in value and "://" in value:
-            scheme, rest = value.split("://", 1)
-            out[key] = f"{scheme}://<removed>@{rest.rsplit('@', 1)[1]}"
+        elif isinstance(value, str):
+            out[key] = redact_url(value)
         else:
             out[key] = value
     return mask_text(json.dumps(out, ensure_ascii=False, indent=2, default=str)) + "\n"
+
+
+def _scrub(text: str, proxy: str | None) -> str:
+    # A library message might quote the proxy URL with its password: never in the bundle.
+    if proxy and proxy != redact_url(proxy):
+        text = text.replace(proxy, str(redact_url(proxy)))
+    return mask_text(text)
 
 
 def versions() -> dict[str, Any]:
@@ -82,10 +89,10 @@ def make_bundle(out_path: Path, *, config: Path | None = None, prefs: Path | Non
             zf.writestr(name, redact_config(path) if path.exists() else "# absent\n")
         buf = io.StringIO()
         selftest.main(s, out=buf)
-        zf.writestr("self-test.txt", buf.getvalue())
+        zf.writestr("self-test.txt", _scrub(buf.getvalue(), s.proxy))
         buf = io.StringIO()
         doctor.report(doctor.run_checks(loaded, mpath), buf)
-        zf.writestr("doctor.txt", buf.getvalue())
+        zf.writestr("doctor.txt", _scrub(buf.getvalue(), s.proxy))
         if s.log_dir.is_dir():
             for f in sorted(s.log_dir.iterdir()):
                 if f.is_file() and ".log" in f.name:
