@@ -10,7 +10,9 @@ from importlib import metadata
 
 try:
     # Written by build/build.py (git describe) into the frozen app only; absent from source.
-    from counter_app._version import version as __version__  # type: ignore[import-not-found,unused-ignore]
+    from counter_app._version import version as _built  # type: ignore[import-not-found,unused-ignore]
+
+    __version__: str = str(_built)
 except ImportError:
     try:
         __version__ = metadata.version("counter-app")

@@ -42,7 +42,7 @@ def redact_config(path: Path) -> str:
         return f"# unreadable: {exc}\n"
     except tomllib.TOMLDecodeError as exc:
         return f"# not valid TOML ({exc}); content withheld\n"
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in data.items():
         if any(w in key.lower() for w in SECRET_WORDS):
             out[key] = "<removed>"
