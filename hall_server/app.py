@@ -141,6 +141,21 @@ async def _simulate_arrivals(hall: Hall, rate_per_min: float) -> None:
             log.exception("arrival simulator failed to issue a ticket")
 
 
+async def _prune_events(hall: Hall) -> None:
+    """Events are kept for replay for `event_keep_seconds` (24 h), then deleted hourly."""
+    from hall_server.db import now_ms, run
+
+    while True:
+        cutoff = now_ms() - hall.settings.event_keep_seconds * 1000
+        try:
+            await hall.store.write(
+                lambda tx, c=cutoff: run(tx.conn, "DELETE FROM events WHERE at_ms < :c", {"c": c})
+            )
+        except Exception:  # noqa: BLE001 - pruning must never stop the server
+            log.exception("event pruning failed")
+        await asyncio.sleep(3600)
+
+
 def create_app(settings: Settings) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.database_url()
@@ -164,7 +179,7 @@ def create_app(settings: Settings) -> FastAPI:
         else:
             store.on_commit = broker.publish_threadsafe
         app.state.hall = hall
-        tasks: list[asyncio.Task[Any]] = []
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(_prune_events(hall))]
         if settings.arrival_rate > 0:
             tasks.append(asyncio.create_task(_simulate_arrivals(hall, settings.arrival_rate)))
         try:

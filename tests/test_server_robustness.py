@@ -76,7 +76,7 @@ def test_schemathesis_finds_no_server_error(hall_server: RunningServer, tmp_path
         "--exclude-method", "PATCH",
         "--report", "junit", "--report-dir", str(tmp_path),
     ]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=str(tmp_path),
                        env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false"})
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
     assert "passed" in r.stdout and " failed" not in r.stdout.split("SUMMARY")[-1]
