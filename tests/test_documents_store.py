@@ -5,6 +5,7 @@ for the OS keyring; the fail backend is the real one), img2pdf/pikepdf, and a re
 (a 64 KB tmpfs mounted when we are root).
 """
 
+# ruff: noqa: F811  (pytest fixtures imported from tests.documents_helpers)
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import keyring
 import pikepdf
 import pytest
 from PIL import Image
@@ -72,6 +72,7 @@ def test_tampered_or_swapped_ciphertext_is_refused(tmp_path: Path, memory_keyrin
 
 
 def test_unsafe_keyring_refuses_to_persist(tmp_path: Path) -> None:
+    import keyring
     import keyring.backends.fail
 
     old = keyring.get_keyring()

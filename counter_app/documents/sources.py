@@ -182,6 +182,9 @@ class SaneSource:
             except Exception:  # noqa: BLE001 - a device may offer only a list; keep its default
                 log.info("scanner refused resolution %s", settings.resolution)
 
+    def _page_done(self, dev: Any, done: int) -> None:
+        """Called after each page with the open device (subclasses: per-page options, tests)."""
+
     def capture(self, settings: ScanSettings) -> Iterator[Page]:
         done = 0
         with _SANE_LOCK:
@@ -206,6 +209,7 @@ class SaneSource:
                         raise _sane_error(exc, done) from exc
                     page = encode_scan(image, settings)
                     done += 1
+                    self._page_done(dev, done)
                     yield page
                 if done == 0:
                     raise CaptureError("进纸器中没有纸，未扫描到页面。",
@@ -394,7 +398,8 @@ class HotFolderWatcher:
                 if event.is_directory:
                     return
                 if isinstance(event, FileMovedEvent):
-                    watcher._report(Path(os.fsdecode(event.dest_path)))
+                    if event.dest_path:  # "" when moved OUT of the folder
+                        watcher._report(Path(os.fsdecode(event.dest_path)))
                 elif isinstance(event, FileClosedEvent) and watcher.use_close_events:
                     watcher._report(Path(os.fsdecode(event.src_path)))
                 elif isinstance(event, FileCreatedEvent | FileModifiedEvent) \
@@ -402,7 +407,14 @@ class HotFolderWatcher:
                     watcher._touch(Path(os.fsdecode(event.src_path)))
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._observer = Observer()
+        if sys.platform.startswith("linux"):
+            from watchdog.observers.inotify import InotifyObserver
+
+            # Full events: a file moved in from OUTSIDE the folder is a move (complete file),
+            # not reported as a "create" (which, for a writer, means "just opened").
+            self._observer = InotifyObserver(generate_full_events=True)
+        else:
+            self._observer = Observer()
         self._observer.schedule(Handler(), str(self.folder), recursive=False)
         self._observer.start()
         if not self.use_close_events:
