@@ -265,25 +265,23 @@ def main(settings: Settings | None = None, out: TextIO | None = None) -> int:
     return 1 if failed else 0
 
 
-def _process_start_time() -> float | None:
-    """Wall-clock time this process started (for the first-frame figure), if knowable."""
+def _seconds_since_start() -> float | None:
+    """Seconds since this process started (for the first-frame figure), if knowable."""
+    if sys.platform.startswith("linux"):
+        # Start time in clock ticks since boot vs. now since boot: both on the same clock
+        # (psutil's create_time adds the boot time, which /proc only gives in whole seconds).
+        try:
+            fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+            started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+            return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+        except (OSError, ValueError, IndexError):
+            return None
     try:
         import psutil  # type: ignore[import-untyped]
 
-        return float(psutil.Process().create_time())
+        return time.time() - float(psutil.Process().create_time())
     except ImportError:
-        pass
-    if sys.platform.startswith("linux"):
-        try:
-            fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-            ticks = int(fields[19])
-            hz = os.sysconf("SC_CLK_TCK")
-            for line in Path("/proc/stat").read_text().splitlines():
-                if line.startswith("btime "):
-                    return int(line.split()[1]) + ticks / hz
-        except (OSError, ValueError, IndexError):
-            return None
-    return None
+        return None
 
 
 def first_frame_exit(settings: Settings) -> int:
@@ -298,16 +296,14 @@ def first_frame_exit(settings: Settings) -> int:
 
     def on_map(_e: Any) -> None:
         if not mapped:
-            mapped.append(time.time())
+            mapped.append(_seconds_since_start() or -1.0)
 
     app.root.bind("<Map>", on_map, add="+")
     while not mapped:
         app.root.update()
         time.sleep(0.001)
     app.root.update_idletasks()
-    start = _process_start_time()
-    elapsed = mapped[0] - start if start is not None else -1.0
-    print(f"first-frame {elapsed:.4f}", flush=True)
+    print(f"first-frame {mapped[0]:.4f}", flush=True)
     app.destroy()
     try:
         app.core.close()
