@@ -128,8 +128,11 @@ def check_server(s: Settings, *, now: Callable[[], float] = time.time) -> list[C
             "address matches the certificate's host name"))
         return out
     except errors.ApiError as exc:
+        from counter_app.errors import from_api
+
+        # The core's wording (the same the clerk sees), plus the server address.
         out.append(CheckResult(
-            "server", FAIL, f"{s.server_url}: {exc.message_en}",
+            "server", FAIL, f"{s.server_url}: {from_api(exc).message_en}",
             "检查网线和网络；确认服务器地址和端口（config.toml 的 server_url）以及代理设置；"
             "在本机浏览器打开 <server_url>/api/v1/health 试试",
             "Check the cable and network; check server_url and proxy in config.toml; try "
