@@ -11,6 +11,7 @@ import importlib
 import logging
 import threading
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from counter_app.config import Settings
@@ -68,8 +69,23 @@ class CounterCore:
         self.outbox: Any = (out_mod.Outbox(settings.data_dir / "outbox.sqlite3",
                                            out_mod.HallSender(self.client), bus=self.bus)
                             if out_mod else None)
+        self.documents: Any = self._make_documents()
         self._closed = False
         self._catalog_thread: threading.Thread | None = None
+
+    def _make_documents(self) -> Any:
+        """Scanned documents (encrypted store + upload kind on the outbox); None if unavailable."""
+        doc_mod = _optional("counter_app.documents.service")
+        if doc_mod is None:
+            return None
+        folder = getattr(self.settings, "scanner_folder", "") or ""
+        try:
+            return doc_mod.DocumentService.for_core(
+                self.settings.data_dir, self.client, self.outbox, self.bus,
+                hot_folder=Path(folder) if folder else None)
+        except Exception:
+            log.exception("document capture not available")
+            return None
 
     def _make_client(self) -> HallClient:
         from api_client import HallClient
@@ -142,6 +158,11 @@ class CounterCore:
         self._closed = True
         self.live.stop()
         self.session.close()
+        if self.documents is not None:
+            try:
+                self.documents.close()
+            except Exception:
+                log.exception("closing document capture failed")
         if self.outbox is not None:
             try:
                 self.outbox.close()
