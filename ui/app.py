@@ -110,7 +110,8 @@ class DeskApp:
     def show_desk(self, me: Any) -> None:
         view = DeskView(self.root, on_action=self._hotkey, on_resume=self._resume,
                         on_set_material=self._set_material, search=self._search,
-                        on_language=self.toggle_language, on_unlock=self._unlock)
+                        on_language=self.toggle_language, on_unlock=self._unlock,
+                        on_capture=self._open_capture)
         view.pack(fill="both", expand=True)
         self.desk_view = view
         presenter = DeskPresenter(view, self.runner, self.core,
@@ -221,6 +222,11 @@ class DeskApp:
     def _set_material(self, item_id: str, status: str, note: str) -> None:
         if self.desk is not None:
             self.desk.set_material(item_id, status, note)
+
+    def _open_capture(self, item_id: str | None) -> None:
+        from ui.views.capture import open_for_desk
+
+        open_for_desk(self, item_id)
 
     def _search(self, text: str, on_results: Any) -> None:
         if self.desk is not None:

@@ -40,6 +40,7 @@ class MissingItem:
     copies: int = 1
     original_required: bool = False
     requirement: str = "required"
+    item_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def missing_items(matter: Any, case: Any) -> list[MissingItem]:
             continue
         if statuses.get(item.id, "") in ("", "missing"):
             out.append(MissingItem(item.name_zh, item.notes_zh, int(item.copies),
-                                   bool(item.original_required), item.requirement))
+                                   bool(item.original_required), item.requirement, item.id))
     return out
 
 

@@ -81,7 +81,8 @@ class DeskView(ctk.CTkFrame):
     def __init__(self, master: Any, *, on_action: Callable[[str], None],
                  on_resume: Callable[[int], None], on_set_material: Callable[[str, str, str], None],
                  search: Callable[[str, Callable[[list[Any]], None]], None],
-                 on_language: Callable[[], None], on_unlock: Callable[[str], None]) -> None:
+                 on_language: Callable[[], None], on_unlock: Callable[[str], None],
+                 on_capture: Callable[[str | None], None] | None = None) -> None:
         super().__init__(master, corner_radius=0, fg_color="transparent")
         self._on_action = on_action
         self._search = search
@@ -159,6 +160,13 @@ class DeskView(ctk.CTkFrame):
 
         self.checklist = ChecklistPanel(left, on_set=on_set_material)
         self.checklist.grid(row=3, column=0, sticky="nsew")
+        # Document capture (issue 6): opens the capture panel on the selected checklist item.
+        self.capture_button: ctk.CTkButton | None = None
+        if on_capture is not None:
+            self.capture_button = ctk.CTkButton(
+                self.checklist, height=34, width=170, font=style.font(15, "bold"),
+                command=lambda: on_capture(self.selected_material()))
+            self.capture_button.grid(row=0, column=0, sticky="e", padx=12, pady=(8, 4))
 
         # Right: waiting list and figures.
         right = ctk.CTkFrame(self, fg_color="transparent")
@@ -178,7 +186,15 @@ class DeskView(ctk.CTkFrame):
         self.locked = False
         self._relabel()
 
+    def selected_material(self) -> str | None:
+        sel = self.checklist.tree.selection()
+        return str(sel[0]) if sel else None
+
     def _relabel(self) -> None:
+        if getattr(self, "capture_button", None) is not None:
+            from ui.presenters.capture import t
+
+            self.capture_button.configure(text=t("采集 / 扫描材料…", "Capture / scan…"))  # type: ignore[union-attr]
         for action, b in self.buttons.items():
             label = self._pause_label if action == "pause" else _(ACTION_LABELS[action])
             if action == self._busy:

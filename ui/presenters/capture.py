@@ -1,0 +1,394 @@
+"""The capture panel's presenter: the checklist as slots, capturing into them, the upload state,
+and the one-time notification (一次性告知) with the offer to suspend without materials.
+
+Plain Python (no Tk): every scanner, disk, image and network call goes through the runner
+(``run(op, on_success, on_error)``), so the Tk thread never waits on I/O and never decodes an
+image; thumbnails arrive as already-decoded PIL images made on a worker.
+
+Its strings are bilingual pairs chosen by ``ui.i18n.language()`` (``t(zh, en)``), kept here so
+the panel needs no change to the shared gettext catalogs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+from ui.i18n import language
+from ui.presenters.desk import error_text
+
+log = logging.getLogger(__name__)
+
+RESOLUTIONS = (150, 200, 300, 600)
+COLOURS = ("color", "gray", "lineart")
+FEEDS = ("flatbed", "adf")
+SOURCES = ("scanner", "folder", "file")
+MARKS = ("e_licence", "accepted_pending", "not_applicable")
+
+
+def t(zh: str, en: str) -> str:
+    """The text in the current desk language."""
+    return en if language() == "en" else zh
+
+
+LABELS: dict[str, tuple[str, str]] = {
+    "scanner": ("扫描仪", "Scanner"), "folder": ("热文件夹", "Hot folder"), "file": ("文件", "File"),
+    "color": ("彩色", "Colour"), "gray": ("灰度", "Grey"), "lineart": ("黑白", "Black/white"),
+    "flatbed": ("平板", "Flatbed"), "adf": ("自动进纸", "Feeder (ADF)"),
+    "e_licence": ("电子证照", "E-licence"), "accepted_pending": ("容缺受理", "Accept, to follow"),
+    "not_applicable": ("不适用", "Not applicable"), "received": ("已收取", "Received"),
+    "missing": ("缺少", "Missing"), "": ("未核对", "Not checked"),
+    "required": ("必需", "Required"), "optional": ("可选", "Optional"),
+    "queued": ("等待上传", "Queued"), "uploading": ("上传中", "Uploading"),
+    "confirmed": ("已上传 ✓", "Uploaded ✓"), "failed": ("上传失败", "Upload failed"),
+}
+
+
+def label(key: str) -> str:
+    zh, en = LABELS.get(key, (key, key))
+    return t(zh, en)
+
+
+@dataclass(frozen=True)
+class SlotRow:
+    item_id: str
+    name: str
+    requirement: str
+    status: str
+    pages: str
+    upload: str
+    alarm: bool
+
+
+class Runner(Protocol):
+    def run(self, op: Callable[[], Any], on_success: Callable[[Any], None] | None = ...,
+            on_error: Callable[[BaseException], None] | None = ..., *, kind: str = ...) -> int: ...
+
+
+class CaptureView(Protocol):
+    def show_slots(self, rows: Sequence[SlotRow], selected: str | None) -> None: ...
+    def show_pages(self, title: str, thumbs: Sequence[Any], selected: int | None) -> None: ...
+    def show_controls(self, source: str, resolution: int, colour: str, feed: str,
+                      busy: bool, can_finish: bool, can_notice: bool) -> None: ...
+    def show_message(self, text: str, kind: str = "info") -> None: ...
+    def ask_files(self, on_done: Callable[[list[str]], None]) -> None: ...
+    def ask_yes_no(self, text: str, on_done: Callable[[bool], None]) -> None: ...
+    def close(self) -> None: ...
+
+
+class CapturePresenter:
+    def __init__(self, view: CaptureView, runner: Runner, core: Any, case: Any, matter: Any, *,
+                 clerk: str = "", window_label: str = "", hall_name: str = "",
+                 settings: Any = None, item_id: str | None = None) -> None:
+        self.view, self.runner, self.core = view, runner, core
+        self.case, self.matter = case, matter
+        self.clerk, self.window_label, self.hall_name = clerk, window_label, hall_name
+        self.docs = getattr(core, "documents", None)
+        cfg = settings if settings is not None else getattr(core, "settings", None)
+        src = getattr(cfg, "scanner_source", "folder")
+        self.source = {"sane": "scanner", "folder": "folder"}.get(src, "file")
+        self.device = getattr(cfg, "scanner_device", "") or ""
+        self.resolution, self.colour, self.feed = 300, "color", "flatbed"
+        items = list(getattr(matter, "checklist", ()) or ())
+        self.items = {i.id: i for i in items}
+        self.selected = item_id if item_id in self.items else (items[0].id if items else None)
+        self.page_index: int | None = None
+        self.busy = False
+        self._message: tuple[Callable[[], str], str] | None = None
+
+    # -- rendering -------------------------------------------------------------------------------
+    def _statuses(self) -> dict[str, str]:
+        return {m.item_id: m.status for m in (getattr(self.case, "materials", None) or [])}
+
+    def _slot(self, item_id: str) -> Any:
+        return self.docs.slot(self.case.id, item_id) if self.docs is not None else None
+
+    def rows(self) -> list[SlotRow]:
+        st = self._statuses()
+        out = []
+        for item in self.items.values():
+            slot = self._slot(item.id)
+            n = len(slot.pages) if slot is not None else 0
+            upload = ""
+            if slot is not None and slot.upload_state:
+                upload = label(slot.upload_state)
+                if slot.upload_state == "uploading":
+                    upload += f" {slot.percent}%"
+                if slot.upload_state == "failed" and slot.reason:
+                    upload += f"（{slot.reason[:40]}）" if language() != "en" else f" ({slot.reason[:40]})"
+            status = st.get(item.id, "")
+            name = item.name_en if language() == "en" and item.name_en else item.name_zh
+            out.append(SlotRow(item.id, name, label(item.requirement), label(status),
+                               t(f"{n} 页", f"{n} p.") if n else "", upload,
+                               item.requirement == "required" and status in ("", "missing") and n == 0))
+        return out
+
+    def render(self) -> None:
+        self.view.show_slots(self.rows(), self.selected)
+        self._render_pages()
+        self._render_controls()
+        if self._message is not None:
+            text, kind = self._message
+            self.view.show_message(text(), kind)
+
+    def _render_pages(self) -> None:
+        slot = self._slot(self.selected) if self.selected else None
+        pages = list(slot.pages) if slot is not None else []
+        if self.page_index is not None and self.page_index >= len(pages):
+            self.page_index = len(pages) - 1 if pages else None
+        item = self.items.get(self.selected or "")
+        name = (item.name_en if language() == "en" else item.name_zh) if item else ""
+        self.view.show_pages(name, [p.thumb for p in pages], self.page_index)
+
+    def _render_controls(self) -> None:
+        slot = self._slot(self.selected) if self.selected else None
+        can_finish = bool(slot is not None and slot.pages) and not self.busy
+        self.view.show_controls(self.source, self.resolution, self.colour, self.feed, self.busy,
+                                can_finish, not self.busy and bool(self.missing()))
+
+    def message(self, text: Callable[[], str], kind: str = "info") -> None:
+        self._message = (text, kind)
+        self.view.show_message(text(), kind)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.busy = False
+        self.message(lambda: error_text(exc), "error")
+        self.render()
+        if not hasattr(exc, "message_zh"):
+            log.error("capture action failed", exc_info=exc)
+
+    # -- choices -----------------------------------------------------------------------------------
+    def select(self, item_id: str) -> None:
+        if item_id in self.items and item_id != self.selected:
+            self.selected, self.page_index = item_id, None
+            self.render()
+
+    def select_page(self, index: int) -> None:
+        self.page_index = index
+        self._render_pages()
+
+    def set_source(self, source: str) -> None:
+        if source in SOURCES:
+            self.source = source
+            self._render_controls()
+
+    def set_options(self, resolution: int | None = None, colour: str | None = None,
+                    feed: str | None = None) -> None:
+        if resolution in RESOLUTIONS:
+            self.resolution = int(resolution)
+        if colour in COLOURS:
+            self.colour = colour
+        if feed in FEEDS:
+            self.feed = feed
+        self._render_controls()
+
+    def scan_settings(self) -> Any:
+        from counter_app.documents.sources import ScanSettings
+
+        return ScanSettings(resolution=self.resolution, colour=self.colour, source=self.feed)
+
+    # -- capture -----------------------------------------------------------------------------------
+    def _capture_source(self) -> Any:
+        """Built on the worker (the hot folder starts watching there)."""
+        from counter_app.documents.sources import SaneSource
+
+        if self.source == "scanner":
+            if not self.device:
+                from counter_app.documents import DocumentError
+
+                raise DocumentError("未配置扫描仪（scanner_device）。可改用“导入文件”。",
+                                    "No scanner configured (scanner_device). Use 'Import file'.",
+                                    code="no_scanner")
+            return SaneSource(self.device)
+        return self.docs.hot_folder_source()
+
+    def capture(self, replace_index: int | None = None) -> None:
+        """Scan (or take the hot folder's files) into the selected slot; file: ask for files."""
+        if self.busy or self.selected is None or self.docs is None:
+            return
+        if self.source == "file":
+            self.view.ask_files(lambda paths: self.import_files(paths, replace_index))
+            return
+        self._run_capture(lambda: self._capture_source(), replace_index)
+
+    def import_files(self, paths: Sequence[str], replace_index: int | None = None) -> None:
+        if not paths or self.busy or self.selected is None or self.docs is None:
+            return
+        from counter_app.documents.sources import FileImportSource
+
+        files = [Path(p) for p in paths]
+        self._run_capture(lambda: FileImportSource(files, self.docs.limits), replace_index)
+
+    def _run_capture(self, make_source: Callable[[], Any], replace_index: int | None) -> None:
+        docs, case_id, item_id, settings = self.docs, self.case.id, self.selected, self.scan_settings()
+        assert item_id is not None
+        self.busy = True
+        self.message(lambda: t("正在采集…", "Capturing…"))
+        self._render_controls()
+
+        def op() -> Any:
+            return docs.capture(case_id, item_id, make_source(), settings, replace_index=replace_index)
+
+        def ok(result: Any) -> None:
+            self.busy = False
+            if result.error is not None:
+                err = result.error
+                fallback = err.details.get("fallback") if hasattr(err, "details") else None
+                extra_zh = "" if not fallback else "（可点“导入文件”）"
+                extra_en = "" if not fallback else " (use 'Import file')"
+                self.message(lambda: error_text(err) + t(extra_zh, extra_en), "error")
+            else:
+                n = result.added
+                self.message(lambda: t(f"已采集 {n} 页。", f"{n} page(s) captured."))
+            if replace_index is not None:
+                self.page_index = replace_index
+            self.render()
+
+        self.runner.run(op, ok, self._fail)
+
+    # -- editing -----------------------------------------------------------------------------------
+    def _edit(self, fn: Callable[[], None], new_index: int | None) -> None:
+        def ok(_r: Any) -> None:
+            self.page_index = new_index
+            self.render()
+
+        self.runner.run(fn, ok, self._fail)
+
+    def move(self, delta: int) -> None:
+        i = self.page_index
+        if i is None or self.selected is None or self.busy:
+            return
+        slot = self._slot(self.selected)
+        j = i + delta
+        if slot is None or not 0 <= j < len(slot.pages):
+            return
+        item = self.selected
+        self._edit(lambda: self.docs.move(self.case.id, item, i, delta), j)
+
+    def delete(self) -> None:
+        i = self.page_index
+        if i is None or self.selected is None or self.busy:
+            return
+        item = self.selected
+        self._edit(lambda: self.docs.delete_page(self.case.id, item, i), max(0, i - 1))
+
+    def rescan(self) -> None:
+        if self.page_index is not None:
+            self.capture(replace_index=self.page_index)
+
+    # -- finish / marks ------------------------------------------------------------------------------
+    def finish(self) -> None:
+        """Build the PDF, store it encrypted, queue the upload; mark the material received."""
+        if self.busy or self.selected is None or self.docs is None:
+            return
+        docs, case, item_id = self.docs, self.case, self.selected
+        code = getattr(self.matter, "code", "")
+        desk = getattr(self.core, "desk", None)
+        self.busy = True
+        self.message(lambda: t("正在生成 PDF…", "Making the PDF…"))
+        self._render_controls()
+
+        def op() -> Any:
+            doc = docs.finish(case.id, item_id, code)
+            new_case = None
+            if desk is not None:
+                try:
+                    new_case = desk.set_material(item_id, "received",
+                                                 f"扫描件 {len(doc.pages)} 页")
+                except Exception as exc:  # noqa: BLE001 - the PDF is queued; the mark can wait
+                    log.info("marking %s received failed: %s", item_id, exc)
+            return doc, new_case
+
+        def ok(result: Any) -> None:
+            doc, new_case = result
+            self.busy = False
+            if new_case is not None:
+                self.case = new_case
+            n = len(doc.pages)
+            self.message(lambda: t(f"已生成 {n} 页 PDF，已加入上传队列。",
+                                   f"A {n}-page PDF is queued for upload."))
+            self.page_index = None
+            self.render()
+
+        self.runner.run(op, ok, self._fail)
+
+    def mark(self, status: str) -> None:
+        """Electronic licence / accepted-pending / not applicable, instead of a scan."""
+        if status not in MARKS or self.selected is None or self.busy:
+            return
+        desk, item_id = self.core.desk, self.selected
+        self.busy = True
+
+        def ok(new_case: Any) -> None:
+            self.busy = False
+            if new_case is not None:
+                self.case = new_case
+            self.message(lambda: t(f"已标记为“{label(status)}”。", f"Marked '{label(status)}'."))
+            self.render()
+
+        self.runner.run(lambda: desk.set_material(item_id, status, ""), ok, self._fail)
+
+    def on_upload_progress(self, ev: Any) -> None:
+        if getattr(ev, "case_id", None) not in (None, getattr(self.case, "id", None)):
+            return
+        self.view.show_slots(self.rows(), self.selected)
+
+    # -- one-time notification ----------------------------------------------------------------------
+    def missing(self) -> list[Any]:
+        from counter_app.documents.notice import missing_items
+
+        have_pages = {i for i in self.items if (s := self._slot(i)) is not None
+                      and (s.pages or s.upload_state)}
+        return [m for m in missing_items(self.matter, self.case) if m.item_id not in have_pages]
+
+    def notice(self) -> None:
+        """Print the 一次性告知书 for every missing required item, then offer to suspend."""
+        from counter_app.documents import notice
+
+        items = self.missing()
+        if not items or self.busy:
+            return
+        data = notice.NoticeData(
+            hall=self.hall_name, window=self.window_label,
+            matter=getattr(self.matter, "name_zh", ""), case_no=getattr(self.case, "case_no", ""),
+            clerk=self.clerk, items=items, day=date.today(),
+            department=getattr(self.matter, "department_zh", ""))
+        folder = Path(getattr(getattr(self.core, "settings", None), "data_dir", ".")) / "notices"
+        self.busy = True
+        self._render_controls()
+
+        def op() -> Path:
+            notice.purge_old(folder)
+            path = notice.save(data, folder)
+            notice.print_pdf(path)
+            return path
+
+        def ok(path: Path) -> None:
+            self.busy = False
+            self.notice_path = path
+            n = len(items)
+            self.message(lambda: t(f"一次性告知书已送打印（缺 {n} 项材料）。",
+                                   f"The one-time notice was sent to the printer ({n} missing)."))
+            self.render()
+            self.view.ask_yes_no(
+                t("告知书已打印。是否将号票挂起（不持件挂起），申请人补齐材料后回来无需重新排队？",
+                  "The notice is printed. Suspend the ticket (without materials) so the citizen "
+                  "can come back with them without queuing again?"),
+                lambda yes: self.suspend(n) if yes else None)
+
+        self.runner.run(op, ok, self._fail)
+
+    def suspend(self, missing: int) -> None:
+        desk = self.core.desk
+        note = f"一次性告知：缺 {missing} 项材料"
+        self.busy = True
+
+        def ok(_t: Any) -> None:
+            self.busy = False
+            self.view.close()
+
+        self.runner.run(lambda: desk.suspend(note=note), ok, self._fail)
