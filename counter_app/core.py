@@ -72,6 +72,8 @@ class CounterCore:
         self.documents: Any = self._make_documents()
         self._closed = False
         self._catalog_thread: threading.Thread | None = None
+        # The evaluator pad (issue 5): built when configured, started at sign-in.
+        self.pad: Any = self._make_pad() if settings.pad_transport == "web" else None
 
     def _make_documents(self) -> Any:
         """Scanned documents (encrypted store + upload kind on the outbox); None if unavailable."""
@@ -105,6 +107,35 @@ class CounterCore:
             device_secret=cred.device_secret if cred else None,
         )
 
+    def _make_pad(self) -> Any:
+        from counter_app.pad.lan import LanPadTransport
+        from counter_app.pad.service import PadService
+
+        def register(body: dict[str, str]) -> dict[str, Any]:
+            import dataclasses
+
+            code = body.get("code")
+            info = self.client.register_pad(
+                pad_id=body["pad_id"], public_key=body["public_key"], alg=body["alg"],
+                token=body.get("token"), code=code,
+                window_no=self.settings.window_no if code else None)
+            d = dataclasses.asdict(info)
+            d["paired_at"] = info.paired_at.isoformat()
+            return d
+
+        transport = LanPadTransport(self.settings.pad_listen_host, self.settings.pad_listen_port,
+                                    register=register)
+        return PadService(self, transport)
+
+    def _start_pad(self) -> None:
+        if self.pad is None:
+            return
+        try:
+            self.pad.start()
+        except OSError as exc:  # e.g. the port is taken: the desk works on without the pad
+            log.warning("the pad link could not start on port %s: %s",
+                        self.settings.pad_listen_port, exc)
+
     # -- sign-in / sign-out ------------------------------------------------------------------
     def _after_sign_in(self, me: Me) -> None:
         try:
@@ -116,6 +147,7 @@ class CounterCore:
         except Exception as exc:
             self._report(exc, "rebuilding the desk")
         self.live.start()
+        self._start_pad()
         if self.outbox is not None:
             try:
                 self.outbox.start()
@@ -157,6 +189,11 @@ class CounterCore:
             return
         self._closed = True
         self.live.stop()
+        if self.pad is not None:
+            try:
+                self.pad.stop()
+            except Exception:
+                log.exception("stopping the pad link failed")
         self.session.close()
         if self.documents is not None:
             try:

@@ -75,3 +75,48 @@ def pair(sup: Api, desk: Api, window_no: int, pad: SoftPad) -> dict[str, Any]:
     reg = desk.post("/pads/register", json=pad.register_body(r.json()["token"]))
     assert reg.status_code == 200, reg.text
     return dict(reg.json())
+
+
+# ---- the desk with its LAN pad link, and a real Chromium opening the pad page -------------------
+CHROMIUM = "/usr/bin/chromium"
+PAD_HOST = "pad.hall.test"  # mapped to 127.0.0.1 by Chromium: a non-localhost, insecure origin
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    f"--host-resolver-rules=MAP {PAD_HOST} 127.0.0.1",
+]
+
+
+def make_desk(server_url: str, tmp: Any, window_no: int = 1, **kw: Any) -> Any:
+    """A real CounterCore with the LAN pad link on a free loopback port, signed in."""
+    from counter_app.config import Settings
+    from counter_app.core import CounterCore
+    from tests.support.server_fixtures import DEMO_PASSWORD, free_port
+
+    d = tmp / f"desk{window_no}-{time.monotonic_ns()}"
+    settings = Settings(server_url=server_url, window_no=window_no, data_dir=d / "data",
+                        log_dir=d / "logs", idle_lock_minutes=0, pad_transport="web",
+                        pad_listen_host="127.0.0.1", pad_listen_port=free_port(), **kw)
+    core = CounterCore(settings)
+    core.session.sign_in(str(1000 + window_no), DEMO_PASSWORD)
+    return core
+
+
+def serve_one_case(core: Any, kiosk: Any) -> Any:
+    """Issue a ticket, call it at the desk, start, complete; returns the completed Case."""
+    window = core.desk.window
+    kiosk.issue_ticket(window.categories[0])
+    called = core.desk.call_next()
+    assert called is not None
+    core.desk.start()
+    return core.desk.complete("completed").case
+
+
+def wait_for(pred: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

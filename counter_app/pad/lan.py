@@ -169,6 +169,7 @@ class LanPadTransport:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.accepted = 0  # ratings handed to on_rating and accepted (tests, bench)
+        self.rate_later_days: int | None = None  # shown on the "not rated" screen
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, on_rating: Callable[[PadRating], None],
@@ -243,7 +244,7 @@ class LanPadTransport:
             log.exception("making the rate-later QR failed")
             self._qr = None
         self._set({"screen": "not_rated", "card": self._screen.get("card"),
-                   "rate_later_url": rate_later_url})
+                   "rate_later_url": rate_later_url, "rate_later_days": self.rate_later_days})
 
     def show_thanks(self) -> None:
         self._set({"screen": "thanks", "card": self._screen.get("card")})

@@ -108,8 +108,11 @@ class PadService:
                         bus.subscribe(SignedIn, lambda _e: self.show_idle()),
                         bus.subscribe(SignedOut, lambda _e: self._closed())]
         if getattr(self.core.session, "staff", None) is not None:
-            self.refresh_pad_key()
-            self.show_idle()
+            try:
+                self.refresh_pad_key()
+                self.show_idle()
+            except Exception as exc:  # the pad shows its card once the link is back
+                log.warning("pad start: %s", exc)
 
     def stop(self) -> None:
         for u in self._unsubs:
@@ -264,6 +267,9 @@ class PadService:
             self._open = None
             self._later(self.not_rated_s)
         self.core.bus.publish(RatingNotGiven(case_id))
+        rules = getattr(self.core.hall, "rules", None)
+        if rules is not None and hasattr(self.transport, "rate_later_days"):
+            self.transport.rate_later_days = rules.rate_later_days
         self.transport.show_not_rated(url)
 
     # -- receiving ------------------------------------------------------------------------

@@ -1,0 +1,447 @@
+/* The evaluator pad page. Plain JS, no build step.
+ *
+ * Served over plain HTTP from the desk PC on the hall LAN: not a secure context, so no
+ * crypto.subtle. The pad's Ed25519 key pair is made and used with the vendored tweetnacl
+ * (pure JS, its own SHA-512; crypto.getRandomValues works in insecure contexts too) and kept in
+ * localStorage with the pad id and the rating counter. The counter is saved BEFORE a rating is
+ * signed and sent, so a crash never reuses one. A signed rating waiting for its answer is kept
+ * too and re-sent unchanged after a reconnect (same id, same counter, same signature).
+ * The signed bytes: JSON.stringify of an object whose keys are inserted in sorted order
+ * (docs/hall-api.md "Evaluator pads"): the server builds the same bytes with sorted keys.
+ */
+(function () {
+  "use strict";
+
+  var STORE = "hallpad.v1";
+  var PREFS = "hallpad.prefs";
+  var LEVELS = [
+    ["very_satisfied", "非常满意", "Very satisfied", "M27 58 Q50 88 73 58"],
+    ["satisfied", "满意", "Satisfied", "M31 62 Q50 78 69 62"],
+    ["basic", "基本满意", "Basically satisfied", "M31 66 L69 66"],
+    ["dissatisfied", "不满意", "Dissatisfied", "M31 72 Q50 58 69 72"],
+    ["very_dissatisfied", "非常不满意", "Very dissatisfied", "M27 76 Q50 48 73 76"]
+  ];
+  var BAD = { dissatisfied: true, very_dissatisfied: true };
+  var T = {
+    zh: {
+      speak: "朗读", contrast: "大字 高对比", unpaired_title: "评价器未配对",
+      unpaired_help: "请工作人员扫描窗口电脑上的配对二维码，或在下方输入 6 位配对码。",
+      code_label: "配对码", code_submit: "配对", idle_title: "为您服务的工作人员",
+      served_by: "为您服务的是", staff_no: "工号", idle_hint: "办理完成后，请在此为我们的服务评价。",
+      rating_title: "请您为本次服务评价", reasons_title: "请选择不满意的原因（至少一项）",
+      comment_label: "其他意见（可不填）", back: "返回", submit: "提交评价",
+      thanks_title: "感谢您的评价！", thanks_text: "您的评价已提交。", paused_title: "暂停服务",
+      not_rated_title: "您还可以稍后评价", qr_alt: "稍后评价二维码", sending: "正在提交…",
+      later: "请用手机扫描二维码，在 {d} 个工作日内评价。", later_nodays: "请用手机扫描二维码稍后评价。",
+      online: "● 已连接", offline: "连接中断，正在重连…", paired: "配对成功", pair_failed: "配对失败：",
+      need_reason: "请至少选择一项原因，或填写意见。", refused: "评价未被接受：",
+      matter: "办理事项：", window: "{n} 号窗口", say_rating: "请您为本次服务评价：非常满意，满意，基本满意，不满意，非常不满意。",
+      lang_other: "English", lang_other_code: "en"
+    },
+    en: {
+      speak: "Read aloud", contrast: "Large text", unpaired_title: "This pad is not paired",
+      unpaired_help: "Staff: scan the pairing QR code shown on the window PC, or type the 6-digit code below.",
+      code_label: "Pairing code", code_submit: "Pair", idle_title: "Who is serving you",
+      served_by: "You are served by", staff_no: "Staff no.", idle_hint: "When we are done, please rate our service here.",
+      rating_title: "Please rate our service", reasons_title: "Why were you not satisfied? (choose at least one)",
+      comment_label: "Anything else (optional)", back: "Back", submit: "Send rating",
+      thanks_title: "Thank you!", thanks_text: "Your rating has been sent.", paused_title: "Service paused",
+      not_rated_title: "You can rate later", qr_alt: "QR code to rate later", sending: "Sending…",
+      later: "Scan the QR code with your phone to rate within {d} working days.", later_nodays: "Scan the QR code with your phone to rate later.",
+      online: "● Connected", offline: "Connection lost, reconnecting…", paired: "Paired", pair_failed: "Pairing failed: ",
+      need_reason: "Please choose at least one reason, or write a comment.", refused: "The rating was not accepted: ",
+      matter: "Matter: ", window: "Window {n}", say_rating: "Please rate our service: very satisfied, satisfied, basically satisfied, dissatisfied, very dissatisfied.",
+      lang_other: "中文", lang_other_code: "zh-CN"
+    }
+  };
+
+  var $ = function (id) { return document.getElementById(id); };
+  var st = load(STORE) || {};
+  var prefs = load(PREFS) || {};
+  var lang = "zh";
+  var seq = 0;
+  var server = null;        // the last state from the desk
+  var local = null;         // a local screen over the desk's: "reasons" | "sending" | "thanks"
+  var chosen = null;        // level picked that needs reasons
+  var picked = {};          // reason codes picked
+  var answeredCase = null;  // case id answered from this pad (until the desk moves on)
+  var lastCase = null;
+  var online = false;
+  var rateLaterDays = null;
+
+  function load(k) { try { return JSON.parse(window.localStorage.getItem(k) || "null"); } catch (e) { return null; } }
+  function save() { window.localStorage.setItem(STORE, JSON.stringify(st)); }
+  function savePrefs() { window.localStorage.setItem(PREFS, JSON.stringify(prefs)); }
+  function t(key) { return (T[lang] && T[lang][key]) || T.zh[key] || key; }
+  function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+
+  function b64u(bytes) {
+    var s = "";
+    for (var i = 0; i < bytes.length; i++) { s += String.fromCharCode(bytes[i]); }
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function unb64u(text) {
+    var s = atob(text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4));
+    var out = new Uint8Array(s.length);
+    for (var i = 0; i < s.length; i++) { out[i] = s.charCodeAt(i); }
+    return out;
+  }
+  function hex(bytes) {
+    var h = "";
+    for (var i = 0; i < bytes.length; i++) { h += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16); }
+    return h;
+  }
+  function uuid4() {
+    var b = nacl.randomBytes(16);
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    var h = hex(b);
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  function ensureKey() {
+    if (st.sk && st.pk && st.pad_id) { return; }
+    var kp = nacl.sign.keyPair();
+    st = { pad_id: "pad_" + hex(nacl.randomBytes(12)), sk: b64u(kp.secretKey), pk: b64u(kp.publicKey),
+           counter: 0, paired: false, pending: null };
+    save();
+  }
+
+  function api(method, path, body, timeoutMs) {
+    var ctl = new AbortController();
+    var timer = setTimeout(function () { ctl.abort(); }, timeoutMs || 15000);
+    var init = { method: method, signal: ctl.signal, cache: "no-store", headers: {} };
+    if (body !== undefined) { init.body = JSON.stringify(body); init.headers["Content-Type"] = "application/json"; }
+    return fetch(path, init).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, json: j }; });
+    }).finally(function () { clearTimeout(timer); });
+  }
+  function errText(j) {
+    var e = (j && j.error) || {};
+    return (lang === "en" ? e.message_en : e.message_zh) || e.code || "?";
+  }
+
+  // ---- pairing --------------------------------------------------------------------------
+  function pair(extra) {
+    ensureKey();
+    var body = { pad_id: st.pad_id, public_key: st.pk, alg: "Ed25519" };
+    for (var k in extra) { body[k] = extra[k]; }
+    $("pair-msg").textContent = "";
+    return api("POST", "/pad/api/pair", body).then(function (r) {
+      if (r.status === 200) {
+        st.paired = true;
+        st.counter = Math.max(st.counter || 0, r.json.last_counter || 0);
+        save();
+        setLink(t("paired"), false);
+        render();
+      } else {
+        $("pair-msg").textContent = t("pair_failed") + errText(r.json);
+        show("unpaired");
+      }
+    }).catch(function () { $("pair-msg").textContent = t("pair_failed") + t("offline"); });
+  }
+
+  // ---- signing and sending ----------------------------------------------------------------
+  function signRating(req, level, reasons, comment) {
+    st.counter = (st.counter || 0) + 1;
+    save();  // before signing: a counter is never used twice
+    var padTime = Date.now();
+    var sorted = reasons.slice().sort();
+    var msg = {  // keys inserted in sorted order; JSON.stringify keeps that order
+      case_id: req.case_id, challenge: req.challenge, comment: comment, level: level,
+      pad_counter: st.counter, pad_id: st.pad_id, pad_time: padTime, purpose: "hall-rating-v1",
+      rating_id: uuid4(), reasons: sorted, window_no: req.window_no
+    };
+    var bytes = new TextEncoder().encode(JSON.stringify(msg));
+    var sig = nacl.sign.detached(bytes, unb64u(st.sk));
+    return {
+      rating_id: msg.rating_id, case_id: req.case_id, window_no: req.window_no, level: level,
+      reasons: sorted, comment: comment, challenge: req.challenge,
+      rated_at: new Date(padTime).toISOString(), pad_id: st.pad_id, pad_counter: st.counter,
+      signature: b64u(sig)
+    };
+  }
+
+  function submit(level, reasons, comment) {
+    var req = server && server.request;
+    if (!req) { return; }
+    st.pending = signRating(req, level, reasons, comment);
+    save();
+    local = "sending";
+    render();
+    sendPending();
+  }
+
+  var sending = false;
+  function sendPending() {
+    if (sending || !st.pending) { return; }
+    sending = true;
+    var body = st.pending;
+    api("POST", "/pad/api/rating", body).then(function (r) {
+      sending = false;
+      if (r.status === 200) {
+        answeredCase = body.case_id;
+        st.pending = null; save();
+        local = "thanks"; render();
+        speak(t("thanks_title"));
+      } else if (r.status >= 400 && r.status < 500) {
+        st.pending = null; save();
+        local = null; render();
+        $("reasons-msg").textContent = t("refused") + errText(r.json);
+        setLink(t("refused") + errText(r.json), true);
+      } else {
+        setTimeout(sendPending, 2000);  // the desk could not save: try again, same message
+      }
+    }).catch(function () { sending = false; setTimeout(sendPending, 2000); });
+  }
+
+  // ---- screens --------------------------------------------------------------------------
+  function show(name) {
+    var all = document.querySelectorAll(".screen");
+    for (var i = 0; i < all.length; i++) { all[i].hidden = all[i].id !== "scr-" + name; }
+    document.body.setAttribute("data-screen", name);
+  }
+
+  function setLink(text, bad) {
+    var el = $("link");
+    el.textContent = text;
+    el.className = "bar-status" + (bad ? " bad" : "");
+  }
+
+  function applyTexts() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    var nodes = document.querySelectorAll("[data-t]");
+    for (var i = 0; i < nodes.length; i++) { nodes[i].textContent = t(nodes[i].getAttribute("data-t")); }
+    var alts = document.querySelectorAll("[data-t-alt]");
+    for (var j = 0; j < alts.length; j++) { alts[j].alt = t(alts[j].getAttribute("data-t-alt")); }
+    var lb = $("btn-lang");
+    lb.textContent = t("lang_other");
+    lb.lang = t("lang_other_code");
+    document.title = lang === "zh" ? "服务评价" : "Service rating";
+    if (online) { setLink(t("online"), false); }
+  }
+
+  function face(path) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 100 100");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var parts = [["circle", { cx: 50, cy: 50, r: 44, fill: "none", stroke: "currentColor", "stroke-width": 6 }],
+                 ["circle", { cx: 35, cy: 40, r: 6, fill: "currentColor" }],
+                 ["circle", { cx: 65, cy: 40, r: 6, fill: "currentColor" }],
+                 ["path", { d: path, fill: "none", stroke: "currentColor", "stroke-width": 6, "stroke-linecap": "round" }]];
+    parts.forEach(function (p) {
+      var el = document.createElementNS(ns, p[0]);
+      for (var k in p[1]) { el.setAttribute(k, p[1][k]); }
+      svg.appendChild(el);
+    });
+    return svg;
+  }
+
+  function buildLevels() {
+    var box = $("levels");
+    box.textContent = "";
+    LEVELS.forEach(function (lv) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "level";
+      b.setAttribute("data-level", lv[0]);
+      b.appendChild(face(lv[3]));
+      var s = document.createElement("span");
+      s.textContent = lang === "zh" ? lv[1] : lv[2];
+      b.appendChild(s);
+      b.addEventListener("click", function () { pickLevel(lv[0]); });
+      box.appendChild(b);
+    });
+  }
+
+  function buildReasons() {
+    var box = $("reasons");
+    box.textContent = "";
+    var list = (server && server.request && server.request.reasons) || [];
+    list.forEach(function (r) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "reason";
+      b.setAttribute("data-code", r.code);
+      b.setAttribute("aria-pressed", picked[r.code] ? "true" : "false");
+      b.textContent = lang === "zh" ? r.text_zh : (r.text_en || r.text_zh);
+      b.addEventListener("click", function () {
+        picked[r.code] = !picked[r.code];
+        b.setAttribute("aria-pressed", picked[r.code] ? "true" : "false");
+        $("reasons-msg").textContent = "";
+      });
+      box.appendChild(b);
+    });
+  }
+
+  function pickLevel(level) {
+    if (BAD[level]) {
+      chosen = level; picked = {};
+      $("comment").value = "";
+      $("reasons-msg").textContent = "";
+      local = "reasons";
+      render();
+      speak(t("reasons_title"));
+      return;
+    }
+    submit(level, [], "");
+  }
+
+  function submitReasons() {
+    var codes = Object.keys(picked).filter(function (k) { return picked[k]; });
+    var comment = $("comment").value.trim();
+    if (!codes.length && !comment) {
+      $("reasons-msg").textContent = t("need_reason");
+      speak(t("need_reason"));
+      return;
+    }
+    submit(chosen, codes, comment);
+  }
+
+  function fillCard(card) {
+    if (!card) { return; }
+    var name = lang === "zh" ? card.name_zh : (card.name_en || card.name_zh);
+    var win = lang === "zh" ? (card.window_name_zh || t("window").replace("{n}", card.window_no))
+                            : (card.window_name_en || t("window").replace("{n}", card.window_no));
+    $("card-name").textContent = name;
+    $("card-staff").textContent = card.staff_no;
+    $("card-window").textContent = win;
+    var img = $("card-photo");
+    if (card.has_photo) {
+      var src = "/pad/api/photo?s=" + encodeURIComponent(card.staff_no);
+      if (img.getAttribute("src") !== src) { img.src = src; }
+      img.alt = name;
+      img.hidden = false;
+    } else {
+      img.hidden = true;
+    }
+    $("mini-card").textContent = name + " · " + t("staff_no") + " " + card.staff_no + " · " + win;
+  }
+
+  function render() {
+    applyTexts();
+    if (!st.paired) { show("unpaired"); return; }
+    if (!server) { show("idle"); return; }
+    fillCard(server.card);
+    var scr = server.screen;
+    var req = server.request;
+    if (scr === "rating" && req && req.case_id === answeredCase) { local = local || "thanks"; }
+    if (scr !== "rating" && local !== "thanks" && local !== "sending") { local = null; }
+    if (local === "thanks" && scr !== "rating" && scr !== "thanks") { local = null; }
+    if (local) { show(local); if (local === "reasons") { buildReasons(); } return; }
+    if (scr === "rating") {
+      buildLevels();
+      var m = lang === "zh" ? req.matter_name_zh : (req.matter_name_en || req.matter_name_zh);
+      $("rating-matter").textContent = m ? t("matter") + m : "";
+      show("rating");
+    } else if (scr === "paused") {
+      var p = server.paused || {};
+      $("paused-text").textContent = (lang === "zh" ? p.zh : (p.en || p.zh)) || "";
+      show("paused");
+    } else if (scr === "not_rated") {
+      $("later-qr").src = "/pad/api/qr.png?v=" + seq;
+      $("later-text").textContent = rateLaterDays ? t("later").replace("{d}", rateLaterDays) : t("later_nodays");
+      $("later-link").textContent = server.rate_later_url || "";
+      show("not_rated");
+    } else if (scr === "thanks") {
+      show("thanks");
+    } else {
+      show("idle");
+    }
+  }
+
+  // ---- speech -------------------------------------------------------------------------
+  function speak(text) {
+    if (!prefs.speak || !window.speechSynthesis || !window.SpeechSynthesisUtterance) { return; }
+    try {
+      window.speechSynthesis.cancel();
+      var u = new SpeechSynthesisUtterance(text);
+      u.lang = lang === "zh" ? "zh-CN" : "en-US";
+      u.rate = 0.9;
+      window.speechSynthesis.speak(u);
+    } catch (e) { /* speech is a help, never a requirement */ }
+  }
+
+  // ---- the link to the desk -------------------------------------------------------------
+  function onState(s) {
+    var newCase = s.screen === "rating" && s.request ? s.request.case_id : null;
+    if (newCase !== null && newCase !== lastCase) {
+      lastCase = newCase;
+      lang = prefs.lang || "zh";  // each citizen starts in the default language
+      local = null; picked = {}; chosen = null;
+      if (newCase !== answeredCase) { answeredCase = null; }
+      server = s;
+      render();
+      speak(t("say_rating"));
+      return;
+    }
+    if (s.rate_later_days) { rateLaterDays = s.rate_later_days; }
+    server = s;
+    render();
+  }
+
+  async function loop() {
+    var backoff = 1000;
+    for (;;) {
+      try {
+        var r = await api("GET", "/pad/api/state?since=" + seq + "&pad_id=" + encodeURIComponent(st.pad_id || ""), undefined, 40000);
+        if (r.status !== 200) { throw new Error("state " + r.status); }
+        if (!online) { online = true; setLink(t("online"), false); }
+        backoff = 1000;
+        seq = r.json.seq;
+        onState(r.json);
+        if (st.pending) { sendPending(); }
+      } catch (e) {
+        online = false;
+        setLink(t("offline"), true);
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 10000);
+      }
+    }
+  }
+
+  // ---- start ------------------------------------------------------------------------------
+  function start() {
+    ensureKey();
+    if (prefs.hc) { document.body.classList.add("hc"); $("btn-contrast").setAttribute("aria-pressed", "true"); }
+    $("btn-lang").addEventListener("click", function () {
+      lang = lang === "zh" ? "en" : "zh";
+      render();
+    });
+    $("btn-contrast").addEventListener("click", function () {
+      prefs.hc = !prefs.hc; savePrefs();
+      document.body.classList.toggle("hc", !!prefs.hc);
+      $("btn-contrast").setAttribute("aria-pressed", prefs.hc ? "true" : "false");
+    });
+    if (window.speechSynthesis) {
+      var sb = $("btn-speak");
+      sb.hidden = false;
+      sb.setAttribute("aria-pressed", prefs.speak ? "true" : "false");
+      sb.addEventListener("click", function () {
+        prefs.speak = !prefs.speak; savePrefs();
+        sb.setAttribute("aria-pressed", prefs.speak ? "true" : "false");
+        if (prefs.speak) { speak(server && server.screen === "rating" ? t("say_rating") : t("idle_hint")); }
+      });
+    }
+    $("btn-back").addEventListener("click", function () { local = null; render(); });
+    $("btn-submit").addEventListener("click", submitReasons);
+    $("code-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var code = $("code-input").value.trim();
+      if (/^[0-9]{6}$/.test(code)) { pair({ code: code }); }
+    });
+    var m = /^#pair=([A-Za-z0-9_-]{1,64})$/.exec(window.location.hash);
+    if (m) {
+      history.replaceState(null, "", window.location.pathname);  // the token is single use
+      pair({ token: m[1] });
+    }
+    render();
+    loop();
+  }
+
+  window.hallPad = {  // for diagnostics and tests: no secrets
+    state: function () { return { pad_id: st.pad_id, public_key: st.pk, counter: st.counter, paired: !!st.paired, screen: document.body.getAttribute("data-screen"), lang: lang }; }
+  };
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+})();
