@@ -257,6 +257,7 @@ class Outbox:
         self._stop_worker = threading.Event()
         self._worker: threading.Thread | None = None
         self._transport_failures = 0
+        self._kicks = 0  # bumped by kick(): an attempt that failed across a kick retries at once
         ready: Future[localdb.OpenReport] = Future()
         self._writer = threading.Thread(
             target=self._writer_main, args=(ready,), name="outbox-writer", daemon=True
@@ -424,6 +425,7 @@ class Outbox:
                 (now, now),
             )
 
+        self._kicks += 1
         self._call(lambda conn: self._tx(conn, work))
         self._transport_failures = 0
         self._wake.set()
@@ -449,12 +451,17 @@ class Outbox:
         for item in due:
             if self._stop_worker.is_set() and self._worker is not None:
                 break
+            kicks = self._kicks
             try:
                 receipt = self._send(item)
             except Exception as exc:
                 failure = classify(exc)
-                self._record(functools.partial(self._fail, item=item, failure=failure))
+                stale = self._record(
+                    functools.partial(self._fail, item=item, failure=failure, kicks=kicks)
+                )
                 self._changed()
+                if stale:
+                    continue
                 if failure.transport:
                     self._transport_failures += 1
                     break
@@ -466,8 +473,8 @@ class Outbox:
             self._changed()
         return delivered
 
-    def _record(self, fn: Callable[[sqlite3.Connection], None]) -> None:
-        self._call(lambda conn: self._tx(conn, fn))
+    def _record(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._call(lambda conn: self._tx(conn, fn))
 
     def _backoff(self, attempts: int) -> float:
         # Full jitter: uniform(0, min(cap, base * 2^n)) spreads a hall's PCs after an outage.
@@ -483,8 +490,17 @@ class Outbox:
         )
         return [_row_item(r) for r in rows]
 
-    def _fail(self, conn: sqlite3.Connection, item: OutboxItem, failure: Failure) -> None:
+    def _fail(
+        self, conn: sqlite3.Connection, item: OutboxItem, failure: Failure, kicks: int
+    ) -> bool:
+        """Record a failed attempt; True if it was stale (a kick came since it started).
+
+        Runs on the writer thread, so the comparison with ``_kicks`` is ordered with kick()'s
+        own UPDATE (kick bumps the counter before queuing it): whichever runs first, the row
+        ends up due now rather than sitting out a backoff the kick was meant to cancel.
+        """
         now = self.clock()
+        retry_now = self._kicks != kicks
         attempts = item.attempts + 1
         if failure.dead:
             conn.execute(
@@ -493,8 +509,8 @@ class Outbox:
                 (attempts, failure.reason, item.id),
             )
             log.warning("outbox item %s (%s) is dead: %s", item.id, item.kind, failure.reason)
-            return
-        delay = self._backoff(attempts)
+            return False
+        delay = 0.0 if retry_now else self._backoff(attempts)
         if failure.retry_after is not None:
             delay = max(delay, failure.retry_after)
         conn.execute(
@@ -502,6 +518,7 @@ class Outbox:
             " WHERE id = ? AND state = 'pending'",
             (attempts, now + delay, failure.reason, item.id),
         )
+        return retry_now
 
     def _done(self, conn: sqlite3.Connection, item: OutboxItem, receipt: dict[str, Any]) -> None:
         conn.execute(

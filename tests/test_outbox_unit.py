@@ -435,3 +435,28 @@ def test_worker_backs_off_as_a_whole_when_the_link_is_down(
         assert len(down.keys) == 2  # kick() woke it at once, and again only one was tried
     finally:
         ob.close()
+
+
+def test_a_kick_during_a_failing_attempt_is_not_lost(tmp_path: Path, clock: FakeClock) -> None:
+    holder: list[Outbox] = []
+
+    class BackMidway(ScriptedSender):
+        def send(self, item: OutboxItem) -> dict[str, Any]:
+            self.keys.append(item.id)
+            if len(self.keys) == 1:
+                holder[0].kick()  # the link comes back while this attempt is failing
+                raise ConnErr("reset")
+            return super().send(item)
+
+    snd = BackMidway()
+    ob = Outbox(tmp_path / "o.db", snd, clock=clock, base_delay_s=600.0)
+    holder.append(ob)
+    try:
+        item_id = ob.enqueue_rating(rating(1))
+        ob.deliver_due()
+        item = ob.get(item_id)
+        assert item is not None and item.attempts == 1
+        assert item.next_attempt_at <= clock()  # due now, not in up to 20 minutes
+        assert ob.deliver_due() == 1
+    finally:
+        ob.close()
