@@ -266,11 +266,11 @@ class PadService:
             url = self._open.request.rate_later_url
             self._open = None
             self._later(self.not_rated_s)
-        self.core.bus.publish(RatingNotGiven(case_id))
         rules = getattr(self.core.hall, "rules", None)
         if rules is not None and hasattr(self.transport, "rate_later_days"):
             self.transport.rate_later_days = rules.rate_later_days
         self.transport.show_not_rated(url)
+        self.core.bus.publish(RatingNotGiven(case_id))
 
     # -- receiving ------------------------------------------------------------------------
     def _check(self, r: PadRating, req: RatingRequest) -> None:
