@@ -20,6 +20,7 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import re
@@ -169,6 +170,7 @@ class SecondScreenPad:
         self._paused: tuple[str, str] = ("", "")
         self._rate_later_url = ""
         self._images: list[ctk.CTkImage] = []
+        self._fonts: dict[tuple[int, str], ctk.CTkFont] = {}
         self.level_buttons: dict[str, ctk.CTkButton] = {}
         self.reason_buttons: dict[str, ctk.CTkButton] = {}
         self.submit_button: ctk.CTkButton | None = None
@@ -240,6 +242,8 @@ class SecondScreenPad:
             except tk.TclError:
                 pass
         self._images.clear()
+        self._fonts.clear()
+        gc.collect()
         self._on_state("offline")
 
     def t(self, key: str, **fmt: Any) -> str:
@@ -251,7 +255,11 @@ class SecondScreenPad:
         return (en or zh) if self.lang == "en" else (zh or en)
 
     def _font(self, size: int, weight: str = "normal") -> ctk.CTkFont:
-        return style.font(size, weight)
+        # One font object per size, kept for the window's life: screens are rebuilt often.
+        key = (size, weight)
+        if key not in self._fonts:
+            self._fonts[key] = style.font(size, weight)
+        return self._fonts[key]
 
     def toggle_language(self) -> None:
         self.lang = "en" if self.lang == "zh" else "zh"
@@ -265,6 +273,9 @@ class SecondScreenPad:
         for child in win.winfo_children():
             child.destroy()
         self._images.clear()
+        # The old screen's widgets hold reference cycles; collect them here, on the Tk thread.
+        # Left to chance, a worker thread's collection frees them there and can hang in Tk.
+        gc.collect()
         self.level_buttons, self.reason_buttons = {}, {}
         self.submit_button = self.back_button = None
         self._bar(win)
