@@ -324,3 +324,30 @@ def test_require_device(tmp_path: Any) -> None:
         assert err(r, 403)["code"] == "device_required"
     finally:
         srv.stop()
+
+
+def test_demo_arrival_simulator(tmp_path: Any) -> None:
+    """`hall-server --demo --arrival-rate N` issues tickets by itself, some green channel and
+    some appointments (run as a real process through the CLI)."""
+    import time
+
+    from tests.support.server_fixtures import start_server_process
+
+    srv = start_server_process(tmp_path, extra_args=("--arrival-rate", "3000"))
+    try:
+        sup = signed_in(srv.url, "8001")
+        deadline = time.monotonic() + 60
+        waiting: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            waiting = sup.get("/windows/13/queue").json()["waiting"]  # window 13 serves A-G
+            if len(waiting) >= 150:
+                break
+            time.sleep(0.2)
+        assert len(waiting) >= 150
+        priorities = {t["priority"] for t in waiting}
+        assert priorities == {"normal", "green", "appointment"}
+        assert len({t["category"] for t in waiting}) >= 5
+        assert any(t["matter_code"] for t in waiting)
+        assert all(t["appointment_at"] for t in waiting if t["priority"] == "appointment")
+    finally:
+        srv.terminate()
