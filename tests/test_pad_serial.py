@@ -240,3 +240,33 @@ def test_missing_port_reports_offline() -> None:
     finally:
         pad.stop()
     assert "connected" not in states
+
+
+def test_a_refused_rating_is_not_acked_and_the_repeat_counts() -> None:
+    master, slave = os.openpty()
+    box = Box(master)
+    calls: list[PadRating] = []
+
+    def on_rating(r: PadRating) -> None:  # the first one fails to save, like a full disk
+        calls.append(r)
+        if len(calls) == 1:
+            raise RuntimeError("not saved")
+
+    states: list[str] = []
+    pad = SerialButtonBox(os.ttyname(slave), heartbeat_every_s=0.2)
+    pad.start(on_rating, states.append)
+    try:
+        connect(pad, box, states)
+        pad.ask_rating(request(21), CARD)
+        box.wait_for(lambda f: f.type == T_MODE and f.payload == b"\x01")
+        box.key(40, 1)
+        retry = box.wait_for(lambda f: f.type == T_DISPLAY and "再按" in f.payload[1:].decode("gb2312"))
+        assert retry
+        box.key(40, 1)  # the box repeats the unacknowledged key
+        box.wait_for(lambda f: f.type == T_ACK and f.payload == bytes((40,)))
+        assert len(calls) == 2 and calls[1].case_id == 21 and pad.ratings_sent == 1
+    finally:
+        pad.stop()
+        box.close()
+        os.close(slave)
+        os.close(master)

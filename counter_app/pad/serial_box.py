@@ -67,6 +67,7 @@ SERIAL_BAD_COMMENT: dict[str, str] = {
 # What the box's one-line display says (GB2312-safe wording, at most 32 characters).
 TEXT_RATE = "请按键评价：1非常满意…5非常不满意"
 TEXT_THANKS = "感谢您的评价！"
+TEXT_RETRY = "未保存成功，请再按一次"
 TEXT_NOT_RATED = "未评价：可扫窗口二维码稍后评价"
 
 
@@ -366,9 +367,18 @@ class SerialButtonBox:
             challenge=request.challenge,
             rated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             window_no=request.window_no)
+        try:
+            self._on_rating(rating)
+        except Exception as exc:  # noqa: BLE001 - refused or not saved: the citizen may retry
+            log.warning("serial box rating not taken: %s", exc)
+            with self._lock:
+                if self._open is None:
+                    self._open = request
+            self._last_seq = None  # no ack: the box repeats the key and it counts as new
+            self._show(MODE_RATING, TEXT_RETRY)
+            return
         self.ratings_sent += 1
-        # Acknowledge only after the rating left our hands: a box that gets no ack repeats it.
-        self._on_rating(rating)
+        # Acknowledge only after the rating is durable: a box that gets no ack repeats it.
         self._ack(seq)
 
     def _ack(self, seq: int) -> None:
