@@ -51,11 +51,13 @@ Priority = Literal["normal", "green", "appointment"]
 # ---- auth dependency ----------------------------------------------------------------------
 def _session_alive(conn: Connection, sid: str) -> bool:
     row = conn.execute(
-        select(t.sessions.c.closed_ms, t.staff.c.disabled)
+        select(t.sessions.c.closed_ms, t.staff.c.disabled, t.sessions.c.refresh_expires_ms)
         .join(t.staff, t.staff.c.staff_no == t.sessions.c.staff_no)
         .where(t.sessions.c.id == sid)
     ).first()
-    return row is not None and row[0] is None and not row[1]
+    # A session whose refresh token has run out is over even without a logout (a desk that
+    # crashed must not hold its window for ever).
+    return row is not None and row[0] is None and not row[1] and row[2] > now_ms()
 
 
 async def principal(

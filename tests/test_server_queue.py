@@ -351,3 +351,19 @@ def test_demo_arrival_simulator(tmp_path: Any) -> None:
         assert all(t["appointment_at"] for t in waiting if t["priority"] == "appointment")
     finally:
         srv.terminate()
+
+
+def test_expired_session_frees_the_window(tmp_path: Any) -> None:
+    srv = start_server_thread(data_dir=tmp_path, demo=True, refresh_token_seconds=1)
+    try:
+        import time
+
+        first = signed_in(srv.url, "1001", 1)
+        r = Api(srv.url).post("/auth/login", json={"staff_no": "1002", "password": "demo1234", "window_no": 1})
+        assert err(r, 409)["code"] == "window_in_use"
+        time.sleep(1.2)  # the only way to let a 1 s session lapse; no timing is asserted
+        assert err(first.post("/auth/refresh", json={"refresh_token": first.login_body["refresh_token"]}), 401)["code"] == "unauthorized"  # type: ignore[index]
+        second = signed_in(srv.url, "1002", 1)
+        assert second.get("/windows/1").json()["staff"]["staff_no"] == "1002"
+    finally:
+        srv.stop()
