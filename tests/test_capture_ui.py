@@ -55,6 +55,17 @@ def _serving(desk_app_factory: Any, url: str, matter: Any, tmp_path: Path) -> An
     r = Api(url).post("/tickets", json={"category": "A", "matter_code": matter.code})
     assert r.status_code == 201, r.text
     pump_until(app.root, lambda: app.core.catalog.get(matter.code) is not None, what="catalog")
+    # The SANE test devices keep option values between opens: give them a colour test page
+    # instead of their default solid black, so the thumbnails show something.
+    import sane
+
+    from counter_app.documents.sources import _sane
+
+    _sane()
+    for dev_name in ("test:0", "test:1"):
+        dev = sane.open(dev_name)
+        dev.test_picture = "Color pattern"
+        dev.close()
     for key, state in (("F1", "calling"), ("F7", "serving")):
         app.root.focus_force()
         app.root.event_generate(f"<{key}>", when="tail")

@@ -54,6 +54,7 @@ class Slot:
     total: int = 0
     reason: str = ""
     doc_id: str | None = None
+    pdf_pages: int = 0  # pages in the last PDF made from this slot
 
     @property
     def percent(self) -> int:
@@ -282,6 +283,7 @@ class DocumentService:
         self.uploader.enqueue(self.outbox, doc)
         with self._lock:
             slot.doc_id, slot.upload_state, slot.sent, slot.total = doc.id, "queued", 0, doc.size
+            slot.pdf_pages = len(pages)
             slot.pages = []
         return doc
 

@@ -122,8 +122,10 @@ class CapturePresenter:
                     upload += f"（{slot.reason[:40]}）" if language() != "en" else f" ({slot.reason[:40]})"
             status = st.get(item.id, "")
             name = item.name_en if language() == "en" and item.name_en else item.name_zh
-            out.append(SlotRow(item.id, name, label(item.requirement), label(status),
-                               t(f"{n} 页", f"{n} p.") if n else "", upload,
+            pages = t(f"{n} 页", f"{n} p.") if n else ""
+            if not n and slot is not None and slot.pdf_pages:
+                pages = f"PDF·{slot.pdf_pages}"
+            out.append(SlotRow(item.id, name, label(item.requirement), label(status), pages, upload,
                                item.requirement == "required" and status in ("", "missing") and n == 0))
         return out
 
@@ -336,6 +338,16 @@ class CapturePresenter:
         if getattr(ev, "case_id", None) not in (None, getattr(self.case, "id", None)):
             return
         self.view.show_slots(self.rows(), self.selected)
+        item = self.items.get(ev.item_id)
+        name = (item.name_en if language() == "en" else item.name_zh) if item else ev.item_id
+        if ev.state == "confirmed":
+            self.message(lambda: t(f"“{name}”已上传，服务器校验一致，本机副本已删除。",
+                                   f"'{name}' is uploaded and verified by the server; the local "
+                                   "copy was deleted."))
+        elif ev.state == "failed":
+            self.message(lambda: t(f"“{name}”上传未完成，将自动重试：{ev.reason}",
+                                   f"'{name}' not uploaded yet, retrying automatically: {ev.reason}"),
+                         "warn")
 
     # -- one-time notification ----------------------------------------------------------------------
     def missing(self) -> list[Any]:

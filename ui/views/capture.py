@@ -40,8 +40,8 @@ class CaptureWindow(ctk.CTkToplevel):
         self.geometry("1320x820")
         self.minsize(1100, 700)
         self.transient(master.winfo_toplevel())
-        self.grid_columnconfigure(0, weight=2, uniform="c")
-        self.grid_columnconfigure(1, weight=3, uniform="c")
+        self.grid_columnconfigure(0, weight=9, uniform="c")
+        self.grid_columnconfigure(1, weight=11, uniform="c")
         self.grid_rowconfigure(1, weight=1)
         self._images: list[ctk.CTkImage] = []
         self._thumb_frames: list[ctk.CTkFrame] = []
@@ -57,9 +57,10 @@ class CaptureWindow(ctk.CTkToplevel):
         left.grid_rowconfigure(0, weight=1)
         self.tree = ttk.Treeview(left, columns=COLUMNS, show="headings", selectmode="browse",
                                  style=style.style_treeview(self, "Capture.Treeview", 34))
-        widths = {"name": 230, "requirement": 70, "status": 100, "pages": 60, "upload": 130}
+        widths = {"name": 210, "requirement": 76, "status": 86, "pages": 70, "upload": 116}
         for col in COLUMNS:
-            self.tree.column(col, width=widths[col], anchor="w", stretch=col in ("name", "upload"))
+            self.tree.column(col, width=widths[col], minwidth=widths[col] // 2, anchor="w",
+                             stretch=col == "name")
         self.tree.tag_configure("alarm", foreground=style.pick("danger"))
         self.tree.grid(row=0, column=0, sticky="nsew", padx=8, pady=8)
         self.tree.bind("<<TreeviewSelect>>", self._on_tree_select)
@@ -222,9 +223,9 @@ class CaptureWindow(ctk.CTkToplevel):
         n = len(thumbs)
         self.pages_title.configure(text=f"{title} · " + t(f"{n} 页", f"{n} page(s)"))
         if not thumbs:
-            self.empty_label.configure(text=t("尚未采集。选择来源后点“开始采集”，或导入文件。",
-                                              "Nothing captured yet. Choose a source and press "
-                                              "Capture, or import a file."))
+            self.empty_label.configure(text=t("本项尚无待上传的页面。选择来源后点上方蓝色按钮采集，或导入文件。",
+                                              "No pages waiting in this item. Choose a source and "
+                                              "press the blue button above, or import a file."))
             self.empty_label.grid(row=0, column=0, padx=20, pady=40)
         else:
             self.empty_label.grid_forget()
