@@ -152,10 +152,22 @@ def serve(ns: argparse.Namespace) -> int:
     if ns.demo:
         print("demo hall: staff 1001..1012, supervisor 8001, IT 9001, password demo1234", flush=True)
     if ns.workers > 1:
-        # Several processes: each runs the app factory from the environment.
+        # Several processes: migrate and seed once here, so the workers do not race each other
+        # creating tables or seeding; each worker runs the app factory from the environment.
+        from hall_server.db import Store
+        from hall_server.seed import seed_demo
+
+        store = Store(settings.database_url())
+        try:
+            store.migrate()
+            if ns.demo:
+                seed_demo(store, ns.seed)
+        finally:
+            store.close()
         os.environ["HALL_SERVER_SETTINGS"] = json.dumps({
             "data_dir": str(settings.data_dir), "db_url": settings.database_url(), "demo": ns.demo,
             "arrival_rate": 0.0, "require_device": ns.require_device, "timezone": ns.tz,
+            "migrate_on_start": False, "seed": ns.seed,
         })
         uvicorn.run("hall_server.cli:app_from_env", factory=True, host=ns.host, port=ns.port,
                     workers=ns.workers, log_level="warning")

@@ -151,3 +151,23 @@ def test_serve_prints_address_and_database_without_password(tmp_path: Path) -> N
     out = r.stdout + r.stderr
     assert "http://127.0.0.1:1" in out and "postgresql+psycopg://hall:***@127.0.0.1:9/hall" in out
     assert "TopSecretPw" not in out
+
+
+@pytest.mark.postgres
+def test_serve_with_two_workers_on_postgres(tmp_path: Path) -> None:
+    """`hall-server --workers 2` on PostgreSQL: migrated and seeded once, both workers serve."""
+    base = os.environ.get("HALL_TEST_PG_URL")
+    if not base:
+        pytest.skip("HALL_TEST_PG_URL not set")
+    url = fresh_pg_url(base)
+    srv = start_server_process(tmp_path, db_url=url, extra_args=("--workers", "2"))
+    try:
+        assert Api(srv.url).get("/health").json()["database"] == "postgresql"
+        desk = signed_in(srv.url, "1001", 1)
+        issued = [Api(srv.url).post("/tickets", json={"category": "A"}).json()["id"] for _ in range(6)]
+        called = [desk.post("/windows/1/call-next").json()["ticket"]["id"]]
+        assert called == issued[:1]
+        assert len(desk.get("/windows/1/queue").json()["waiting"]) == 5
+    finally:
+        srv.terminate()
+        drop_pg_db(url)
