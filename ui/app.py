@@ -17,7 +17,8 @@ from counter_app import events as ev
 from ui import i18n, style
 from ui.i18n import _
 from ui.presenters import format as fmt
-from ui.presenters.desk import ACTIONS, DeskPresenter
+from ui.presenters.desk import ACTIONS, DeskPresenter, error_text
+from ui.presenters.pad import PadPresenter, PairingPresenter, transport_kind
 from ui.presenters.signin import SignInPresenter
 from ui.tasks import TaskRunner, UiDispatcher, install_error_handler, on_destroy
 from ui.views.desk import DeskView
@@ -52,6 +53,9 @@ class DeskApp:
             core = CounterCore(settings)
         self.core = core
         self.dispatcher = UiDispatcher(self.runner, core.bus)
+        self.pad_service: Any = None
+        self.pad: PadPresenter | None = None
+        self._make_pad_service()
         self.exit_code = 0
         self.closing = False
         self.closed = False
@@ -66,6 +70,7 @@ class DeskApp:
         self.root.bind("<Return>", self._on_return, add="+")
         self.root.bind("<KP_Enter>", self._on_return, add="+")
         self.root.bind("<Control-l>", lambda _e: self._hotkey("lock"), add="+")
+        self.root.bind("<Control-p>", lambda _e: self.open_pad_pairing(), add="+")
         self.root.bind("<Control-L>", lambda _e: self._hotkey("lock"), add="+")
         for key, action in HOTKEYS.items():
             self.root.bind(f"<{key}>", lambda _e, a=action: self._hotkey(a), add="+")
@@ -133,6 +138,7 @@ class DeskApp:
         d.bind_to_widget(view, ev.CatalogSynced, presenter.on_catalog_synced)
         d.bind_to_widget(view, ev.Locked, presenter.on_locked)
         d.bind_to_widget(view, ev.Unlocked, presenter.on_unlocked)
+        self._attach_pad(view, presenter)
         unsub = i18n.on_change(lambda _l: (self._render_who(), presenter.relabel()))
         on_destroy(view, unsub)
         # Start from what the core already knows (it resynced before SignedIn).
@@ -243,6 +249,72 @@ class DeskApp:
 
         self.desk.unlock(password, result)
 
+    # -- evaluator pad ---------------------------------------------------------------------------
+    def _make_pad_service(self) -> None:
+        """Build the configured transport and its PadService; a bad setting is said, not fatal."""
+        kind = transport_kind(getattr(self.settings, "pad_transport", "none"))
+        if kind == "none":
+            return
+        s = self.settings
+        try:
+            transport: Any
+            if kind == "second_screen":
+                from ui.pad_window import SecondScreenPad
+
+                hall = (getattr(s, "hall_name_zh", ""), getattr(s, "hall_name_en", ""))
+                transport = SecondScreenPad(
+                    self.root, lambda fn: self.runner.call_soon(0, fn),
+                    geometry=getattr(s, "pad_screen_geometry", "") or "+1280+0", hall_name=hall)
+            elif kind == "serial":
+                from counter_app.pad.serial_box import SerialButtonBox
+
+                transport = SerialButtonBox(s.pad_serial_port, baudrate=s.pad_serial_baud)
+            else:
+                from counter_app.pad.lan import LanPadTransport
+
+                transport = LanPadTransport(s.pad_listen_host, s.pad_listen_port)
+            from counter_app.pad.service import PadService
+
+            self.pad_service = PadService(self.core, transport)
+        except Exception as exc:  # noqa: BLE001 - the desk works without a pad
+            log.error("evaluator pad (%s) not started: %s", kind, exc)
+            return
+        service = self.pad_service
+        self.runner.run(service.start, None,
+                        lambda exc: log.error("evaluator pad did not start: %s", exc))
+
+    def _attach_pad(self, view: DeskView, presenter: DeskPresenter) -> None:
+        pad = PadPresenter(self.runner, self.pad_service, on_change=presenter.pad_changed,
+                           notice=presenter.notice, error_text=error_text)
+        presenter.pad, self.pad = pad, pad
+        d = self.dispatcher
+        d.bind_to_widget(view, ev.PadStateChanged, pad.on_pad_state)
+        d.bind_to_widget(view, ev.RatingRequested, pad.on_rating_requested)
+        d.bind_to_widget(view, ev.RatingStored, pad.on_rating_stored)
+        d.bind_to_widget(view, ev.RatingNotGiven, pad.on_rating_not_given)
+        view.status.pad.bind("<Button-1>", lambda _e: self.open_pad_pairing(), add="+")
+
+    def open_pad_pairing(self) -> Any:
+        """Ctrl+P or a click on the pad status: pair/unpair a LAN pad (supervisor or IT)."""
+        if (self.desk_view is None or self._dialog_open()
+                or transport_kind(getattr(self.settings, "pad_transport", "")) != "lan"):
+            return None
+        from ui.views.pad_pairing import PadPairingDialog
+
+        service = self.pad_service
+
+        def refresh() -> None:
+            if service is not None:
+                self.runner.run(service.refresh_pad_key, None, lambda _e: None)
+
+        def make(view: Any) -> PairingPresenter:
+            return PairingPresenter(view, self.runner, self.settings, error_text=error_text,
+                                    on_paired_changed=refresh)
+
+        dialog = PadPairingDialog(self.desk_view, make)
+        self.desk_view.dialog = dialog
+        return dialog
+
     def toggle_language(self) -> None:
         i18n.set_language("en" if i18n.language() == "zh" else "zh")
 
@@ -278,8 +350,17 @@ class DeskApp:
         if self.closed:
             return
         self._cancel("close")
-        core = self.core
-        self.runner.run(core.close, lambda _r: self.destroy(), lambda _e: self.destroy())
+        core, service = self.core, self.pad_service
+
+        def stop() -> None:
+            if service is not None:
+                try:
+                    service.stop()
+                except Exception:  # noqa: BLE001 - closing goes on
+                    log.exception("stopping the evaluator pad failed")
+            core.close()
+
+        self.runner.run(stop, lambda _r: self.destroy(), lambda _e: self.destroy())
 
     def destroy(self) -> None:
         if self.closed:

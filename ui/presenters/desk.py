@@ -33,7 +33,7 @@ ACTIONS: dict[str, str] = {
     "lock": "Ctrl+L",
 }
 
-# Which actions the desk state allows; evaluate stays off until the pad issue lands.
+# Which actions the desk state allows; "evaluate" is decided by the pad (see enabled()).
 ALLOWED: dict[str, frozenset[str]] = {
     "idle": frozenset({"call_next", "pause", "lock"}),
     "calling": frozenset({"recall", "no_show", "transfer", "start", "change_matter", "complete", "lock"}),
@@ -114,6 +114,8 @@ class DeskPresenter:
         self.s = DeskState()
         self._search_seq = 0
         self._notice: tuple[Callable[[], str], str] | None = None
+        # The evaluator pad (ui.presenters.pad.PadPresenter), when one is configured.
+        self.pad: Any = None
 
     def notice(self, text: Callable[[], str], kind: str = "info") -> None:
         """Show a message; ``text`` is re-evaluated after a language switch."""
@@ -148,7 +150,19 @@ class DeskPresenter:
             if action in NEEDS_SERVER and not online:
                 ok = False
             out[action] = ok
+        # Evaluate: a pad is configured, there is a case to rate, and no rating is open (the
+        # desk's own rating controls stay locked while the citizen rates).
+        out["evaluate"] = bool(self.pad is not None and self.pad.can_evaluate(self.rating_case())
+                               and self.s.busy is None and not self.s.locked)
         return out
+
+    def rating_case(self) -> Any:
+        """The case F10 would rate: the one being served, or the one just completed."""
+        if self.s.state in ("calling", "serving") and self.s.case is not None:
+            return self.s.case
+        if self.s.state == "idle" and self.s.ticket is None:
+            return getattr(getattr(self.core.desk, "last_result", None), "case", None)
+        return None
 
     def _rules(self) -> Any:
         hall = getattr(self.core, "hall", None)
@@ -204,7 +218,8 @@ class DeskPresenter:
         outbox = _("Unsent ratings: {n}").format(n=self.s.outbox_depth)
         if self.s.outbox_dead:
             outbox += " · " + _("failed: {n}").format(n=self.s.outbox_dead)
-        self.view.show_status(conn, outbox, _("Pad: not connected"), _("Scanner: not configured"),
+        pad = self.pad.status()[0] if self.pad is not None else _("Pad: not configured")
+        self.view.show_status(conn, outbox, pad, _("Scanner: not configured"),
                               self.s.connection in ("online", "polling"))
         if self.s.connection == "offline":
             self.view.show_banner(_(
@@ -273,7 +288,7 @@ class DeskPresenter:
         handler()
 
     def _desk_call(self, action: str, op: Callable[[], Any], done: str | None = None,
-                   refresh_stats: bool = False) -> None:
+                   refresh_stats: bool = False, then: Callable[[Any], None] | None = None) -> None:
         self.s.busy = action
         self._render_actions()
 
@@ -284,6 +299,8 @@ class DeskPresenter:
                 self.notice(lambda: _(done), "info")
             if refresh_stats:
                 self.refresh_stats()
+            if then is not None:
+                then(result)
 
         def fail(exc: BaseException) -> None:
             self.s.busy = None
@@ -378,7 +395,7 @@ class DeskPresenter:
 
         def done(outcome: str, note: str, reason: str) -> None:
             self._desk_call("complete", lambda: self.core.desk.complete(outcome, note=note, reason=reason),
-                            N_("Service finished"), refresh_stats=True)
+                            N_("Service finished"), refresh_stats=True, then=self._ask_pad)
 
         self.view.ask_complete(outcomes, done)
 
@@ -388,8 +405,19 @@ class DeskPresenter:
 
         self.view.ask_matter(done)
 
-    def on_evaluate(self) -> None:  # disabled until the evaluator-pad issue lands
-        return
+    def on_evaluate(self) -> None:
+        if self.pad is not None:
+            self.pad.evaluate(self.rating_case())
+
+    def _ask_pad(self, result: Any) -> None:
+        # Right after completing, the pad invites the citizen to rate (F10 asks again if needed).
+        if self.pad is not None:
+            self.pad.evaluate(getattr(result, "case", None))
+
+    def pad_changed(self) -> None:
+        """The pad's state or an open rating changed: redraw the buttons and the status bar."""
+        self._render_actions()
+        self._render_status()
 
     def on_lock(self) -> None:
         session = self.core.session
