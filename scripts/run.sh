@@ -2,6 +2,7 @@
 # One entry point for people and CI: sets up what is missing, then runs the demo or the tests.
 #   scripts/run.sh demo        server with the seeded demo hall + the desk, signed in
 #   scripts/run.sh test        every test (starts Xvfb, PostgreSQL and a Secret Service itself)
+#   scripts/run.sh test-heavy  the full-size fault-injection runs (10,000 ratings, 200 kill -9; ~10 min)
 #   scripts/run.sh bench       benchmarks (JSON lines)
 #   scripts/run.sh setup       only install
 set -euo pipefail
@@ -101,7 +102,12 @@ case "$cmd" in
     ensure_venv
     exec "$VENV/bin/counter-app" demo "$@"
     ;;
-  test)
+  test|test-heavy)
+    if [ "$cmd" = test-heavy ]; then
+      export OUTBOX_KILL_ROUNDS="${OUTBOX_KILL_ROUNDS:-200}" OUTBOX_FAULT_RATINGS="${OUTBOX_FAULT_RATINGS:-10000}"
+      export OUTBOX_FAULT_CLIENT_KILLS="${OUTBOX_FAULT_CLIENT_KILLS:-20}" OUTBOX_OUTAGE_RATINGS="${OUTBOX_OUTAGE_RATINGS:-5000}"
+      set -- -m heavy "$@"
+    fi
     ensure_apt "${APT_BASE[@]}" "${APT_TEST[@]}"
     ensure_venv
     trap stop_postgres EXIT
@@ -131,5 +137,5 @@ case "$cmd" in
     exec "$VENV/bin/python" -m bench "$@"
     ;;
   *)
-    echo "usage: scripts/run.sh demo|test|bench|setup" >&2; exit 2;;
+    echo "usage: scripts/run.sh demo|test|test-heavy|bench|setup" >&2; exit 2;;
 esac
