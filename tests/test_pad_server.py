@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from counter_app.pad.signing import canonical_message, epoch_ms, unb64u, verify
 from hall_server import pads as server_pads
 from tests.pad_helpers import SoftPad, challenge, open_cases, pair
-from tests.support.server_fixtures import Api, RunningServer, signed_in, start_server_thread
+from tests.support.server_fixtures import RunningServer, signed_in, start_server_thread
 
 LEVELS = ["very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied"]
 
