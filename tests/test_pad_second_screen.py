@@ -216,6 +216,28 @@ def test_bad_rating_needs_a_reason_and_one_touch_rates_once(pad_env) -> None:  #
     assert got.empty()
 
 
+def test_a_rating_the_desk_could_not_store_can_be_given_again(pad_env) -> None:  # type: ignore[no-untyped-def]
+    root, runner, pad = pad_env
+    calls: list[PadRating] = []
+
+    def on_rating(r: PadRating) -> None:
+        calls.append(r)
+        if len(calls) == 1:
+            raise RuntimeError("disk full")  # as NotSavedError from the outbox would
+
+    pad.start(on_rating, lambda _s: None)
+    pad.ask_rating(rating_request(8, "c8", REASONS), card())
+    pump_until(root, lambda: pad.level_buttons, what="rating screen")
+    click(root, pad.level_buttons["basic"])
+    pump_until(root, lambda: pad.screen == "rating" and pad.retry_note, what="asked again")
+    shot(pad, "pad_second_screen_retry_zh")
+    click(root, pad.level_buttons["basic"])
+    pump_until(root, lambda: len(calls) == 2, what="second try")
+    assert calls[0].rating_id != calls[1].rating_id and calls[1].level == "basic"
+    pump(root, 0.2)
+    assert pad.screen == "sending"
+
+
 def test_calls_from_worker_threads_are_marshalled(pad_env) -> None:  # type: ignore[no-untyped-def]
     import threading
 

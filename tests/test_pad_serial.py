@@ -43,6 +43,7 @@ def request(case_id: int = 7) -> RatingRequest:
 # -- pure protocol ---------------------------------------------------------------------------------
 def test_crc_is_ccitt_false() -> None:
     assert crc16(b"123456789") == 0x29B1
+    assert encode_frame(T_HEARTBEAT) == bytes.fromhex("024800996a03")  # docs/pad-hardware.md
 
 
 def test_frames_round_trip_through_garbage_and_cuts() -> None:

@@ -27,6 +27,7 @@ import re
 import threading
 import tkinter as tk
 import uuid
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -60,6 +61,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "not_rated": ("您还没有评价", "You have not rated yet"),
     "not_rated_sub": ("用手机扫描二维码，稍后也可以评价", "Scan the code with your phone to rate later"),
     "switch": ("English", "中文"),
+    "retry": ("没有保存成功，请再点一次", "Not saved. Please touch your choice again"),
+    "later_days": ("{days}天内都可以评价", "You can rate within {days} days"),
 }
 LEVEL_WORDS: dict[str, tuple[str, str]] = {
     "very_satisfied": ("非常满意", "Very satisfied"),
@@ -177,6 +180,9 @@ class SecondScreenPad:
         self.back_button: ctk.CTkButton | None = None
         self.lang_button: ctk.CTkButton | None = None
         self.qr: Image.Image | None = None
+        self.retry_note = False
+        #: Set by PadService from the hall's rules; shown on the "not rated" screen.
+        self.rate_later_days: int | None = None
 
     # -- PadTransport (any thread) -----------------------------------------------------------------
     def start(self, on_rating: Callable[[PadRating], None], on_state: Callable[[str], None]) -> None:
@@ -201,6 +207,7 @@ class SecondScreenPad:
     def ask_rating(self, request: RatingRequest, card: ClerkCard) -> None:
         def show() -> None:
             self._card, self._request, self._level, self._chosen = card, request, None, []
+            self.retry_note = False
             self._render("rating")
         self._post(show)
 
@@ -333,8 +340,12 @@ class SecondScreenPad:
                      text_color=PALETTE["text"]).pack(pady=(34, 4))
         matter = self._loc((req.matter_name_zh, req.matter_name_en))
         sub = f"{matter}    {self.t('rate_hint')}" if matter else self.t("rate_hint")
-        ctk.CTkLabel(body, text=sub, font=self._font(28), text_color=PALETTE["muted"],
-                     wraplength=self.width - 80).pack(pady=(0, 24))
+        if self.retry_note:
+            sub, colour = self.t("retry"), PALETTE["very_dissatisfied"]
+        else:
+            colour = PALETTE["muted"]
+        ctk.CTkLabel(body, text=sub, font=self._font(28, "bold" if self.retry_note else "normal"),
+                     text_color=colour, wraplength=self.width - 80).pack(pady=(0, 24))
         row = ctk.CTkFrame(body, fg_color="transparent")
         row.pack(fill="both", expand=True, padx=24, pady=(0, 30))
         font_size = 36 if self.lang == "zh" else 27
@@ -439,7 +450,10 @@ class SecondScreenPad:
         ctk.CTkLabel(box, image=img, text="").grid(row=0, column=0, rowspan=2, padx=(0, 48))
         ctk.CTkLabel(box, text=self.t("not_rated"), font=self._font(60, "bold"),
                      text_color=PALETTE["text"], anchor="w").grid(row=0, column=1, sticky="sw")
-        ctk.CTkLabel(box, text=self.t("not_rated_sub"), font=self._font(36),
+        sub = self.t("not_rated_sub")
+        if self.rate_later_days:
+            sub += "\n" + self.t("later_days", days=self.rate_later_days)
+        ctk.CTkLabel(box, text=sub, font=self._font(36),
                      text_color=PALETTE["muted"], anchor="w", justify="left",
                      wraplength=560).grid(row=1, column=1, sticky="nw", pady=(16, 0))
 
@@ -489,15 +503,32 @@ class SecondScreenPad:
             rated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             window_no=req.window_no)
         self._render("sending")
-        # The worker gets the callback and the rating only, never ``self``: the last reference
-        # to an object holding Tk images must not be dropped on a worker (ARCHITECTURE.md).
-        threading.Thread(target=_deliver, args=(self._on_rating, rating),
+        ref = weakref.ref(self)
+        post = self._post_fn
+
+        def failed() -> None:  # Tk thread
+            pad = ref()
+            if pad is not None:
+                pad._retry(req)
+
+        # The worker gets the callback, the rating and a weak way back, never ``self``: the last
+        # reference to an object holding Tk images must not be dropped on a worker.
+        threading.Thread(target=_deliver, args=(self._on_rating, rating, lambda: post(failed)),
                          name="pad-second-screen", daemon=True).start()
 
+    def _retry(self, request: RatingRequest) -> None:
+        """The desk did not store the rating: let the citizen touch again (a new rating id)."""
+        if self._request is None and self.screen == "sending":
+            self._request, self._level, self._chosen = request, None, []
+            self.retry_note = True
+            self._render("rating")
 
-def _deliver(on_rating: Callable[[PadRating], None], rating: PadRating) -> None:
+
+def _deliver(on_rating: Callable[[PadRating], None], rating: PadRating,
+             failed: Callable[[], None]) -> None:
     """Worker thread: hand the rating over; no widgets here."""
     try:
         on_rating(rating)
-    except Exception:  # noqa: BLE001 - the service reports its own failures
-        log.exception("the second-screen rating could not be handed over")
+    except Exception as exc:  # noqa: BLE001 - refused or not saved: the citizen may try again
+        log.warning("the second-screen rating was not stored: %s", exc)
+        failed()
