@@ -322,3 +322,47 @@ def _today() -> Any:
     from zoneinfo import ZoneInfo
 
     return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+def test_desk_f10_to_second_screen_to_server(wide_display: str, desk_app_factory: Any,
+                                             fresh_hall_server: Any) -> None:
+    """The whole desk: PadService drives the second screen; the citizen clicks for real."""
+    from tests.test_ui_desk import desk_state, dialog, issue, key_in, notice, open_desk, press
+    from ui.views.common import select_index
+
+    app = open_desk(desk_app_factory, fresh_hall_server.url, pad_transport="second_screen")
+    app.root.geometry("1280x760+0+0")  # the clerk's monitor: the left half of the wide screen
+    service = app.pad_service
+    pad = service.transport
+    pump_until(app.root, lambda: pad.screen == "idle" and pad.window is not None, what="idle card")
+    assert (pad.window.winfo_rootx(), pad.window.winfo_rooty()) == (1280, 0)
+    pump_until(app.root, lambda: app.desk_view.status.pad.cget("text") == "评价器：已连接",
+               what="pad status")
+    shot(pad, "pad_second_screen_idle_desk_zh")
+    issue(fresh_hall_server.url, "A")
+    press(app, "F1")
+    pump_until(app.root, lambda: desk_state(app) == "calling", what="calling")
+    press(app, "F7")
+    pump_until(app.root, lambda: desk_state(app) == "serving", what="serving")
+    press(app, "F10")  # evaluate while serving: the pad asks at once
+    pump_until(app.root, lambda: pad.screen == "rating" and pad.level_buttons, what="pad asks")
+    pump_until(app.root, lambda: "评价进行中" in app.desk_view.status.pad.cget("text"),
+               what="desk locked")
+    assert not app.desk.enabled()["evaluate"]
+    click(app.root, pad.level_buttons["very_satisfied"])
+    pump_until(app.root, lambda: "已收到评价" in notice(app), what="received on the desk")
+    pump_until(app.root, lambda: pad.screen == "thanks", what="thanks on the pad")
+    outbox = app.core.outbox
+    pump_until(app.root, lambda: outbox.depth() == 0 and outbox.items(state="done"),
+               what="delivered")
+    (item,) = outbox.items(state="done")
+    assert item.receipt["assurance"] == "unsigned"
+    assert item.payload_obj["source"] == "second_screen"
+    # Completing now asks nothing more: the case is rated (one rating per service).
+    press(app, "F9")
+    d = dialog(app)
+    select_index(d.listbox, 0)
+    key_in(d.listbox, "Return")
+    pump_until(app.root, lambda: desk_state(app) == "idle", what="idle")
+    pump(app.root, 0.3)
+    assert pad.screen != "rating" and not app.desk.enabled()["evaluate"]

@@ -327,7 +327,10 @@ class SecondScreenPad:
         ctk.CTkLabel(box, text=self.t("staff_no", staff_no=card.staff_no), font=self._font(40),
                      text_color=PALETTE["text"], anchor="w").grid(row=2, column=1, sticky="w")
         window_name = self._loc((card.window_name_zh, card.window_name_en))
-        ctk.CTkLabel(box, text=self.t("window", no=card.window_no, name=window_name),
+        # Names such as "1号窗口 市场主体登记" already carry the number: do not say it twice.
+        where = (window_name if window_name and str(card.window_no) in window_name
+                 else self.t("window", no=card.window_no, name=window_name).rstrip(" ·"))
+        ctk.CTkLabel(box, text=where,
                      font=self._font(34), text_color=PALETTE["muted"], anchor="w",
                      wraplength=640, justify="left").grid(row=3, column=1, sticky="nw",
                                                           padx=(0, 48), pady=(8, 48))
