@@ -10,6 +10,7 @@ only says "rating received".
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -239,7 +240,7 @@ class PairingPresenter:
         if self.offer is None:
             return 0
         expires = self.offer.expires_at.timestamp()
-        return max(0, int(round(expires - self.clock())))
+        return max(0, math.ceil(expires - self.clock()))  # 0.4 s left still counts as 1
 
     def tick(self) -> bool:
         """Update the countdown; returns True while the offer is still valid (call every second)."""

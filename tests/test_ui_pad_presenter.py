@@ -1,0 +1,152 @@
+"""Pad presenters without Tk: what the desk may do while a rating is open, what the status bar
+says, and the pairing dialog's countdown. Fakes stand in for the runner and the service only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from counter_app.errors import IllegalActionError
+from counter_app.events import RatingNotGiven, RatingStored
+from ui import i18n
+from ui.presenters.pad import PadPresenter, PairingPresenter, transport_kind
+
+
+class Runner:
+    """Runs the op at once and calls back (the real runner does this across threads)."""
+
+    def run(self, op: Callable[[], Any], on_success: Any = None, on_error: Any = None,
+            *, kind: str = "http") -> int:
+        try:
+            result = op()
+        except Exception as exc:  # noqa: BLE001
+            if on_error:
+                on_error(exc)
+        else:
+            if on_success:
+                on_success(result)
+        return 0
+
+
+@dataclass
+class Case:
+    id: int
+
+
+class Service:
+    state = "paired"
+    rating_open = False
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.asked: list[int] = []
+        self.fail = fail
+
+    def request_rating(self, case: Case) -> str:
+        if self.fail:
+            raise self.fail
+        self.asked.append(case.id)
+        return "request"
+
+
+def make(service: Any) -> tuple[PadPresenter, list[str], list[int]]:
+    notices: list[str] = []
+    changes: list[int] = []
+    p = PadPresenter(Runner(), service, on_change=lambda: changes.append(1),
+                     notice=lambda text, _kind: notices.append(text()),
+                     error_text=lambda e: str(getattr(e, "message_en", e)))
+    return p, notices, changes
+
+
+def test_transport_names() -> None:
+    assert [transport_kind(x) for x in ("web", "LAN", "second_screen", "serial", "none", "", None)] \
+        == ["lan", "lan", "second_screen", "serial", "none", "none", "none"]
+
+
+def test_rating_locks_the_desk_and_the_level_is_never_shown() -> None:
+    i18n.set_language("zh")
+    service = Service()
+    p, notices, _changes = make(service)
+    assert p.status() == ("评价器：已配对", True)
+    assert p.can_evaluate(Case(3)) and not p.can_evaluate(None)
+    p.evaluate(Case(3))
+    assert service.asked == [3] and p.locked and not p.can_evaluate(Case(3))
+    assert p.status()[0] == "评价器：评价进行中"
+    p.evaluate(Case(3))  # a second F10 while open asks nothing
+    assert service.asked == [3]
+    p.on_rating_stored(RatingStored("r-1", 3))
+    assert not p.locked and not p.can_evaluate(Case(3))  # one rating per service
+    assert notices[-1] == "已收到评价。"
+    assert p.can_evaluate(Case(4))
+    p.on_rating_requested(None)
+    p.on_rating_not_given(RatingNotGiven(4))
+    assert "稍后评价" in notices[-1] and not p.locked
+
+
+def test_no_pad_configured_and_an_already_rated_case() -> None:
+    i18n.set_language("en")
+    try:
+        p, _n, _c = make(None)
+        assert p.status() == ("Pad: not configured", False) and not p.can_evaluate(Case(1))
+        err = IllegalActionError("已评价", "Already rated", code="case_already_rated")
+        p, notices, _c = make(Service(fail=err))
+        p.evaluate(Case(9))
+        assert notices == ["Already rated"] and not p.locked and not p.can_evaluate(Case(9))
+        p.on_pad_state(type("E", (), {"state": "offline"})())
+        assert p.status() == ("Pad: OFFLINE", False)
+    finally:
+        i18n.set_language("zh")
+
+
+class PairView:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def show_busy(self, busy: bool) -> None:
+        self.calls.append(("busy", busy))
+
+    def show_error(self, text: str) -> None:
+        self.calls.append(("error", text))
+
+    def show_offer(self, qr_png: bytes, code: str, url: str) -> None:
+        self.calls.append(("offer", code))
+
+    def show_countdown(self, text: str, expired: bool) -> None:
+        self.calls.append(("countdown", expired))
+
+    def show_unpaired(self, count: int) -> None:
+        self.calls.append(("unpaired", count))
+
+
+@dataclass
+class Offer:
+    qr_png: bytes
+    code: str
+    url: str
+    expires_at: datetime
+
+
+def test_pairing_countdown_expires_and_bad_input_is_said() -> None:
+    now = [1000.0]
+    view = PairView()
+    offer = Offer(b"png", "123456", "http://x/pad/#pair=t", datetime.fromtimestamp(1120, UTC))
+    started: list[tuple[str, str]] = []
+
+    def start(_settings: Any, staff: str, password: str) -> Offer:
+        started.append((staff, password))
+        return offer
+
+    p = PairingPresenter(view, Runner(), object(), start=start, unpair=lambda *_a: 1,
+                         error_text=str, clock=lambda: now[0])
+    p.pair("", "x")
+    assert view.calls[-1][0] == "error" and started == []
+    p.pair(" 8001 ", "pw")
+    assert started == [("8001", "pw")] and ("offer", "123456") in view.calls
+    assert p.seconds_left() == 120 and view.calls[-1] == ("countdown", False)
+    now[0] = 1119.6
+    assert p.tick()
+    now[0] = 1121
+    assert not p.tick() and view.calls[-1] == ("countdown", True)
+    p.unpair("8001", "pw")
+    assert view.calls[-1] == ("unpaired", 1) and p.offer is None
