@@ -6,6 +6,8 @@ clicks (xdotool). A rating goes through the real outbox to the real server, whic
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import queue
 import shutil
@@ -33,31 +35,50 @@ def _free_display() -> int:
     raise RuntimeError("no free X display number")
 
 
-@pytest.fixture(scope="module")
-def wide_display() -> Iterator[str]:
-    """Our own Xvfb with a 2560x800 screen: the desk's half and the citizen's half."""
+@pytest.fixture(scope="session")
+def wide_server() -> Iterator[str]:
+    """Our own Xvfb with a 2560x800 screen: the desk's half and the citizen's half.
+
+    Never killed by the tests: Tk keeps its display connection for as long as its interpreter
+    lives (customtkinter holds on to windows), and a Tk whose X server vanishes ends the whole
+    process. ``-terminate`` ends the server when its last client leaves, that is when this
+    process exits; a connection of our own keeps it up in between.
+    """
     if shutil.which("Xvfb") is None or shutil.which("xdotool") is None:
-        pytest.skip("Xvfb and xdotool are needed (apt-get install xvfb xdotool)")
+        pytest.fail("Xvfb and xdotool are needed (apt-get install xvfb xdotool)")
     n = _free_display()
     proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{WIDE[0]}x{WIDE[1]}x24",
-                             "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "-nolisten", "tcp", "-terminate"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while not Path(f"/tmp/.X11-unix/X{n}").exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError("Xvfb did not start")
         time.sleep(0.02)
+    libx11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    libx11.XOpenDisplay.restype = ctypes.c_void_p
+    keeper = None
+    while keeper is None and time.monotonic() < deadline:
+        keeper = libx11.XOpenDisplay(f":{n}".encode()) or None
+        time.sleep(0.02)
+    if keeper is None:
+        proc.kill()
+        raise RuntimeError("cannot connect to our Xvfb")
+    yield f":{n}"
+
+
+@pytest.fixture(scope="module")
+def wide_display(wide_server: str) -> Iterator[str]:
     old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = f":{n}"
+    os.environ["DISPLAY"] = wide_server
     try:
-        yield f":{n}"
+        yield wide_server
     finally:
         if old is None:
             os.environ.pop("DISPLAY", None)
         else:
             os.environ["DISPLAY"] = old
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture
