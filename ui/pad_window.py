@@ -59,7 +59,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "paused": ("暂停服务", "Service paused"),
     "paused_sub": ("请到其他窗口办理，或稍候", "Please go to another window, or wait a moment"),
     "not_rated": ("您还没有评价", "You have not rated yet"),
-    "not_rated_sub": ("用手机扫描二维码，稍后也可以评价", "Scan the code with your phone to rate later"),
+    "not_rated_sub": ("用手机扫描二维码\n稍后也可以评价", "Scan the code with your phone\nto rate later"),
     "switch": ("English", "中文"),
     "retry": ("没有保存成功，请再点一次", "Not saved. Please touch your choice again"),
     "later_days": ("{days}天内都可以评价", "You can rate within {days} days"),
