@@ -255,6 +255,11 @@ class DeskApp:
         kind = transport_kind(getattr(self.settings, "pad_transport", "none"))
         if kind == "none":
             return
+        core_pad = getattr(self.core, "pad", None)
+        if core_pad is not None:
+            # The core builds (and starts at sign-in, stops at close) the LAN pad itself.
+            self.pad_service = core_pad
+            return
         s = self.settings
         try:
             transport: Any
@@ -350,7 +355,8 @@ class DeskApp:
         if self.closed:
             return
         self._cancel("close")
-        core, service = self.core, self.pad_service
+        core = self.core
+        service = self.pad_service if self.pad_service is not getattr(core, "pad", None) else None
 
         def stop() -> None:
             if service is not None:
