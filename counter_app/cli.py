@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--no-second-window", action="store_true",
                    help="do not run the simulated window 2")
     d.add_argument("--lang", choices=("zh", "en"), help="language of the desk")
+    d.add_argument("--pad-port", type=int, default=8765,
+                   help="port of the demo's evaluator pad page on 127.0.0.1 (default 8765)")
     p.add_argument("--self-test", action="store_true",
                    help="check this installation (theme, translations, keyring, SQLite, TLS)")
     p.add_argument("--first-frame-exit", action="store_true", help=argparse.SUPPRESS)
@@ -94,7 +96,10 @@ def cmd_desk(args: argparse.Namespace) -> int:
 def _demo_settings(args: argparse.Namespace, url: str, root: Path) -> Settings:
     base = _load(args).settings
     s = with_overrides(base, server_url=url, window_no=1, ca_bundle=None, proxy=None,
-                       data_dir=root / "desk", log_dir=base.log_dir, idle_lock_minutes=0)
+                       data_dir=root / "desk", log_dir=base.log_dir, idle_lock_minutes=0,
+                       # the demo's LAN pad stays on this machine: open http://127.0.0.1:<port>/pad/
+                       pad_transport="lan", pad_listen_host="127.0.0.1",
+                       pad_listen_port=args.pad_port)
     if getattr(args, "lang", None):
         s = with_overrides(s, language=args.lang)
     return s

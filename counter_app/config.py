@@ -58,9 +58,11 @@ class Settings:
     idle_lock_minutes: int = 10
     alert_sound: bool = True
     alert_flash: bool = True
-    pad_transport: str = "web"  # "web" | "serial" | "second_screen" | "none"
+    # No pad until IT configures one: "lan" opens a port on the hall LAN, which is a decision.
+    pad_transport: str = "none"  # "lan" | "serial" | "second_screen" | "none" ("web" = "lan")
     pad_listen_host: str = "0.0.0.0"
     pad_listen_port: int = 8765
+    pad_screen_geometry: str = "+1280+0"  # where the second-screen pad window goes
     pad_serial_port: str = ""
     pad_serial_baud: int = 9600
     scanner_source: str = "folder"  # "sane" | "folder" | "none"
@@ -78,7 +80,7 @@ class Settings:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "language": ("zh", "en"),
     "appearance": ("light", "dark"),
-    "pad_transport": ("web", "serial", "second_screen", "none"),
+    "pad_transport": ("lan", "web", "serial", "second_screen", "none"),
     "scanner_source": ("sane", "folder", "none"),
 }
 _RANGES: dict[str, tuple[float, float]] = {
@@ -185,6 +187,8 @@ def _coerce(name: str, ftype: Any, value: Any) -> Any:
             raise ValueError("expected text")
         if name == "server_url" and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// address")
+    if name == "pad_transport" and value == "web":
+        value = "lan"  # the name used before the transports were settled
     if name in _CHOICES and value not in _CHOICES[name]:
         raise ValueError("expected one of " + ", ".join(_CHOICES[name]))
     if name in _RANGES:

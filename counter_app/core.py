@@ -73,7 +73,7 @@ class CounterCore:
         self._closed = False
         self._catalog_thread: threading.Thread | None = None
         # The evaluator pad (issue 5): built when configured, started at sign-in.
-        self.pad: Any = self._make_pad() if settings.pad_transport == "web" else None
+        self.pad: Any = self._make_pad() if settings.pad_transport in ("lan", "web") else None
 
     def _make_documents(self) -> Any:
         """Scanned documents (encrypted store + upload kind on the outbox); None if unavailable."""

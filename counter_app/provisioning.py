@@ -45,8 +45,8 @@ PROMPTS = {
     "window_no": ("窗口号", "Window number"),
     "ca_bundle": ("CA 证书文件（PEM，可留空）", "CA bundle file (PEM, empty for system CAs)"),
     "proxy": ("代理（可留空）", "Proxy (empty for none)"),
-    "pad_transport": ("评价器连接方式 web/serial/second_screen/none",
-                      "Pad transport web/serial/second_screen/none"),
+    "pad_transport": ("评价器连接方式 lan/serial/second_screen/none",
+                      "Pad transport lan/serial/second_screen/none"),
     "scanner_source": ("扫描仪 sane/folder/none", "Scanner source sane/folder/none"),
     "enrollment_code": ("一次性登记码（可留空，稍后登记）",
                         "One-time enrollment code (empty to enrol later)"),
@@ -79,7 +79,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--window", type=int, help="window number of this PC")
     p.add_argument("--ca-bundle", help="PEM file of the intranet CA")
     p.add_argument("--proxy", help="proxy URL (from config only; environment is ignored)")
-    p.add_argument("--pad-transport", choices=("web", "serial", "second_screen", "none"))
+    p.add_argument("--pad-transport", choices=("lan", "web", "serial", "second_screen", "none"))
     p.add_argument("--scanner-source", choices=("sane", "folder", "none"))
     p.add_argument("--enrollment-code", help="one-time code from `hall-server enrollment-code`")
     p.add_argument("--config-path", type=Path, help="where to write (default: machine config)")

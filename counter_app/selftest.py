@@ -213,7 +213,7 @@ def check_tls(settings: Settings | None) -> list[CheckResult]:
 
 def check_pad_port(settings: Settings | None) -> list[CheckResult]:
     s = settings or Settings()
-    if s.pad_transport != "web":
+    if s.pad_transport not in ("lan", "web"):
         return [CheckResult("pad port", INFO, f"pad transport {s.pad_transport}: no port")]
     with socket.socket() as sock:
         try:

@@ -95,7 +95,7 @@ def make_desk(server_url: str, tmp: Any, window_no: int = 1, **kw: Any) -> Any:
 
     d = tmp / f"desk{window_no}-{time.monotonic_ns()}"
     settings = Settings(server_url=server_url, window_no=window_no, data_dir=d / "data",
-                        log_dir=d / "logs", idle_lock_minutes=0, pad_transport="web",
+                        log_dir=d / "logs", idle_lock_minutes=0, pad_transport="lan",
                         pad_listen_host="127.0.0.1", pad_listen_port=free_port(), **kw)
     core = CounterCore(settings)
     core.session.sign_in(str(1000 + window_no), DEMO_PASSWORD)

@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 def test_pairing_dialog_shows_a_readable_qr_and_code(desk_app_factory: Any, fresh_hall_server: Any) -> None:
-    app = open_desk(desk_app_factory, fresh_hall_server.url, pad_transport="web",
+    app = open_desk(desk_app_factory, fresh_hall_server.url, pad_transport="lan",
                     pad_listen_host="127.0.0.1", pad_listen_port=free_port())
     app.root.event_generate("<Control-p>", when="tail")
     d = dialog(app)

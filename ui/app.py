@@ -269,7 +269,7 @@ class DeskApp:
                 hall = (getattr(s, "hall_name_zh", ""), getattr(s, "hall_name_en", ""))
                 transport = SecondScreenPad(
                     self.root, lambda fn: self.runner.call_soon(0, fn),
-                    geometry=getattr(s, "pad_screen_geometry", "") or "+1280+0", hall_name=hall)
+                    geometry=s.pad_screen_geometry or "+1280+0", hall_name=hall)
             elif kind == "serial":
                 from counter_app.pad.serial_box import SerialButtonBox
 
