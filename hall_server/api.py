@@ -193,7 +193,7 @@ async def login(
         p = Principal(body.staff_no, staff["role"], body.window_no, sid)
         return _login_result(conn, hall, p, refresh)
 
-    return await mutate(request, fn)
+    return await mutate(request, fn, secret=True)
 
 
 @router.post("/auth/refresh", tags=["auth"])
@@ -216,7 +216,7 @@ async def refresh(request: Request, body: RefreshIn) -> Response:
         )
         return _login_result(conn, hall, Principal(s["staff_no"], role[0], s["window_no"], s["id"]), new_refresh)
 
-    return await mutate(request, fn)
+    return await mutate(request, fn, secret=True)
 
 
 @router.post("/auth/logout", tags=["auth"], status_code=204)
@@ -303,7 +303,7 @@ async def enroll(request: Request, body: EnrollIn) -> Response:
             hostname=body.hostname, enrolled_ms=now, revoked=False))
         return {"device_id": device_id, "device_secret": secret, "window_no": body.window_no}
 
-    return await mutate(request, fn)
+    return await mutate(request, fn, secret=True)
 
 
 # ---- hall structure -----------------------------------------------------------------------

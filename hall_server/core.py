@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Request, Response
 from sqlalchemy import Connection, RowMapping, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -217,13 +218,36 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+# Replies that carry secrets (tokens, device secrets) are kept for replay encrypted under a key
+# that lives only in this process: the idempotency table is permanent and must not become a
+# plaintext store of credentials. After a restart such a reply cannot be replayed; the client
+# then signs in again under a new key, which is what it does for any failed sign-in anyway.
+_SECRET_REPLAY_KEY = Fernet.generate_key()
+_SECRET_PREFIX = "enc1:"
+
+
+def _seal(body: bytes) -> str:
+    return _SECRET_PREFIX + Fernet(_SECRET_REPLAY_KEY).encrypt(body).decode()
+
+
+def _unseal(stored: str) -> bytes:
+    try:
+        return Fernet(_SECRET_REPLAY_KEY).decrypt(stored[len(_SECRET_PREFIX):].encode())
+    except InvalidToken:
+        raise ApiError(409, "idempotency_expired") from None
+
+
 async def mutate(
     request: Request,
     fn: Callable[[Tx], Any],
     *,
     status: int = 200,
+    secret: bool = False,
 ) -> Response:
-    """Run `fn` in one write transaction under the request's Idempotency-Key (if any)."""
+    """Run `fn` in one write transaction under the request's Idempotency-Key (if any).
+
+    `secret=True` for replies that carry credentials: their stored copy is sealed (see above).
+    """
     hall = hall_of(request)
     key = request.headers.get("idempotency-key")
     fingerprint = ""
@@ -259,14 +283,17 @@ async def mutate(
                     raise ApiError(422, "idempotency_mismatch")
                 if row["status_code"] is None:
                     raise ApiError(409, "idempotency_in_progress", headers={"Retry-After": "1"})
-                return True, int(row["status_code"]), (row["body"] or "").encode()
+                stored = row["body"] or ""
+                if stored.startswith(_SECRET_PREFIX):
+                    return True, int(row["status_code"]), _unseal(stored)
+                return True, int(row["status_code"]), stored.encode()
         result = fn(tx)
         body = b"" if result is None else dumps(result)
         if key is not None:
             run(
                 tx.conn,
                 "UPDATE idempotency_keys SET status_code = :s, body = :b WHERE key = :k",
-                {"s": status, "b": body.decode(), "k": key},
+                {"s": status, "b": _seal(body) if secret else body.decode(), "k": key},
             )
         return False, status, body
 
