@@ -122,7 +122,7 @@ case "$cmd" in
     HOME="$TEST_HOME" dbus-run-session -- bash -c '
       eval "$(printf pw | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)" || true
       export GNOME_KEYRING_CONTROL SSH_AUTH_SOCK
-      "$0" -m pytest "$@"
+      "$0" -m pytest --durations=15 "$@"
     ' "$VENV/bin/python" "$@"
     rc=$?
     set -e
