@@ -68,6 +68,11 @@ class Settings:
     scanner_source: str = "folder"  # "sane" | "folder" | "none"
     scanner_device: str = ""
     scanner_folder: str = ""
+    # Signed updates (counter_app/updates.py): an empty URL turns them off.
+    update_url: str = ""
+    update_check_minutes: int = 360
+    update_install_root: str = ""  # empty: the folder holding the running app's version folders
+    update_root_json: str = ""  # empty: the trust root shipped in the app (update-root.json)
     data_dir: Path = field(default_factory=_default_data_dir)
     log_dir: Path = field(default_factory=_default_log_dir)
 
@@ -89,6 +94,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "idle_lock_minutes": (0, 24 * 60),
     "pad_listen_port": (1, 65535),
     "pad_serial_baud": (300, 4_000_000),
+    "update_check_minutes": (5, 7 * 24 * 60),
 }
 
 
@@ -187,6 +193,8 @@ def _coerce(name: str, ftype: Any, value: Any) -> Any:
             raise ValueError("expected text")
         if name == "server_url" and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// address")
+        if name == "update_url" and value and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// address, or nothing (updates off)")
     if name == "pad_transport" and value == "web":
         value = "lan"  # the name used before the transports were settled
     if name in _CHOICES and value not in _CHOICES[name]:
