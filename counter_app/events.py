@@ -134,6 +134,20 @@ class PadStateChanged:
     state: str
 
 
+@dataclass(frozen=True)
+class UpdateReady:
+    """A newer signed version is downloaded and verified; it is installed after sign-out."""
+
+    version: str
+
+
+@dataclass(frozen=True)
+class UpdateInstalled:
+    """The downloaded version was switched in between shifts; it runs from the next start."""
+
+    version: str
+
+
 Handler = Callable[[Any], None]
 
 
