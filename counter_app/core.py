@@ -74,6 +74,8 @@ class CounterCore:
         self._catalog_thread: threading.Thread | None = None
         # The evaluator pad (issue 5): built when configured, started at sign-in.
         self.pad: Any = self._make_pad() if settings.pad_transport in ("lan", "web") else None
+        # Signed updates (issue 7): only when IT set update_url; never installs while serving.
+        self.updates: Any = self._make_updates() if settings.update_url else None
 
     def _make_documents(self) -> Any:
         """Scanned documents (encrypted store + upload kind on the outbox); None if unavailable."""
@@ -88,6 +90,19 @@ class CounterCore:
         except Exception:
             log.exception("document capture not available")
             return None
+
+    def _make_updates(self) -> Any:
+        """The background update service, started now; None if it cannot run here."""
+        upd_mod = _optional("counter_app.updates")
+        if upd_mod is None:
+            return None
+        try:
+            service = upd_mod.UpdateService.for_core(self)
+        except Exception as exc:  # e.g. no install folder: the desk works on, not updated
+            log.warning("signed updates are off: %s", exc)
+            return None
+        service.start()
+        return service
 
     def _make_client(self) -> HallClient:
         from api_client import HallClient
@@ -189,6 +204,12 @@ class CounterCore:
             return
         self._closed = True
         self.live.stop()
+        if self.updates is not None:
+            try:
+                # Installs a downloaded version if nobody is serving (the shift is over).
+                self.updates.close()
+            except Exception:
+                log.exception("closing the update service failed")
         if self.pad is not None:
             try:
                 self.pad.stop()

@@ -112,11 +112,15 @@ def test_update_staged_applied_between_shifts_and_rolled_back(repo: tuple[Path, 
     assert activated is not None and current_version(root) == "2.0.0"
     assert os.readlink(root / "previous") == "counter-app-1.0.0"
     assert os.access(root / "current" / "counter-app", os.X_OK)
+    # The process still runs 1.0.0 until restarted, but 2.0.0 is installed: nothing to fetch.
+    assert Updater(cfg(tmp_path, srv.url, root, root_json), "1.0.0").check_and_stage() is None
     assert updates.rollback(root) == "counter-app-1.0.0"
     assert current_version(root) == "1.0.0"
     assert os.readlink(root / "previous") == "counter-app-2.0.0"
-    # Already newest: nothing to do.
-    assert Updater(cfg(tmp_path, srv.url, root, root_json), "2.0.0").check_and_stage() is None
+    # Rolled back by IT: 2.0.0 is not fetched and installed again behind their back.
+    again = Updater(cfg(tmp_path, srv.url, root, root_json), "1.0.0")
+    assert again.check_and_stage() is None and again.staged is None
+    assert current_version(root) == "1.0.0"
 
 
 def test_failed_verification_rolls_back(repo: tuple[Path, Path, StaticServer, Path],
