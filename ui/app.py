@@ -31,6 +31,8 @@ CLOSE_GRACE_MS = 6000
 IDLE_CHECK_MS = 30000
 STATS_EVERY_MS = 60000
 CLOCK_TICK_MS = 1000
+UPDATE_NOTE_ZH = "新版本已下载，将在下班签退后安装"
+UPDATE_NOTE_EN = "Update downloaded; installs after sign-out"
 
 
 class DeskApp:
@@ -75,6 +77,8 @@ class DeskApp:
         for key, action in HOTKEYS.items():
             self.root.bind(f"<{key}>", lambda _e, a=action: self._hotkey(a), add="+")
         self.dispatcher.subscribe(ev.SignedOut, self._on_signed_out)
+        self.dispatcher.subscribe(ev.UpdateReady, lambda _e: self._render_update_note())
+        self._update_note: ctk.CTkLabel | None = None
         self.show_sign_in()
 
     # -- screens -----------------------------------------------------------------------------
@@ -139,7 +143,9 @@ class DeskApp:
         d.bind_to_widget(view, ev.Locked, presenter.on_locked)
         d.bind_to_widget(view, ev.Unlocked, presenter.on_unlocked)
         self._attach_pad(view, presenter)
-        unsub = i18n.on_change(lambda _l: (self._render_who(), presenter.relabel()))
+        self._render_update_note()
+        unsub = i18n.on_change(lambda _l: (self._render_who(), presenter.relabel(),
+                                           self._render_update_note()))
         on_destroy(view, unsub)
         # Start from what the core already knows (it resynced before SignedIn).
         presenter.s.snapshot = getattr(self.core.live, "snapshot", None)
@@ -161,6 +167,21 @@ class DeskApp:
         number = getattr(staff, "staff_no", "")
         self.desk_view.set_who(_("Window {no} · {name} ({staff_no})").format(
             no=self.settings.window_no, name=name, staff_no=number))
+
+    def _render_update_note(self) -> None:
+        """Status-bar note while a downloaded update waits for the end of the shift."""
+        if self.desk_view is None:
+            return
+        ready = getattr(getattr(self.core, "updates", None), "ready", None)
+        note = self._update_note
+        if note is None or not note.winfo_exists() or note.master is not self.desk_view.status:
+            note = ctk.CTkLabel(self.desk_view.status, font=style.font(14), anchor="e",
+                                text_color=style.color("muted"))
+            note.grid(row=0, column=5, padx=(14, 18), pady=3, sticky="e")
+            self._update_note = note
+        # Both languages are given by the spec; the note is short, so no catalogue entry.
+        text = (UPDATE_NOTE_ZH if i18n.language() == "zh" else UPDATE_NOTE_EN) if ready else ""
+        note.configure(text=text)
 
     def _teardown_desk(self) -> None:
         for key in list(self._afters):
