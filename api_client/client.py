@@ -606,6 +606,15 @@ class HallClient:
             idempotency_key=idempotency_key,
         )
 
+    def rate_later_link(self, case_id: int) -> str:
+        """The citizen's rate-later URL for the case (shown as a QR code), with the server's
+        unguessable token in it. Servers without the endpoint answer ``NotFoundError``."""
+
+        def parse(obj: Any) -> str:
+            return _Obj(obj, "RateLaterLink").text("url")
+
+        return self._get(f"/cases/{_seg(case_id)}/rate-later-link", parse)
+
     def submit_rating(self, rating: RatingSubmission, *, idempotency_key: str) -> RatingReceipt:
         """Deliver a rating. ``idempotency_key`` is required: the outbox passes the rating id,
         so a delivery repeated after a lost answer is a replay, never a second rating."""

@@ -478,7 +478,7 @@ async def rate_later_submit(request: Request) -> Response:
         rid = uuid.uuid4().hex
     if case["rating_id"] is not None:
         # The same form sent twice (a double tap) is thanked again; anything else is a second rating.
-        return _thanks(pg, case) if case["rating_id"] == rid else _already(pg, case)
+        return _done(pg) if case["rating_id"] == rid else _already(pg, case)
     end_ms, last_day = window_end_ms(hall, case["completed_ms"] or case["started_ms"])
     if clock() >= end_ms:
         return _ended(pg, hall, case, last_day)
@@ -531,5 +531,9 @@ async def rate_later_submit(request: Request) -> Response:
         return _already(pg, case)
     if outcome == "stored":
         log.info("rate-later rating stored for case %s (window %s)", case_id, case["window_no"])
+    return _done(pg)
+
+
+def _done(pg: Page) -> Response:
     # Post/redirect/get: a reload of the thank-you page never posts the form again.
     return RedirectResponse(pg.href(pg.lang, done="1"), status_code=303, headers=_headers(_assets()[1]))

@@ -207,6 +207,16 @@ class PadService:
             self._reasons = (rr.version, tuple((r.code, r.text_zh, r.text_en) for r in rr.reasons))
         return self._reasons
 
+    def _rate_later_url(self, case: Case) -> str:
+        """The server's link, whose token nobody can guess; a server without the endpoint (404)
+        gets the old form built from the case number."""
+        from api_client.errors import NotFoundError
+
+        try:
+            return str(self.core.client.rate_later_link(case.id))
+        except NotFoundError:
+            return f"{self.rate_later_base}?case={case.case_no}"
+
     def request_rating(self, case: Case) -> RatingRequest:
         """Ask the pad to rate `case` (blocking: call from a worker thread)."""
         with self._lock:
@@ -215,6 +225,7 @@ class PadService:
         try:
             ch = self.core.client.rating_challenge(case.id)
             version, reasons = self._reason_list()
+            later_url = self._rate_later_url(case)
         except Exception as exc:
             raise (exc if isinstance(exc, CounterError) else from_api(exc)) from exc
         zh = en = ""
@@ -227,7 +238,7 @@ class PadService:
             case_id=case.id, case_no=case.case_no, window_no=self.window_no,
             matter_name_zh=zh, matter_name_en=en, challenge=ch.challenge,
             reasons_version=version, reasons=reasons, timeout_s=self.timeout_s,
-            rate_later_url=f"{self.rate_later_base}?case={case.case_no}",
+            rate_later_url=later_url,
         )
         card = self.card()
         with self._lock:
