@@ -311,3 +311,33 @@ def test_messages_are_reworded_after_a_language_switch() -> None:
     i18n.set_language("zh")
     sp.render()
     assert sview.last("show_error") == ("工号或密码错误",)
+
+
+def test_normal_priority_is_named_and_a_ticket_without_matter_shows_its_category() -> None:
+    snap = NS(waiting=[ticket("A002", tid=2), ticket("A003", tid=3, priority="green")], suspended=[])
+    assert [r.priority_label for r in fmt.queue_rows(snap, NOW)] == ["普通", "绿色通道"]
+    card = fmt.ticket_card(ticket(), None, NOW, 3, NS(code="A", name_zh="市场主体登记", name_en="Market entities"))
+    assert card.matter == "A · 市场主体登记 · 尚未选择事项"
+    assert card.priority_label == ""  # no badge for a normal ticket
+    p, view, runner, desk, core = make()
+    desk.state, desk.ticket = "calling", ticket()
+    p._sync_from_desk()
+    assert "市场主体登记" in view.last("show_ticket")[0].matter
+
+
+def test_the_matter_is_looked_up_through_the_runner_and_redrawn_when_it_arrives() -> None:
+    p, view, runner, desk, core = make(immediate=False)
+    looked: list[str] = []
+    matter = NS(code="M1", name_zh="事项一", name_en="Matter one", checklist=[])
+    core.catalog = NS(get=lambda code: looked.append(code) or matter)
+    desk.state, desk.ticket = "calling", ticket(matter_code="M1")
+    p._sync_from_desk()
+    assert looked == []  # not on this (the UI) thread
+    assert view.last("show_ticket")[0].matter == "M1"
+    runner.flush()
+    assert looked == ["M1"]
+    assert view.last("show_ticket")[0].matter == "事项一"
+    assert view.last("show_checklist")[0] == "事项一"
+    p._sync_from_desk()
+    runner.flush()
+    assert looked == ["M1"]  # cached

@@ -42,6 +42,13 @@ class DeskApp:
         self.settings = settings
         style.apply(getattr(settings, "appearance", "light"), getattr(settings, "scaling", 1.0))
         i18n.set_language(getattr(settings, "language", "zh") or "zh")
+        if core is None:
+            from counter_app.core import CounterCore
+
+            # Built before the window exists: opening the local databases and reading the
+            # device credential from the keyring is I/O, and no Tk event loop may wait on it.
+            core = CounterCore(settings)
+        self.core = core
         self.root = ctk.CTk()
         self.root.geometry("1440x900")
         self.root.minsize(1280, 760)
@@ -49,11 +56,6 @@ class DeskApp:
         self._unsub_lang = i18n.on_change(lambda _l: self._retitle())
         self.runner = TaskRunner(self.root, default_error=self._unexpected)
         install_error_handler(self.root, getattr(settings, "log_dir", None), self._show_bug)
-        if core is None:
-            from counter_app.core import CounterCore
-
-            core = CounterCore(settings)
-        self.core = core
         self.dispatcher = UiDispatcher(self.runner, core.bus)
         self.pad_service: Any = None
         self.pad: PadPresenter | None = None

@@ -15,6 +15,13 @@ from babel.messages.pofile import read_po, write_po
 HERE = Path(__file__).parent
 
 ZH = {
+    "{category} · matter not chosen yet": "{category} · 尚未选择事项",
+    "Call the selected ticket now (Enter)": "立即呼叫选中的号 (Enter)",
+    "Finish the current citizen before calling another.": "请先办完当前群众，再呼叫其他号。",
+    "Ticket {taken} was taken by another window; nobody else is waiting for this window.":
+        "{taken} 已被其他窗口叫走；本窗口暂无其他等候的群众。",
+    "Ticket {taken} was taken by another window; calling {number} instead.":
+        "{taken} 已被其他窗口叫走，改为呼叫 {number}。",
     "A rejection needs a reason: the citizen is told why.": "不予受理必须填写理由：要告知群众原因。",
     "Accepted for processing": "受理",
     "Accepted, to follow": "容缺受理（后补）",

@@ -113,6 +113,10 @@ class DeskPresenter:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.s = DeskState()
         self._search_seq = 0
+        self._matter_pending: set[str] = set()
+        self._catalog_generation = 0
+        # Number of a ticket another window took during our named call (see on_ticket_taken).
+        self._taken: str | None = None
         self._notice: tuple[Callable[[], str], str] | None = None
         # The evaluator pad (ui.presenters.pad.PadPresenter), when one is configured.
         self.pad: Any = None
@@ -169,12 +173,52 @@ class DeskPresenter:
         return getattr(hall, "rules", None)
 
     def _matter(self, code: str | None) -> Any:
+        """The cached matter for ``code``; if not cached yet, look it up on a worker and redraw.
+
+        The lookup goes through the runner although ``Catalog.get`` is an in-memory dict read
+        today: the presenter must not depend on that (a catalog opening its SQLite lazily, or
+        a remote one, would otherwise block the Tk thread while the checklist is drawn).
+        """
         if not code:
             return None
-        if code not in self.s.matter_cache:
-            catalog = getattr(self.core, "catalog", None)
-            self.s.matter_cache[code] = catalog.get(code) if catalog is not None else None
-        return self.s.matter_cache[code]
+        if code in self.s.matter_cache:
+            return self.s.matter_cache[code]
+        self._look_up_matter(code)
+        return self.s.matter_cache.get(code)
+
+    def current_matter(self) -> Any:
+        """The current case's matter if it is already known (no lookup started). Tk thread."""
+        code = self._matter_code()
+        return self.s.matter_cache.get(code) if code else None
+
+    def _look_up_matter(self, code: str) -> None:
+        catalog = getattr(self.core, "catalog", None)
+        if catalog is None or code in self._matter_pending:
+            return
+        self._matter_pending.add(code)
+        generation = self._catalog_generation
+
+        def ok(matter: Any) -> None:
+            self._matter_pending.discard(code)
+            if generation != self._catalog_generation:
+                return  # the catalog was synced meanwhile; a new lookup is on its way
+            self.s.matter_cache[code] = matter
+            if code == self._matter_code():
+                self._render_ticket()
+                self._render_checklist()
+
+        def fail(exc: BaseException) -> None:
+            self._matter_pending.discard(code)
+            log.warning("matter %s could not be read from the catalog: %s", code, exc)
+
+        self.runner.run(lambda: catalog.get(code), ok, fail)
+
+    def _category(self, code: str | None) -> Any:
+        """The hall's entry for a ticket category (loaded at sign-in, in memory)."""
+        for c in getattr(getattr(self.core, "hall", None), "categories", None) or []:
+            if getattr(c, "code", None) == code:
+                return c
+        return None
 
     def _matter_code(self) -> str | None:
         return (getattr(self.s.case, "matter_code", None)
@@ -185,7 +229,8 @@ class DeskPresenter:
             self.view.show_ticket(None, self.s.state)
             return
         limit = getattr(self._rules(), "recall_limit", None)
-        card = fmt.ticket_card(self.s.ticket, self._matter(self._matter_code()), self.clock(), limit)
+        card = fmt.ticket_card(self.s.ticket, self._matter(self._matter_code()), self.clock(), limit,
+                               self._category(getattr(self.s.ticket, "category", None)))
         self.view.show_ticket(card, self.s.state)
 
     def _render_actions(self) -> None:
@@ -257,7 +302,9 @@ class DeskPresenter:
         self.view.alert_new_ticket(str(ev.ticket.number), self.alert_flash, self.alert_sound)
 
     def on_ticket_taken(self, ev: Any) -> None:
-        # Calm and inline: the desk has already moved on to the next ticket.
+        # Calm and inline: the desk has already moved on to the next ticket. The named call's
+        # own answer (arriving right after this event) then says which one it called.
+        self._taken = str(ev.number)
         self.notice(lambda: _("Ticket {number} was taken by another window; calling the next one.")
                               .format(number=ev.number), "info")
 
@@ -265,6 +312,7 @@ class DeskPresenter:
         self.notice(lambda: error_text(ev.error), "error")
 
     def on_catalog_synced(self, ev: Any) -> None:
+        self._catalog_generation += 1
         self.s.matter_cache.clear()
         self._render_checklist()
         self._render_ticket()
@@ -358,10 +406,49 @@ class DeskPresenter:
                         N_("Suspended: the citizen can come back to any window of this category"))
 
     def on_resume_ticket(self, ticket_id: int) -> None:
+        """Enter, double click or the button on a row of the waiting list: a suspended ticket is
+        resumed here, a waiting one is called by name (指呼)."""
+        waiting = {t.id for t in getattr(self.s.snapshot, "waiting", None) or []}
+        if int(ticket_id) in waiting:
+            self.on_call_ticket(int(ticket_id))
+            return
         if self.s.state != "idle" or self.s.busy or self.s.locked:
             self.notice(lambda: _("Finish the current citizen before resuming another."), "warn")
             return
         self._desk_call("resume", lambda: self.core.desk.resume(int(ticket_id)), N_("Resumed"))
+
+    def on_call_ticket(self, ticket_id: int) -> None:
+        """Call this waiting ticket now. If another window was faster, the core calls the next
+        one; the message line says both, calmly (no dialog: nothing is wrong)."""
+        if self.s.state != "idle" or self.s.busy or self.s.locked or self.s.connection == "offline":
+            self.notice(lambda: _("Finish the current citizen before calling another."), "warn")
+            return
+        desk = self.core.desk
+        self._taken = None
+        self.s.busy = "call_next"
+        self._render_actions()
+
+        def ok(ticket: Any) -> None:
+            self.s.busy = None
+            self._sync_from_desk()
+            taken, self._taken = self._taken, None
+            number = getattr(ticket, "number", None)
+            if taken is None:
+                self.notice(lambda: _("Calling {number}").format(number=number), "info")
+            elif number is None:
+                self.notice(lambda: _("Ticket {taken} was taken by another window; nobody else is "
+                                      "waiting for this window.").format(taken=taken), "info")
+            else:
+                self.notice(lambda: _("Ticket {taken} was taken by another window; calling "
+                                      "{number} instead.").format(taken=taken, number=number), "info")
+
+        def fail(exc: BaseException) -> None:
+            self.s.busy = None
+            self._taken = None
+            self._sync_from_desk()
+            self.notice(lambda: error_text(exc), "error")
+
+        self.runner.run(lambda: desk.call_ticket(ticket_id), ok, fail)
 
     def on_transfer(self) -> None:
         hall = getattr(self.core, "hall", None)

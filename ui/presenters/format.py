@@ -12,7 +12,11 @@ from typing import Any
 
 from ui.i18n import N_, _, language
 
-PRIORITY_LABELS = {"green": N_("Green channel"), "appointment": N_("Appointment"), "normal": ""}
+# The waiting list names every priority (an empty cell reads as "unknown" after hours at the
+# desk); the ticket card shows a badge only for the two that jump the queue.
+PRIORITY_LABELS = {"green": N_("Green channel"), "appointment": N_("Appointment"),
+                   "normal": N_("Normal")}
+BADGE_PRIORITIES = frozenset({"green", "appointment"})
 
 MATERIAL_STATUSES = ("received", "e_licence", "accepted_pending", "missing", "not_applicable")
 MATERIAL_LABELS = {
@@ -89,20 +93,36 @@ class TicketCard:
     state: str
 
 
+def category_text(code: str, category: Any | None) -> str:
+    """"A · 市场主体登记": the category's code and its name when the hall's list has it."""
+    name = loc(category, "name")
+    return f"{code} · {name}" if name and code else (code or name)
+
+
 def ticket_card(ticket: Any, matter: Any | None, now: datetime | None = None,
-                recall_limit: int | None = None) -> TicketCard:
-    """What the big ticket panel shows for the current ticket."""
+                recall_limit: int | None = None, category: Any | None = None) -> TicketCard:
+    """What the big ticket panel shows for the current ticket.
+
+    Without a matter the line names the ticket's category (``category``: the hall's entry for
+    it), so the clerk knows what kind of business to expect before pressing F8.
+    """
     waited = since(getattr(ticket, "queued_at", None), now)
     recalls = int(getattr(ticket, "recalls", 0) or 0)
     limit = f" / {recall_limit}" if recall_limit else ""
-    matter_text = loc(matter, "name") if matter is not None else (
-        getattr(ticket, "matter_code", None) or _("Matter not chosen yet"))
+    if matter is not None:
+        matter_text = loc(matter, "name")
+    elif getattr(ticket, "matter_code", None):
+        matter_text = str(ticket.matter_code)
+    else:
+        cat = category_text(str(getattr(ticket, "category", "") or ""), category)
+        matter_text = (_("{category} · matter not chosen yet").format(category=cat) if cat
+                       else _("Matter not chosen yet"))
     priority = getattr(ticket, "priority", "normal") or "normal"
     return TicketCard(
         number=str(ticket.number),
         matter=matter_text,
         priority=priority,
-        priority_label=_(PRIORITY_LABELS.get(priority, "")) if PRIORITY_LABELS.get(priority) else "",
+        priority_label=_(PRIORITY_LABELS[priority]) if priority in BADGE_PRIORITIES else "",
         waited=_("Waited {time}").format(time=duration(waited)),
         recalls=_("Recalled {n}{limit} times").format(n=recalls, limit=limit),
         state=_(STATE_LABELS.get(getattr(ticket, "state", ""), "")) if getattr(ticket, "state", "") in STATE_LABELS else "",
@@ -133,7 +153,7 @@ def queue_rows(snapshot: Any, now: datetime | None = None) -> list[QueueRow]:
 
 def _row(t: Any, now: datetime | None, *, suspended: bool) -> QueueRow:
     prio = getattr(t, "priority", "normal") or "normal"
-    label = _(PRIORITY_LABELS[prio]) if PRIORITY_LABELS.get(prio) else ""
+    label = _(PRIORITY_LABELS[prio]) if prio in PRIORITY_LABELS else prio
     note = _("Suspended (fetching materials)") if suspended else (
         _("Sent to this window") if getattr(t, "target_window_no", None) else "")
     return QueueRow(

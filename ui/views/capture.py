@@ -328,8 +328,9 @@ def open_for_desk(app: Any, item_id: str | None) -> CaptureWindow | None:
         return None
     case = desk.s.case
     code = getattr(case, "matter_code", None) or getattr(desk.s.ticket, "matter_code", None)
-    catalog = getattr(core, "catalog", None)
-    matter = catalog.get(code) if catalog is not None and code else None
+    # The desk presenter already looked the matter up on a worker to draw the checklist; no
+    # catalog read on the Tk thread here.
+    matter = desk.current_matter() if code else None
     if case is None or matter is None or getattr(core, "documents", None) is None:
         desk.notice(lambda: t("请先开始办理并选择事项（F7、F8），再采集材料。",
                               "Start the service and set the matter (F7, F8) before capturing."),

@@ -1,7 +1,8 @@
 """The waiting list: one themed ttk.Treeview (never a CTk widget per row), updated by diff.
 
-Waiting tickets in call order, then suspended ones (shown in the warning colour, with a note)
-which can be resumed here with Enter, a double click or the Resume button.
+Waiting tickets in call order, then suspended ones (shown in the warning colour, with a note).
+Enter, a double click or the button below acts on the selected row: a waiting ticket is called
+by name (指呼), a suspended one is resumed here. The button says which.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import customtkinter as ctk
 
 from ui import style
-from ui.i18n import N_
+from ui.i18n import N_, _
 from ui.presenters.format import QueueRow
 from ui.views.common import Relabel, set_enabled
 
@@ -27,6 +28,9 @@ class QueueList(ctk.CTkFrame):
     def __init__(self, master: Any, *, on_resume: Callable[[int], None]) -> None:
         super().__init__(master)
         self._on_resume = on_resume
+        self._rows: dict[str, tuple[Any, ...]] = {}
+        self._suspended: set[str] = set()
+        self._order: list[str] = []
         self.labels = Relabel(self, self._relabel_headings)
         self.grid_columnconfigure(0, weight=1)
         self.grid_rowconfigure(1, weight=1)
@@ -47,21 +51,18 @@ class QueueList(ctk.CTkFrame):
         self.scroll.grid(row=1, column=1, sticky="ns", padx=(0, 8), pady=4)
         self.resume_button = ctk.CTkButton(self, height=40, font=style.font(16, "bold"),
                                            command=self.resume_selected, state="disabled")
-        self.labels.text(self.resume_button, N_("Resume selected suspended ticket (Enter)"))
         self._resume_fg = self.resume_button.cget("fg_color")
         self.resume_button.grid(row=2, column=0, columnspan=2, sticky="ew", padx=12, pady=(4, 10))
+        self._update_resume()
         self.tree.bind("<<TreeviewSelect>>", lambda _e: self._update_resume())
         self.tree.bind("<Return>", lambda _e: self.resume_selected())
         self.tree.bind("<Double-1>", lambda _e: self.resume_selected())
-        self._rows: dict[str, tuple[Any, ...]] = {}
-        self._suspended: set[str] = set()
-        self._order: list[str] = []
 
     def _relabel_headings(self) -> None:
-        from ui.i18n import _
-
         for col in COLUMNS:
             self.tree.heading(col, text=_(HEADINGS[col]))
+        if hasattr(self, "resume_button"):
+            self.resume_button.configure(text=_(self._button_text()))
 
     def set_title(self, text: str) -> None:
         self.title.configure(text=text)
@@ -92,14 +93,22 @@ class QueueList(ctk.CTkFrame):
         self._order = new_order
         self._update_resume()
 
+    def _button_text(self) -> str:
+        sel = self.tree.selection()
+        if sel and sel[0] in self._rows and sel[0] not in self._suspended:
+            return N_("Call the selected ticket now (Enter)")
+        return N_("Resume selected suspended ticket (Enter)")
+
     def _update_resume(self) -> None:
         sel = self.tree.selection()
-        ok = bool(sel) and sel[0] in self._suspended
+        ok = bool(sel) and sel[0] in self._rows
         set_enabled(self.resume_button, ok, self._resume_fg)
+        self.resume_button.configure(text=_(self._button_text()))
 
     def resume_selected(self) -> None:
+        """Act on the selected row (call a waiting ticket, resume a suspended one)."""
         sel = self.tree.selection()
-        if sel and sel[0] in self._suspended:
+        if sel and sel[0] in self._rows:
             self._on_resume(int(sel[0]))
 
     def row_ids(self) -> list[str]:
