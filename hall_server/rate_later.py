@@ -309,9 +309,11 @@ def _card(pg: Page, hall: Hall, case: dict[str, Any]) -> str:
     window = pg.pick(case["window"]) if case["window"] else pg.t("window_no", n=case["window_no"])
     day = datetime.fromtimestamp((case["completed_ms"] or case["started_ms"]) / 1000, hall.tz).date()
     rows = [
-        ("matter", e(pg.pick(case["matter"]))),
+        *([("matter", e(pg.pick(case["matter"])))] if case["matter"] else []),
         ("window", e(window)),
-        ("clerk", f'{e(staff)}<br><span class="hint">{pg.t("staff_no")} {e(case["staff_no"])}</span>'),
+        ("clerk", f'{e(staff)} <span class="hint">（{pg.t("staff_no")} {e(case["staff_no"])}）</span>'
+                  if pg.lang == "zh" else
+                  f'{e(staff)} <span class="hint">({pg.t("staff_no")} {e(case["staff_no"])})</span>'),
         ("date", e(_fmt_day(pg, day))),
     ]
     items = "".join(f'<div><dt>{pg.t(k)}</dt><dd id="case-{k}">{v}</dd></div>' for k, v in rows)
@@ -337,9 +339,10 @@ def _rate_screen(pg: Page, hall: Hall, case: dict[str, Any], last_day: date) -> 
     )
     body = (
         f'<h1 id="h-rate">{pg.t("rate_h")}</h1>{_card(pg, hall, case)}'
-        f'<p class="until">{pg.t("until", d=_fmt_day(pg, last_day), n=hall.rules.rate_later_days)}</p>'
         f'<form method="post" action="{PATH}" accept-charset="utf-8">{_hidden(pg, uuid.uuid4().hex, "level")}'
         f'<div class="levels" role="group" aria-labelledby="h-rate">{buttons}</div></form>'
+        # After the buttons: on a 390x844 phone all five fit on the first screen.
+        f'<p class="until">{pg.t("until", d=_fmt_day(pg, last_day), n=hall.rules.rate_later_days)}</p>'
     )
     return pg.render("rate", body, hall=case["hall"])
 
