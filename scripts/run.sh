@@ -118,16 +118,26 @@ case "$cmd" in
     TEST_HOME="$(mktemp -d /tmp/counter-home.XXXXXX)"
     export COUNTER_ARTIFACTS="${COUNTER_ARTIFACTS:-$ROOT/test-artifacts}"
     mkdir -p "$COUNTER_ARTIFACTS"
+    # pytest's own exit code is written to a file: the D-Bus wrapper's status is not trusted
+    # alone (a wrapper that dies must not hide or fake a result). SIGPIPE is ignored so a
+    # closed pipe in some helper process (browser, keyring daemon) cannot kill the run.
+    RCFILE="$TEST_HOME/pytest-rc"
+    export NO_AT_BRIDGE=1  # Chromium: no accessibility bus to spawn inside the test session
+    trap '' PIPE
     set +e
     HOME="$TEST_HOME" dbus-run-session -- bash -c '
       eval "$(printf pw | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)" || true
       export GNOME_KEYRING_CONTROL SSH_AUTH_SOCK
       "$0" -m pytest --durations=15 "$@"
+      echo $? > "'"$RCFILE"'"
     ' "$VENV/bin/python" "$@"
-    rc=$?
+    wrapper_rc=$?
     set -e
+    if [ -f "$RCFILE" ]; then rc="$(cat "$RCFILE")"; else
+      log "pytest did not finish (wrapper exit $wrapper_rc)"; rc=1
+    fi
     rm -rf "$TEST_HOME"
-    exit $rc
+    exit "$rc"
     ;;
   bench)
     ensure_apt "${APT_BASE[@]}" "${APT_TEST[@]}"
