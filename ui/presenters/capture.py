@@ -5,8 +5,8 @@ Plain Python (no Tk): every scanner, disk, image and network call goes through t
 (``run(op, on_success, on_error)``), so the Tk thread never waits on I/O and never decodes an
 image; thumbnails arrive as already-decoded PIL images made on a worker.
 
-Its strings are bilingual pairs chosen by ``ui.i18n.language()`` (``t(zh, en)``), kept here so
-the panel needs no change to the shared gettext catalogs.
+Its strings are gettext message ids (English) translated by the shared catalogs under
+``ui/locale``, so the desk's language switch covers the panel too.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from ui.i18n import language
+from ui.i18n import N_, _, language
 from ui.presenters.desk import error_text
 
 log = logging.getLogger(__name__)
@@ -30,27 +30,22 @@ SOURCES = ("scanner", "folder", "file")
 MARKS = ("e_licence", "accepted_pending", "not_applicable")
 
 
-def t(zh: str, en: str) -> str:
-    """The text in the current desk language."""
-    return en if language() == "en" else zh
-
-
-LABELS: dict[str, tuple[str, str]] = {
-    "scanner": ("扫描仪", "Scanner"), "folder": ("热文件夹", "Hot folder"), "file": ("文件", "File"),
-    "color": ("彩色", "Colour"), "gray": ("灰度", "Grey"), "lineart": ("黑白", "Black/white"),
-    "flatbed": ("平板", "Flatbed"), "adf": ("自动进纸", "Feeder (ADF)"),
-    "e_licence": ("电子证照", "E-licence"), "accepted_pending": ("容缺受理", "Accept, to follow"),
-    "not_applicable": ("不适用", "Not applicable"), "received": ("已收取", "Received"),
-    "missing": ("缺少", "Missing"), "": ("未核对", "Not checked"),
-    "required": ("必需", "Required"), "optional": ("可选", "Optional"),
-    "queued": ("等待上传", "Queued"), "uploading": ("上传中", "Uploading"),
-    "confirmed": ("已上传 ✓", "Uploaded ✓"), "failed": ("上传失败", "Upload failed"),
+LABELS: dict[str, str] = {
+    "scanner": N_("Scanner"), "folder": N_("Hot folder"), "file": N_("File"),
+    "color": N_("Colour"), "gray": N_("Grey"), "lineart": N_("Black/white"),
+    "flatbed": N_("Flatbed"), "adf": N_("Feeder (ADF)"),
+    "e_licence": N_("E-licence"), "accepted_pending": N_("Accept, to follow"),
+    "not_applicable": N_("Not applicable"), "received": N_("Received"),
+    "missing": N_("Missing"), "": N_("Not checked"),
+    "required": N_("Required"), "optional": N_("Optional"),
+    "queued": N_("Queued"), "uploading": N_("Uploading"),
+    "confirmed": N_("Uploaded ✓"), "failed": N_("Upload failed"),
 }
 
 
 def label(key: str) -> str:
-    zh, en = LABELS.get(key, (key, key))
-    return t(zh, en)
+    """A slot, source, option or upload state in the current language."""
+    return _(LABELS[key]) if key in LABELS else key
 
 
 @dataclass(frozen=True)
@@ -122,7 +117,7 @@ class CapturePresenter:
                     upload += f"（{slot.reason[:40]}）" if language() != "en" else f" ({slot.reason[:40]})"
             status = st.get(item.id, "")
             name = item.name_en if language() == "en" and item.name_en else item.name_zh
-            pages = t(f"{n} 页", f"{n} p.") if n else ""
+            pages = _("{n} p.").format(n=n) if n else ""
             if not n and slot is not None and slot.pdf_pages:
                 pages = f"PDF·{slot.pdf_pages}"
             out.append(SlotRow(item.id, name, label(item.requirement), label(status), pages, upload,
@@ -229,7 +224,7 @@ class CapturePresenter:
         docs, case_id, item_id, settings = self.docs, self.case.id, self.selected, self.scan_settings()
         assert item_id is not None
         self.busy = True
-        self.message(lambda: t("正在采集…", "Capturing…"))
+        self.message(lambda: _("Capturing…"))
         self._render_controls()
 
         def op() -> Any:
@@ -240,12 +235,11 @@ class CapturePresenter:
             if result.error is not None:
                 err = result.error
                 fallback = err.details.get("fallback") if hasattr(err, "details") else None
-                extra_zh = "" if not fallback else "（可点“导入文件”）"
-                extra_en = "" if not fallback else " (use 'Import file')"
-                self.message(lambda: error_text(err) + t(extra_zh, extra_en), "error")
+                self.message(lambda: error_text(err) + (_(" (use 'Import file')") if fallback else ""),
+                             "error")
             else:
                 n = result.added
-                self.message(lambda: t(f"已采集 {n} 页。", f"{n} page(s) captured."))
+                self.message(lambda: _("{n} page(s) captured.").format(n=n))
             if replace_index is not None:
                 self.page_index = replace_index
             self.render()
@@ -291,7 +285,7 @@ class CapturePresenter:
         code = getattr(self.matter, "code", "")
         desk = getattr(self.core, "desk", None)
         self.busy = True
-        self.message(lambda: t("正在生成 PDF…", "Making the PDF…"))
+        self.message(lambda: _("Making the PDF…"))
         self._render_controls()
 
         def op() -> Any:
@@ -311,8 +305,7 @@ class CapturePresenter:
             if new_case is not None:
                 self.case = new_case
             n = len(doc.pages)
-            self.message(lambda: t(f"已生成 {n} 页 PDF，已加入上传队列。",
-                                   f"A {n}-page PDF is queued for upload."))
+            self.message(lambda: _("A {n}-page PDF is queued for upload.").format(n=n))
             self.page_index = None
             self.render()
 
@@ -329,7 +322,7 @@ class CapturePresenter:
             self.busy = False
             if new_case is not None:
                 self.case = new_case
-            self.message(lambda: t(f"已标记为“{label(status)}”。", f"Marked '{label(status)}'."))
+            self.message(lambda: _("Marked '{status}'.").format(status=label(status)))
             self.render()
 
         self.runner.run(lambda: desk.set_material(item_id, status, ""), ok, self._fail)
@@ -341,12 +334,11 @@ class CapturePresenter:
         item = self.items.get(ev.item_id)
         name = (item.name_en if language() == "en" else item.name_zh) if item else ev.item_id
         if ev.state == "confirmed":
-            self.message(lambda: t(f"“{name}”已上传，服务器校验一致，本机副本已删除。",
-                                   f"'{name}' is uploaded and verified by the server; the local "
-                                   "copy was deleted."))
+            self.message(lambda: _("'{name}' is uploaded and verified by the server; the local "
+                                   "copy was deleted.").format(name=name))
         elif ev.state == "failed":
-            self.message(lambda: t(f"“{name}”上传未完成，将自动重试：{ev.reason}",
-                                   f"'{name}' not uploaded yet, retrying automatically: {ev.reason}"),
+            self.message(lambda: _("'{name}' not uploaded yet, retrying automatically: {reason}")
+                         .format(name=name, reason=ev.reason),
                          "warn")
 
     # -- one-time notification ----------------------------------------------------------------------
@@ -383,12 +375,11 @@ class CapturePresenter:
             self.busy = False
             self.notice_path = path
             n = len(items)
-            self.message(lambda: t(f"一次性告知书已送打印（缺 {n} 项材料）。",
-                                   f"The one-time notice was sent to the printer ({n} missing)."))
+            self.message(lambda: _("The one-time notice was sent to the printer ({n} missing).")
+                         .format(n=n))
             self.render()
             self.view.ask_yes_no(
-                t("告知书已打印。是否将号票挂起（不持件挂起），申请人补齐材料后回来无需重新排队？",
-                  "The notice is printed. Suspend the ticket (without materials) so the citizen "
+                _("The notice is printed. Suspend the ticket (without materials) so the citizen "
                   "can come back with them without queuing again?"),
                 lambda yes: self.suspend(n) if yes else None)
 

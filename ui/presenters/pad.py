@@ -74,7 +74,8 @@ class PadPresenter:
     def status(self) -> tuple[str, bool]:
         """The status-bar text and whether it is good news (green)."""
         if not self.configured:
-            return _(STATE_TEXT["none"]), False
+            text = STATE_TEXT["none"]  # not inside _(): Babel would extract "none" as a message
+            return _(text), False
         if self.locked:
             return _("Pad: rating in progress"), True
         return _(STATE_TEXT.get(self.state, STATE_TEXT["offline"])), self.state in GOOD_STATES

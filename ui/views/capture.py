@@ -18,6 +18,7 @@ from typing import Any
 import customtkinter as ctk
 
 from ui import style
+from ui.i18n import N_, _
 from ui.presenters.capture import (
     COLOURS,
     FEEDS,
@@ -27,7 +28,6 @@ from ui.presenters.capture import (
     CapturePresenter,
     SlotRow,
     label,
-    t,
 )
 
 COLUMNS = ("name", "requirement", "status", "pages", "upload")
@@ -184,24 +184,23 @@ class CaptureWindow(ctk.CTkToplevel):
         self.ask_files(lambda paths: self._p("import_files", paths))
 
     def relabel(self) -> None:
-        self.title(t("采集材料", "Capture materials"))
-        for col, (zh, en) in {"name": ("材料", "Material"), "requirement": ("要求", "Need"),
-                              "status": ("状态", "Status"), "pages": ("页数", "Pages"),
-                              "upload": ("上传", "Upload")}.items():
-            self.tree.heading(col, text=t(zh, en))
+        self.title(_("Capture materials"))
+        for col, msgid in {"name": N_("Material"), "requirement": N_("Need"),
+                           "status": N_("Status"), "pages": N_("Pages"),
+                           "upload": N_("Upload")}.items():
+            self.tree.heading(col, text=_(msgid))
         self.source_seg.configure(values=[label(s) for s in SOURCES])
         self.colour_menu.configure(values=[label(c) for c in COLOURS])
         self.feed_menu.configure(values=[label(f) for f in FEEDS])
-        self.import_button.configure(text=t("导入文件…", "Import file…"))
-        for key, (zh, en) in {"left": ("◀ 前移", "◀ Earlier"), "right": ("后移 ▶", "Later ▶"),
-                              "delete": ("删除此页", "Delete page"),
-                              "rescan": ("重扫此页", "Rescan page")}.items():
-            self.edit_buttons[key].configure(text=t(zh, en))
+        self.import_button.configure(text=_("Import file…"))
+        for key, msgid in {"left": N_("◀ Earlier"), "right": N_("Later ▶"),
+                           "delete": N_("Delete page"), "rescan": N_("Rescan page")}.items():
+            self.edit_buttons[key].configure(text=_(msgid))
         for status, b in self.mark_buttons.items():
             b.configure(text=label(status))
-        self.finish_button.configure(text=t("完成并上传", "Finish and upload"))
-        self.notice_button.configure(text=t("一次性告知", "One-time notice"))
-        self.close_button.configure(text=t("关闭", "Close"))
+        self.finish_button.configure(text=_("Finish and upload"))
+        self.notice_button.configure(text=_("One-time notice"))
+        self.close_button.configure(text=_("Close"))
 
     # -- show_* (the CaptureView protocol) -------------------------------------------------------
     def set_header(self, text: str) -> None:
@@ -221,10 +220,9 @@ class CaptureWindow(ctk.CTkToplevel):
             f.destroy()
         self._thumb_frames, self._images = [], []
         n = len(thumbs)
-        self.pages_title.configure(text=f"{title} · " + t(f"{n} 页", f"{n} page(s)"))
+        self.pages_title.configure(text=f"{title} · " + _("{n} page(s)").format(n=n))
         if not thumbs:
-            self.empty_label.configure(text=t("本项尚无待上传的页面。选择来源后点上方蓝色按钮采集，或导入文件。",
-                                              "No pages waiting in this item. Choose a source and "
+            self.empty_label.configure(text=_("No pages waiting in this item. Choose a source and "
                                               "press the blue button above, or import a file."))
             self.empty_label.grid(row=0, column=0, padx=20, pady=40)
         else:
@@ -238,7 +236,7 @@ class CaptureWindow(ctk.CTkToplevel):
             self._images.append(img)
             pic = ctk.CTkLabel(frame, image=img, text="")
             pic.pack(padx=6, pady=(6, 2))
-            cap = ctk.CTkLabel(frame, text=t(f"第 {i + 1} 页", f"Page {i + 1}"), font=style.font(14))
+            cap = ctk.CTkLabel(frame, text=_("Page {n}").format(n=i + 1), font=style.font(14))
             cap.pack(pady=(0, 4))
             for w in (frame, pic, cap):
                 w.bind("<Button-1>", lambda _e, k=i: self._p("select_page", k))
@@ -257,8 +255,8 @@ class CaptureWindow(ctk.CTkToplevel):
         scanner = source == "scanner"
         for w in (self.res_menu, self.colour_menu, self.feed_menu):
             w.configure(state="normal" if scanner and not busy else "disabled")
-        text = {"scanner": t("开始扫描", "Scan"), "folder": t("取热文件夹中的文件", "Take from folder"),
-                "file": t("选择文件…", "Choose files…")}[source]
+        text = {"scanner": _("Scan"), "folder": _("Take from folder"),
+                "file": _("Choose files…")}[source]
         self.capture_button.configure(text=text + (" …" if busy else ""),
                                       state="disabled" if busy else "normal")
         self.import_button.configure(state="disabled" if busy else "normal")
@@ -276,14 +274,14 @@ class CaptureWindow(ctk.CTkToplevel):
 
     def ask_files(self, on_done: Callable[[list[str]], None]) -> None:
         paths = filedialog.askopenfilenames(
-            parent=self, title=t("选择扫描件", "Choose scans"),
-            filetypes=[(t("图片或 PDF", "Images or PDF"), "*.jpg *.jpeg *.png *.tif *.tiff *.pdf"),
-                       (t("所有文件", "All files"), "*")])
+            parent=self, title=_("Choose scans"),
+            filetypes=[(_("Images or PDF"), "*.jpg *.jpeg *.png *.tif *.tiff *.pdf"),
+                       (_("All files"), "*")])
         on_done(list(paths or []))
 
     def ask_yes_no(self, text: str, on_done: Callable[[bool], None]) -> None:
         d = ctk.CTkToplevel(self)
-        d.title(t("挂起号票？", "Suspend the ticket?"))
+        d.title(_("Suspend the ticket?"))
         d.transient(self)
         ctk.CTkLabel(d, text=text, font=style.font(17), wraplength=520, justify="left").pack(
             padx=24, pady=(22, 14))
@@ -295,11 +293,11 @@ class CaptureWindow(ctk.CTkToplevel):
             self.yes_no = None
             on_done(yes)
 
-        self.yes_button = ctk.CTkButton(row, text=t("挂起（Enter）", "Suspend (Enter)"),
+        self.yes_button = ctk.CTkButton(row, text=_("Suspend (Enter)"),
                                         font=style.font(17, "bold"), height=44,
                                         command=lambda: answer(True))
         self.yes_button.pack(side="left", padx=8)
-        self.no_button = ctk.CTkButton(row, text=t("不挂起（Esc）", "Not now (Esc)"),
+        self.no_button = ctk.CTkButton(row, text=_("Not now (Esc)"),
                                        font=style.font(17), height=44,
                                        fg_color=style.color("button_secondary"),
                                        hover_color=style.color("button_secondary_hover"),
@@ -332,8 +330,7 @@ def open_for_desk(app: Any, item_id: str | None) -> CaptureWindow | None:
     # catalog read on the Tk thread here.
     matter = desk.current_matter() if code else None
     if case is None or matter is None or getattr(core, "documents", None) is None:
-        desk.notice(lambda: t("请先开始办理并选择事项（F7、F8），再采集材料。",
-                              "Start the service and set the matter (F7, F8) before capturing."),
+        desk.notice(lambda: _("Start the service and set the matter (F7, F8) before capturing."),
                     "warn")
         return None
     existing = getattr(app, "capture_window", None)

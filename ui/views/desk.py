@@ -192,9 +192,7 @@ class DeskView(ctk.CTkFrame):
 
     def _relabel(self) -> None:
         if getattr(self, "capture_button", None) is not None:
-            from ui.presenters.capture import t
-
-            self.capture_button.configure(text=t("采集 / 扫描材料…", "Capture / scan…"))  # type: ignore[union-attr]
+            self.capture_button.configure(text=_("Capture / scan…"))  # type: ignore[union-attr]
         for action, b in self.buttons.items():
             label = self._pause_label if action == "pause" else _(ACTION_LABELS[action])
             if action == self._busy:
