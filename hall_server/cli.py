@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--arrival-rate", type=float, default=0.0, metavar="N", help="demo tickets per minute")
     s.add_argument("--require-device", action="store_true", help="window logins need an enrolled PC")
     s.add_argument("--tz", default="Asia/Shanghai")
+    s.add_argument("--public-url", default=os.environ.get("HALL_PUBLIC_URL", ""),
+                   help="base address citizens' phones reach, for rate-later links (e.g. https://hall.example.gov.cn)")
     s.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (PostgreSQL)")
     s.add_argument("--seed", type=int, default=1)
 
@@ -144,7 +146,7 @@ def serve(ns: argparse.Namespace) -> int:
 
     settings = Settings(
         data_dir=ns.data_dir, db_url=ns.db, demo=ns.demo, arrival_rate=ns.arrival_rate,
-        require_device=ns.require_device, timezone=ns.tz, seed=ns.seed,
+        require_device=ns.require_device, timezone=ns.tz, seed=ns.seed, public_url=ns.public_url,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     print(f"hall-server listening on http://{ns.host}:{ns.port}  (API docs: /docs)", flush=True)
@@ -167,7 +169,7 @@ def serve(ns: argparse.Namespace) -> int:
         os.environ["HALL_SERVER_SETTINGS"] = json.dumps({
             "data_dir": str(settings.data_dir), "db_url": settings.database_url(), "demo": ns.demo,
             "arrival_rate": 0.0, "require_device": ns.require_device, "timezone": ns.tz,
-            "migrate_on_start": False, "seed": ns.seed,
+            "migrate_on_start": False, "seed": ns.seed, "public_url": ns.public_url,
         })
         uvicorn.run("hall_server.cli:app_from_env", factory=True, host=ns.host, port=ns.port,
                     workers=ns.workers, log_level="warning")

@@ -184,7 +184,8 @@ def window_end_ms(hall: Hall, from_ms: int) -> tuple[int, date]:
 
 # ---- the staff side: the link for the QR code --------------------------------------------------
 def link_base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + PATH
+    public = hall_of(request).settings.public_url
+    return (public or str(request.base_url)).rstrip("/") + PATH
 
 
 @router.get("/cases/{case_id}/rate-later-link")

@@ -35,6 +35,8 @@ class Settings:
     arrival_rate: float = 0.0  # tickets per minute issued by the demo simulator; 0 = off
     seed: int = 1
     require_device: bool = False
+    # The address citizens' phones reach (rate-later links); empty: the address the desk used.
+    public_url: str = ""
     access_token_seconds: int = 900
     refresh_token_seconds: int = 12 * 3600
     enrollment_code_seconds: int = 24 * 3600

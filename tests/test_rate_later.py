@@ -277,3 +277,19 @@ def test_desk_falls_back_to_the_old_link_on_a_server_without_the_endpoint(tmp_pa
         core.close()
         server.should_exit = True
         thread.join(15)
+
+
+def test_links_use_the_public_address_when_the_hall_sets_one(tmp_path: Any) -> None:
+    """The desk reaches the server on an intranet address a citizen's phone cannot: IT sets
+    `--public-url`, and the QR then points there."""
+    from tests.support.server_fixtures import start_server_thread
+
+    srv = start_server_thread(data_dir=tmp_path / "hall", demo=True,
+                              public_url="https://rate.hall.example/")
+    try:
+        desk = signed_in(srv.url, "1001", 1)
+        (cid,) = open_cases(desk, 1, 1)
+        assert link(desk, cid).startswith("https://rate.hall.example/rate-later?c=")
+        desk.close()
+    finally:
+        srv.stop()
