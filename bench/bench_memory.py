@@ -1,0 +1,214 @@
+"""Memory of the desk after a scripted full day, and its growth from one day to the next.
+
+The real desk window (own Xvfb when DISPLAY is unset) and the real reference server in this
+process: each "day" signs in at window 1, has a few hundred tickets issued, and serves them the
+way a clerk does through the real presenter and dialogs (call, start, set the matter through the
+search dialog, mark a material, complete; every 25th a no-show after two recalls, every 40th a
+transfer to window 2), then signs out. The day runs three times in the same process; RSS
+(psutil, after ``gc.collect()``) is taken after each day. Growth is the mean of day 2 -> 3 and
+day 1 -> 2 would include one-time costs (fonts, caches, the catalog in memory), so the target is
+on the later days. Counters of what usually leaks are reported beside it: Tk widgets alive,
+dispatcher handlers, i18n listeners, pending runner callbacks.
+
+    python -m bench memory        (BENCH_MEMORY_TICKETS=300 to change the tickets per day)
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.bench_ui import _Display
+from bench.common import figure
+
+TICKETS = int(os.environ.get("BENCH_MEMORY_TICKETS", "240"))
+DAYS = 3
+PASSWORD = "demo1234"
+SEARCHES = ("gtgshsl", "yyzz", "370191-A", "jzz", "营业执照", "hz")
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    gc.collect()
+    return float(psutil.Process().memory_info().rss) / (1024 * 1024)
+
+
+def _widgets(root: Any) -> int:
+    n, todo = 0, [root]
+    while todo:
+        w = todo.pop()
+        n += 1
+        todo.extend(w.winfo_children())
+    return n
+
+
+class _Script:
+    """Runs steps on the Tk thread: each is (action, condition to wait for), driven by after()."""
+
+    def __init__(self, app: Any, steps: list[tuple[Callable[[], None], Callable[[], bool]]]) -> None:
+        self.app, self.steps = app, steps
+        self.i = 0
+        self.waiting: Callable[[], bool] | None = None
+        self.deadline = 0.0
+        self.error: str | None = None
+
+    def start(self) -> None:
+        self.app.root.after(1, self._tick)
+
+    def _tick(self) -> None:
+        root = self.app.root
+        if self.waiting is not None:
+            if not self.waiting():
+                if time.monotonic() > self.deadline:
+                    self.error = f"step {self.i} timed out"
+                    root.quit()
+                    return
+                root.after(2, self._tick)
+                return
+            self.waiting = None
+        if self.i >= len(self.steps):
+            root.quit()
+            return
+        action, until = self.steps[self.i]
+        self.i += 1
+        action()
+        self.waiting, self.deadline = until, time.monotonic() + 30
+        root.after(1, self._tick)
+
+
+def _day_steps(app: Any, n: int) -> list[tuple[Callable[[], None], Callable[[], bool]]]:
+    def p() -> Any:
+        return app.desk
+
+    def idle() -> bool:
+        return p() is not None and p().s.busy is None
+
+    def state(s: str) -> Callable[[], bool]:
+        return lambda: idle() and p().s.state == s
+
+    def dialog() -> Any:
+        d = app.desk_view.dialog if app.desk_view is not None else None
+        return d if d is not None and d.winfo_exists() else None
+
+    def do(action: str) -> Callable[[], None]:
+        return lambda: p().trigger(action)
+
+    def confirm() -> None:
+        dialog().confirm()
+
+    steps: list[tuple[Callable[[], None], Callable[[], bool]]] = [
+        (lambda: None, lambda: app.desk_view is not None and (app.core.catalog.count() > 0))]
+    for i in range(n):
+        steps.append((do("call_next"), state("calling")))
+        if i % 25 == 24:
+            steps += [(do("recall"), idle), (do("recall"), idle), (do("no_show"), state("idle"))]
+            continue
+        if i % 40 == 39:
+            steps += [(do("transfer"), lambda: dialog() is not None), (confirm, state("idle"))]
+            continue
+        text = SEARCHES[i % len(SEARCHES)]
+
+        def search(text: str = text) -> None:
+            d = dialog()
+            d.entry.insert(0, text)
+            d._search(text, d.show_results)  # what a KeyRelease does
+
+        steps += [
+            (do("start"), state("serving")),
+            (do("change_matter"), lambda: dialog() is not None),
+            (search, lambda: dialog() is not None and dialog().listbox.size() > 0),
+            (confirm, lambda: idle() and p().s.case is not None and p().s.case.matter_code
+             and app.desk_view.checklist.tree.get_children()),
+            (lambda: (app.desk_view.checklist.tree.selection_set(
+                app.desk_view.checklist.tree.get_children()[0]),
+                app.desk_view.checklist.set_selected("received")), idle),
+            (do("complete"), lambda: dialog() is not None),
+            (confirm, state("idle")),
+        ]
+    return steps
+
+
+def _run_day(app: Any, url: str, n: int) -> float:
+    from tests.support.server_fixtures import Api
+
+    api = Api(url)
+    for i in range(n):
+        prio = "green" if i % 13 == 0 else "normal"
+        r = api.post("/tickets", json={"category": "A", "priority": prio})
+        r.raise_for_status()
+    api.close()
+    t0 = time.perf_counter()
+    app.sign_in("1001", PASSWORD)
+    script = _Script(app, _day_steps(app, n))
+    script.start()
+    app.root.mainloop()
+    if script.error:
+        raise RuntimeError(f"scripted day stopped: {script.error}")
+    # Sign out as at the end of the shift; the desk returns to the sign-in screen.
+    app.runner.run(app.core.session.sign_out)
+    end = time.monotonic() + 30
+
+    def back() -> None:
+        if app.signin_view is not None or time.monotonic() > end:
+            app.root.quit()
+        else:
+            app.root.after(5, back)
+
+    app.root.after(5, back)
+    app.root.mainloop()
+    # Let the sign-in screen's own checks land, then measure.
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        app.root.update()
+        time.sleep(0.005)
+    return time.perf_counter() - t0
+
+
+def run() -> list[dict[str, Any]]:
+    from counter_app.config import Settings
+    from tests.support.server_fixtures import start_server_thread
+    from ui import i18n
+    from ui.app import DeskApp
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    out: list[dict[str, Any]] = []
+    with _Display():
+        server = start_server_thread(f"sqlite:///{tmp / 'hall.sqlite3'}", data_dir=tmp / "hall")
+        app = DeskApp(Settings(server_url=server.url, window_no=1, data_dir=tmp / "desk",
+                               log_dir=tmp / "logs", idle_lock_minutes=0, language="zh"))
+        try:
+            start_mb = _rss_mb()
+            rss: list[float] = []
+            seconds: list[float] = []
+            for _day in range(DAYS):
+                seconds.append(_run_day(app, server.url, TICKETS))
+                rss.append(_rss_mb())
+            counters = dict(widgets=_widgets(app.root), handlers=app.dispatcher.handler_count(),
+                            i18n_listeners=i18n.listener_count(), runner_pending=app.runner.in_flight)
+        finally:
+            try:
+                app.core.close()
+            finally:
+                app.destroy()
+                server.stop()
+    growth = [b - a for a, b in zip(rss, rss[1:], strict=False)]
+    later = growth[1:] or growth
+    out.append(figure("desk_rss_after_day_mb", rss[0], n=TICKETS, start_mb=round(start_mb, 1),
+                      days=[round(x, 1) for x in rss], seconds_per_day=[round(s, 1) for s in seconds],
+                      note="whole process: desk window + core + in-process reference server"))
+    out.append(figure("desk_rss_growth_per_day_mb", sum(later) / len(later), target="value<=5",
+                      n=DAYS, growth=[round(g, 2) for g in growth], **counters))
+    return out
+
+
+if __name__ == "__main__":
+    import json
+
+    for line in run():
+        print(json.dumps(line, ensure_ascii=False))
