@@ -334,6 +334,9 @@ def _make_handler(tr: LanPadTransport) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "CounterPad/1"
         timeout = 30  # a stalled client cannot hold a thread forever
+        # Headers and body leave as two writes; with Nagle on, the body waits for the pad's
+        # delayed ACK: 40 ms on every tap. TCP_NODELAY sends both at once.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.debug("pad %s " + format, self.client_address[0], *args)
