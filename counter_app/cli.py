@@ -115,6 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         settings = _demo_settings(args, server.url, root)
         _setup_logs(settings, args.debug)
+        demo.seed_queue(server.url)
         if not args.no_second_window:
             sim = demo.SimulatedWindow(server.url)
             sim.start()
@@ -122,6 +123,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return headless_check(settings)
         print(f"demo hall server at {server.url}; desk at window {demo.DEMO_WINDOW} "
               f"as staff {demo.DEMO_STAFF[0]}")
+        print(f"evaluator pad page: http://127.0.0.1:{args.pad_port}/pad/ "
+              "(pair it from the desk with Ctrl+P as supervisor 8001 / demo1234)")
         return _run_ui(settings, demo_credentials=demo.DEMO_STAFF)
     finally:
         if sim is not None:

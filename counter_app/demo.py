@@ -81,11 +81,28 @@ def start_demo_server(data_dir: Path, *, arrival_rate: float = 6.0, seed: int = 
     return DemoServer(url, server, thread)
 
 
+def seed_queue(url: str, *, category: str = "A", normal: int = 6) -> int:
+    """A morning queue for the demo desk: some waiting citizens, one green-channel, one due
+    appointment, so the first F1 already shows the call order rules. Returns tickets issued."""
+    from datetime import UTC, datetime
+
+    from api_client import HallClient
+
+    issued = 0
+    with HallClient(url) as kiosk:
+        kiosk.issue_ticket(category, priority="appointment", appointment_at=datetime.now(UTC))
+        issued += 1
+        for i in range(normal):
+            kiosk.issue_ticket(category, priority="green" if i == 2 else "normal")
+            issued += 1
+    return issued
+
+
 class SimulatedWindow:
     """A second window run by a script: calls, serves for a few seconds, completes, repeats."""
 
     def __init__(self, url: str, *, staff: tuple[str, str] = SIM_STAFF,
-                 window_no: int = SIM_WINDOW, serve_s: tuple[float, float] = (6.0, 15.0),
+                 window_no: int = SIM_WINDOW, serve_s: tuple[float, float] = (30.0, 75.0),
                  seed: int = 2) -> None:
         from api_client import HallClient
 
