@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -68,13 +69,18 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Iterator[tuple[Path, Path, StaticServer, Path]]:
-    """A signed repository holding 1.0.0 and 2.0.0, served on loopback; yields the trust root."""
-    repo_dir, keys = tmp_path / "release" / "repo", tmp_path / "release" / "keys"
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[tuple[Path, Path, StaticServer, Path]]:
+    """A signed repository holding 1.0.0 and 2.0.0, served on loopback; yields the trust root.
+
+    Built once for the module: tests only read it (the tampered one works on a copy).
+    """
+    base = tmp_path_factory.mktemp("release")
+    repo_dir, keys = base / "repo", base / "keys"
     root_json = repo_tool.init(repo_dir, keys)
     for v in ("1.0.0", "2.0.0"):
-        repo_tool.publish(repo_dir, keys, fake_app(tmp_path / "bundles", v), v)
+        repo_tool.publish(repo_dir, keys, fake_app(base / "bundles", v), v)
     srv = StaticServer(repo_dir)
     yield repo_dir, keys, srv, root_json
     srv.close()
@@ -143,15 +149,21 @@ def test_failed_verification_rolls_back(repo: tuple[Path, Path, StaticServer, Pa
 
 def test_tampered_archive_is_refused(repo: tuple[Path, Path, StaticServer, Path],
                                      tmp_path: Path) -> None:
-    repo_dir, _k, srv, root_json = repo
-    archive = repo_dir / "targets" / "counter-app-2.0.0.tar.gz"
+    repo_dir, _k, _srv, root_json = repo
+    copy = tmp_path / "repo-copy"
+    shutil.copytree(repo_dir, copy)
+    archive = copy / "targets" / "counter-app-2.0.0.tar.gz"
     data = bytearray(archive.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same length, one byte flipped
     archive.write_bytes(bytes(data))
     root = installed_v1(tmp_path)
+    srv = StaticServer(copy)
     up = Updater(cfg(tmp_path, srv.url, root, root_json), "1.0.0")
-    with pytest.raises(UpdateError, match="refused"):
-        up.check_and_stage()
+    try:
+        with pytest.raises(UpdateError, match="refused"):
+            up.check_and_stage()
+    finally:
+        srv.close()
     assert up.staged is None
     assert not (root / "counter-app-2.0.0").exists()
     assert current_version(root) == "1.0.0"
