@@ -551,6 +551,10 @@ def settings_from(settings: Any) -> UpdateSettings | None:
     url = str(getattr(settings, "update_url", "") or "")
     if not url:
         return None
+    if os.name == "nt":
+        # Versioned folders behind a symlink are the Linux layout; tufup's Windows installer
+        # (replace the folder after exit) is the intended path and is not wired yet.
+        raise UpdateError("signed updates are not wired for Windows yet; reinstall setup.exe")
     root_s = str(getattr(settings, "update_install_root", "") or "")
     root = Path(root_s) if root_s else default_install_root()
     if root is None:
