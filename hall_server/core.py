@@ -160,29 +160,30 @@ def all_windows(conn: Connection) -> list[JSON]:
     return [window_json(w, staff.get(w["staff_no"])) for w in ws]
 
 
+_CASE_SQL = (
+    "SELECT id, case_no, ticket_id, matter_code, staff_no, window_no, started_ms, completed_ms, "
+    "outcome, notes FROM cases WHERE id = :id"
+)
+_MATERIALS_SQL = "SELECT item_id, status, note FROM case_materials WHERE case_id = :id ORDER BY position"
+
+
 def case_json(conn: Connection, case_id: int) -> JSON:
-    c = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).mappings().first()
+    c = run(conn, _CASE_SQL, {"id": case_id}).first()
     if c is None:
         raise ApiError(404, "not_found", {"case_id": case_id})
-    mats = conn.execute(
-        select(t.case_materials)
-        .where(t.case_materials.c.case_id == case_id)
-        .order_by(t.case_materials.c.position)
-    ).mappings()
+    mats = run(conn, _MATERIALS_SQL, {"id": case_id}).all()
     return {
-        "id": int(c["id"]),
-        "case_no": c["case_no"],
-        "ticket_id": None if c["ticket_id"] is None else int(c["ticket_id"]),
-        "matter_code": c["matter_code"],
-        "staff_no": c["staff_no"],
-        "window_no": c["window_no"],
-        "started_at": iso_ms(c["started_ms"]),
-        "completed_at": iso_ms(c["completed_ms"]),
-        "outcome": c["outcome"],
-        "materials": [
-            {"item_id": m["item_id"], "status": m["status"], "note": m["note"]} for m in mats
-        ],
-        "notes": c["notes"],
+        "id": int(c[0]),
+        "case_no": c[1],
+        "ticket_id": None if c[2] is None else int(c[2]),
+        "matter_code": c[3],
+        "staff_no": c[4],
+        "window_no": c[5],
+        "started_at": iso_ms(c[6]),
+        "completed_at": iso_ms(c[7]),
+        "outcome": c[8],
+        "materials": [{"item_id": m[0], "status": m[1], "note": m[2]} for m in mats],
+        "notes": c[9],
     }
 
 
@@ -194,14 +195,14 @@ def insert_ignore(conn: Connection, table: Any, values: dict[str, Any], keys: li
     return conn.execute(stmt).first() is not None
 
 
+_COUNTER_SQL = (
+    "INSERT INTO counters (scope, day, n) VALUES (:scope, :day, 1) "
+    "ON CONFLICT (scope, day) DO UPDATE SET n = counters.n + 1 RETURNING n"
+)
+
+
 def next_counter(conn: Connection, scope: str, day: str) -> int:
-    ins: Any = postgresql.insert(t.counters) if conn.dialect.name == "postgresql" else sqlite.insert(t.counters)
-    stmt = (
-        ins.values(scope=scope, day=day, n=1)
-        .on_conflict_do_update(index_elements=["scope", "day"], set_={"n": t.counters.c.n + 1})
-        .returning(t.counters.c.n)
-    )
-    return int(conn.execute(stmt).scalar_one())
+    return int(run(conn, _COUNTER_SQL, {"scope": scope, "day": day}).scalar_one())
 
 
 def get_meta(conn: Connection, key: str) -> str | None:

@@ -85,13 +85,7 @@ _SQL_CACHE: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
 _PARAM = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
 
-def run(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> Any:
-    """Execute hand-written SQL with `:name` parameters straight on the driver.
-
-    The hot paths use this: building SQLAlchemy constructs per call cost more CPU than the
-    query itself. The conversion to the driver's style is cached per statement.
-    """
-    dialect = conn.dialect.name
+def _driver_sql(dialect: str, sql: str) -> tuple[str, tuple[str, ...]]:
     hit = _SQL_CACHE.get((dialect, sql))
     if hit is None:
         order: list[str] = []
@@ -102,14 +96,46 @@ def run(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> Any
 
         hit = (_PARAM.sub(repl, sql.replace("%", "%%") if dialect != "sqlite" else sql), tuple(order))
         _SQL_CACHE[(dialect, sql)] = hit
-    text_, order_ = hit
+    return hit
+
+
+def run(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> Any:
+    """Execute hand-written SQL with `:name` parameters straight on the driver.
+
+    The hot paths use this: building SQLAlchemy constructs per call cost more CPU than the
+    query itself. The conversion to the driver's style is cached per statement. The statement
+    runs on the DBAPI connection inside SQLAlchemy's open transaction: about half the CPU of
+    exec_driver_sql per statement, which matters to SQLite's single writer and to the GIL
+    that every PostgreSQL worker thread shares.
+    """
+    dialect = conn.dialect.name
+    text_, order_ = _driver_sql(dialect, sql)
     p = params or {}
+    dbapi: Any = conn.connection.dbapi_connection
     if dialect == "sqlite":
-        # Straight on the sqlite3 connection inside SQLAlchemy's open transaction: about half
-        # the CPU of exec_driver_sql per statement, which matters to the single writer.
-        cur = conn.connection.dbapi_connection.execute(text_, tuple(p[n] for n in order_))  # type: ignore[union-attr]
-        return _Rows(cur)
+        return _Rows(dbapi.execute(text_, tuple(p[n] for n in order_)))
+    if dialect == "postgresql":
+        # psycopg 3: server-side parameters, and statements run often enough are prepared.
+        with dbapi.cursor() as cur:
+            cur.execute(text_, p)
+            return _Rows(cur)
     return conn.exec_driver_sql(text_, p)
+
+
+def run_many(conn: Connection, sql: str, rows: list[dict[str, Any]]) -> None:
+    """`run()` for one statement over many parameter sets (executemany)."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    text_, order_ = _driver_sql(dialect, sql)
+    dbapi: Any = conn.connection.dbapi_connection
+    if dialect == "sqlite":
+        dbapi.executemany(text_, [tuple(r[n] for n in order_) for r in rows])
+    elif dialect == "postgresql":
+        with dbapi.cursor() as cur:
+            cur.executemany(text_, rows)
+    else:
+        conn.exec_driver_sql(text_, rows)  # type: ignore[arg-type]
 
 
 class _Rows:
@@ -119,12 +145,17 @@ class _Rows:
     __slots__ = ("_rows", "_names", "rowcount")
 
     def __init__(self, cur: Any) -> None:
-        self._rows: list[Any] = cur.fetchall()
-        self._names = [d[0] for d in cur.description] if cur.description else []
+        desc = cur.description
+        # psycopg refuses fetchall() after a statement without a result set.
+        self._rows: list[Any] = cur.fetchall() if desc else []
+        self._names = [d[0] for d in desc] if desc else []
         self.rowcount = cur.rowcount
 
     def first(self) -> Any:
         return self._rows[0] if self._rows else None
+
+    def all(self) -> list[Any]:
+        return self._rows
 
     def scalar(self) -> Any:
         return self._rows[0][0] if self._rows else None
@@ -252,21 +283,30 @@ class Store:
     def _run_batch(self, conn: Connection, batch: list[Any]) -> None:
         outcomes: list[tuple[Any, Any, BaseException | None]] = []
         events: list[PendingEvent] = []
+        single = len(batch) == 1
         try:
             with conn.begin():
+                # Savepoints straight on the sqlite3 connection: SQLAlchemy's begin_nested()
+                # cost more CPU than the job itself. SQLAlchemy never sees them, and it needs
+                # not: its own transaction is the outer one, and every job leaves the
+                # savepoint it opened (released or rolled back) before the next begins.
+                raw: Any = conn.connection.dbapi_connection
                 for fn, fut in batch:
                     tx = Tx(conn, False)
+                    if single:
+                        # A lone job needs no savepoint: if it fails, the batch rolls back.
+                        outcomes.append((fut, fn(tx), None))
+                        events.extend(tx.events)
+                        continue
+                    raw.execute("SAVEPOINT job")
                     try:
-                        if len(batch) == 1:
-                            result = fn(tx)
-                        else:
-                            with conn.begin_nested():
-                                result = fn(tx)
+                        result = fn(tx)
                     except BaseException as e:  # noqa: BLE001 - handed to the caller
-                        if len(batch) == 1:
-                            raise
+                        raw.execute("ROLLBACK TO job")
+                        raw.execute("RELEASE job")
                         outcomes.append((fut, None, e))
                     else:
+                        raw.execute("RELEASE job")
                         outcomes.append((fut, result, None))
                         events.extend(tx.events)
         except BaseException as e:  # noqa: BLE001 - the whole batch failed (or a single job)

@@ -24,7 +24,7 @@ from hall_server.core import (
     ticket_json,
     window_out,
 )
-from hall_server.db import Tx, now_ms, run
+from hall_server.db import Tx, now_ms, run, run_many
 from hall_server.errors import ApiError
 from hall_server.security import Principal
 
@@ -113,6 +113,15 @@ def _ready_window(conn: Connection, window_no: int) -> RowMapping:
 
 
 # ---- issue -------------------------------------------------------------------------------
+_CATEGORY_SQL = "SELECT code FROM categories WHERE code = :c"
+_LIVE_MATTER_SQL = "SELECT code FROM matters WHERE code = :m AND deleted = false"
+_ISSUE_SQL = (
+    "INSERT INTO tickets (number, category, matter_code, priority, appointment_ms, state, "  # noqa: S608
+    "issued_ms, queued_ms, recalls, sort_key, day) VALUES (:number, :category, :matter, "
+    f":priority, :appt, 'waiting', :now, :now, 0, :sk, :day) RETURNING {COLS_SQL}"
+)
+
+
 def issue_ticket(
     tx: Tx,
     hall: Hall,
@@ -122,34 +131,18 @@ def issue_ticket(
     appointment_ms: int | None,
 ) -> JSON:
     conn = tx.conn
-    if conn.execute(select(t.categories.c.code).where(t.categories.c.code == category)).first() is None:
+    if run(conn, _CATEGORY_SQL, {"c": category}).first() is None:
         raise ApiError(422, "unknown_category", {"category": category})
-    if matter_code is not None:
-        m = conn.execute(
-            select(t.matters.c.code).where(t.matters.c.code == matter_code, t.matters.c.deleted.is_(False))
-        ).first()
-        if m is None:
-            raise ApiError(422, "unknown_matter", {"matter_code": matter_code})
+    if matter_code is not None and run(conn, _LIVE_MATTER_SQL, {"m": matter_code}).first() is None:
+        raise ApiError(422, "unknown_matter", {"matter_code": matter_code})
     now = now_ms()
     day = hall.day_of(now)
     n = next_counter(conn, category, day)
-    row = conn.execute(
-        t.tickets.insert()
-        .values(
-            number=f"{category}{n:03d}",
-            category=category,
-            matter_code=matter_code,
-            priority=priority,
-            appointment_ms=appointment_ms,
-            state="waiting",
-            issued_ms=now,
-            queued_ms=now,
-            recalls=0,
-            sort_key=sort_key(priority, now),
-            day=day,
-        )
-        .returning(*TICKET_COLS)
-    ).mappings().one()
+    row = run(conn, _ISSUE_SQL, {
+        "number": f"{category}{n:03d}", "category": category, "matter": matter_code,
+        "priority": priority, "appt": appointment_ms, "now": now,
+        "sk": sort_key(priority, now), "day": day,
+    }).mappings().one()
     tk = ticket_json(row)
     _emit_ticket(tx, "ticket.issued", tk)
     return tk
@@ -272,85 +265,100 @@ def no_show(tx: Tx, hall: Hall, p: Principal, ticket_id: int) -> JSON:
     return out
 
 
-def _checklist_ids(conn: Connection, matter_code: str | None) -> list[str]:
+_CHECKLIST_SQL = "SELECT id FROM checklist_items WHERE matter_code = :m ORDER BY position"
+_OLD_MATERIALS_SQL = "SELECT item_id, status, note FROM case_materials WHERE case_id = :id"
+_INSERT_MATERIAL_SQL = (
+    "INSERT INTO case_materials (case_id, item_id, position, status, note) "
+    "VALUES (:case_id, :item_id, :position, :status, :note)"
+)
+
+
+def reset_materials(conn: Connection, case_id: int, matter_code: str | None, *, fresh: bool = False) -> None:
+    """Materials follow the matter's checklist; statuses are kept where item ids match.
+    `fresh`: the case was created in this transaction and has no materials yet."""
+    old: dict[str, Any] = {}
+    if not fresh:
+        old = {r[0]: r for r in run(conn, _OLD_MATERIALS_SQL, {"id": case_id}).all()}
+        run(conn, "DELETE FROM case_materials WHERE case_id = :id", {"id": case_id})
     if matter_code is None:
-        return []
-    return list(
-        conn.execute(
-            select(t.checklist_items.c.id)
-            .where(t.checklist_items.c.matter_code == matter_code)
-            .order_by(t.checklist_items.c.position)
-        ).scalars()
-    )
-
-
-def reset_materials(conn: Connection, case_id: int, matter_code: str | None) -> None:
-    """Materials follow the matter's checklist; statuses are kept where item ids match."""
-    old = {
-        r["item_id"]: r
-        for r in conn.execute(
-            select(t.case_materials).where(t.case_materials.c.case_id == case_id)
-        ).mappings()
-    }
-    conn.execute(t.case_materials.delete().where(t.case_materials.c.case_id == case_id))
+        return
     rows = []
-    for pos, item in enumerate(_checklist_ids(conn, matter_code)):
+    for pos, (item,) in enumerate(run(conn, _CHECKLIST_SQL, {"m": matter_code}).all()):
         prev = old.get(item)
         rows.append(
             {
                 "case_id": case_id,
                 "item_id": item,
                 "position": pos,
-                "status": prev["status"] if prev else "missing",
-                "note": prev["note"] if prev else "",
+                "status": prev[1] if prev else "missing",
+                "note": prev[2] if prev else "",
             }
         )
-    if rows:
-        conn.execute(t.case_materials.insert(), rows)
+    run_many(conn, _INSERT_MATERIAL_SQL, rows)
 
 
-def _start(tx: Tx, hall: Hall, p: Principal, tk: RowMapping, now: int) -> tuple[JSON, int]:
+_NEW_CASE_SQL = (
+    "INSERT INTO cases (case_no, ticket_id, matter_code, staff_no, window_no, started_ms, day, "
+    "outcome_note, reason, notes) VALUES (:case_no, :tid, :matter, :staff, :w, :now, :day, '', '', '') "
+    "RETURNING id"
+)
+_MOVE_CASE_SQL = "UPDATE cases SET staff_no = :staff, window_no = :w WHERE id = :id"
+# PostgreSQL: the day's case counter is ONE row that every window's start/complete must lock
+# until COMMIT, so it is taken in the last statement of the transaction, in one round trip.
+_NUMBER_CASE_PG_SQL = (
+    "WITH c AS (INSERT INTO counters (scope, day, n) VALUES ('case', :day, 1) "
+    "ON CONFLICT (scope, day) DO UPDATE SET n = counters.n + 1 RETURNING n) "
+    "UPDATE cases SET case_no = :prefix || CASE WHEN c.n < 10000 THEN lpad(c.n::text, 4, '0') "
+    "ELSE c.n::text END FROM c WHERE cases.id = :id RETURNING cases.case_no"
+)
+
+
+def _number_case(conn: Connection, hall: Hall, case_id: int, day: str) -> str:
+    """Give a case opened in this transaction its number (办件编号) from the day's counter.
+    Called as late as possible: see _NUMBER_CASE_PG_SQL."""
+    prefix = f"{hall.code}-{day.replace('-', '')}-"
+    if conn.dialect.name == "postgresql":
+        return str(run(conn, _NUMBER_CASE_PG_SQL, {"day": day, "prefix": prefix, "id": case_id}).scalar_one())
+    case_no = f"{prefix}{next_counter(conn, 'case', day):04d}"
+    run(conn, "UPDATE cases SET case_no = :no WHERE id = :id", {"no": case_no, "id": case_id})
+    return case_no
+
+
+def _start(tx: Tx, hall: Hall, p: Principal, tk: RowMapping, now: int) -> tuple[JSON, int, str | None]:
+    """Serving starts: the ticket's case is opened (or continued). Returns the ticket, the case
+    id and, for a new case, the day whose number `_number_case` must still give it."""
     conn = tx.conn
     window_no = int(tk["window_no"])
     case_id = tk["case_id"]
+    new_day = None
     if case_id is None:
-        day = hall.day_of(now)
-        n = next_counter(conn, "case", day)
-        case_no = f"{hall.code}-{day.replace('-', '')}-{n:04d}"
-        case_id = conn.execute(
-            t.cases.insert()
-            .values(
-                case_no=case_no,
-                ticket_id=tk["id"],
-                matter_code=tk["matter_code"],
-                staff_no=p.staff_no,
-                window_no=window_no,
-                started_ms=now,
-                day=day,
-                outcome_note="",
-                reason="",
-                notes="",
-            )
-            .returning(t.cases.c.id)
-        ).scalar_one()
-        reset_materials(conn, int(case_id), tk["matter_code"])
+        new_day = hall.day_of(now)
+        # A placeholder, unique per ticket and never committed: _number_case replaces it.
+        case_id = run(conn, _NEW_CASE_SQL, {
+            "case_no": f"pending-{tk['id']}", "tid": tk["id"], "matter": tk["matter_code"],
+            "staff": p.staff_no, "w": window_no, "now": now, "day": new_day,
+        }).scalar_one()
+        reset_materials(conn, int(case_id), tk["matter_code"], fresh=True)
     else:
         # A transferred or resumed visit continues the same case at the new window.
-        conn.execute(
-            t.cases.update()
-            .where(t.cases.c.id == case_id)
-            .values(staff_no=p.staff_no, window_no=window_no)
-        )
+        run(conn, _MOVE_CASE_SQL, {"staff": p.staff_no, "w": window_no, "id": case_id})
     out = _update_ticket(conn, int(tk["id"]), state="serving", started_ms=now, case_id=case_id)
     _emit_ticket(tx, "ticket.started", out)
-    return out, int(case_id)
+    return out, int(case_id), new_day
+
+
+def _case_out(conn: Connection, hall: Hall, case_id: int, new_day: str | None) -> JSON:
+    case = case_json(conn, case_id)
+    if new_day is not None:
+        case["case_no"] = _number_case(conn, hall, case_id, new_day)
+    return case
 
 
 def start(tx: Tx, hall: Hall, p: Principal, ticket_id: int) -> JSON:
     tk = load_ticket(tx.conn, ticket_id, for_update=True)
     _own_ticket(p, tk, "called")
-    out, case_id = _start(tx, hall, p, tk, now_ms())
-    return {"ticket": out, "case": case_json(tx.conn, case_id)}
+    out, case_id, new_day = _start(tx, hall, p, tk, now_ms())
+    return {"ticket": out, "case": _case_out(tx.conn, hall, case_id, new_day)}
 
 
 def transfer(
@@ -444,30 +452,30 @@ def complete(tx: Tx, hall: Hall, p: Principal, ticket_id: int, outcome: str, not
     if outcome == "rejected" and not reason.strip():
         raise ApiError(422, "validation_error", {"errors": [{"field": "reason", "message": "a rejection needs a reason"}]})
     now = now_ms()
+    new_day = None
     if tk["state"] == "called":
-        _, case_id = _start(tx, hall, p, tk, now)
+        _, case_id, new_day = _start(tx, hall, p, tk, now)
     else:
         case_id = int(tk["case_id"])
     out = _update_ticket(conn, ticket_id, state="completed", finished_ms=now)
     matter = tk["matter_code"]
     limit_days = None
     if matter is not None:
-        limit_days = conn.execute(select(t.matters.c.time_limit_days).where(t.matters.c.code == matter)).scalar()
-    conn.execute(
-        t.cases.update()
-        .where(t.cases.c.id == case_id)
-        .values(
-            completed_ms=now,
-            outcome=outcome,
-            outcome_note=note,
-            reason=reason,
-            # Finished at the window: always within any promised limit; `None` = no matter known.
-            on_time=True if outcome in ("completed", "accepted") or limit_days is not None else None,
-        )
-    )
+        limit_days = run(conn, "SELECT time_limit_days FROM matters WHERE code = :m", {"m": matter}).scalar()
+    run(conn, _CLOSE_CASE_SQL, {
+        "now": now, "outcome": outcome, "note": note, "reason": reason, "id": case_id,
+        # Finished at the window: always within any promised limit; `None` = no matter known.
+        "on_time": True if outcome in ("completed", "accepted") or limit_days is not None else None,
+    })
     _set_current(conn, tk["window_no"], None)
     _emit_ticket(tx, "ticket.completed", out)
-    return {"ticket": out, "case": case_json(conn, case_id)}
+    return {"ticket": out, "case": _case_out(conn, hall, case_id, new_day)}
+
+
+_CLOSE_CASE_SQL = (
+    "UPDATE cases SET completed_ms = :now, outcome = :outcome, outcome_note = :note, "
+    "reason = :reason, on_time = :on_time WHERE id = :id"
+)
 
 
 # ---- reads -------------------------------------------------------------------------------
