@@ -709,6 +709,12 @@ async def submit_rating(request: Request, body: RatingIn, p: Auth) -> Response:
     rated_ms = ms_from_iso(body.rated_at)
     assert rated_ms is not None
 
+    # Only the rating's own window records it; "later" ratings are made by the citizen's
+    # rate-later page alone (no sign-in there), so a staff token never makes one.
+    queue._acting_window(p, body.window_no)
+    if body.source == "later":
+        raise ApiError(403, "forbidden", {"source": "later"})
+
     def fn(tx: Tx) -> JSON:
         conn = tx.conn
         _load_case(conn, body.case_id)

@@ -6,8 +6,8 @@ public key here, and `check_rating` verifies every `source: "pad"` rating agains
 rating is stored, in the same transaction: the signature over the canonical message, the
 case's open challenge (then closed), a per-pad counter that must grow (a gap is flagged: it shows
 ratings the PC dropped) and, with the ratings table's unique constraint, one rating per case.
-A desk-made rating where a pad is paired is refused (`403 signature_required`); second-screen
-and serial ratings cannot be signed and are stored with `assurance: "unsigned"`.
+Where a pad is paired, every rating not signed by it (desk, second screen, serial) is refused
+(`403 signature_required`); at a window without a pad those are stored `assurance: "unsigned"`.
 See docs/hall-api.md ("Evaluator pads") for the exact canonical message.
 """
 
@@ -130,8 +130,17 @@ def check_rating(conn: Connection, body: Any, now: int) -> str:
     Runs in the rating's write transaction, so the counter advance, the challenge closing and a
     gap flag commit together with the rating (or not at all).
     """
+    # Every rating, signed or not, is for a case of the rating's window (the caller acts for
+    # that window: api.submit_rating checked it).
+    case_window = conn.execute(
+        select(t.cases.c.window_no).where(t.cases.c.id == body.case_id)
+    ).scalar()
+    if case_window != body.window_no:
+        raise _err(403, "wrong_window", {"case_window_no": case_window})
     if body.source != "pad":
-        if body.source == "desk" and paired_pad(conn, body.window_no) is not None:
+        # The window PC relays second-screen and serial ratings too: where a pad is paired,
+        # anything the PC could make up is refused, not stored as "unsigned".
+        if paired_pad(conn, body.window_no) is not None:
             raise _err(403, "signature_required", {"window_no": body.window_no})
         return "unsigned"
     if not body.pad_id or not body.signature or not body.challenge or body.pad_counter is None:
@@ -150,11 +159,6 @@ def check_rating(conn: Connection, body: Any, now: int) -> str:
         raise _err(403, "bad_signature") from None
     if not verify_signature(pad["public_key"], msg, body.signature):
         raise _err(403, "bad_signature")
-    case_window = conn.execute(
-        select(t.cases.c.window_no).where(t.cases.c.id == body.case_id)
-    ).scalar()
-    if case_window != body.window_no:
-        raise _err(403, "wrong_window", {"case_window_no": case_window})
     ch = conn.execute(
         select(t.rating_challenges).where(t.rating_challenges.c.case_id == body.case_id)
     ).mappings().first()

@@ -45,14 +45,14 @@ def test_signed_rating_end_to_end_and_desk_refused(hall_server: RunningServer) -
     r = desk.post("/ratings", json=body, key=body["id"])
     assert r.status_code == 201, r.text
     assert r.json()["assurance"] == "signed"
-    # A desk-made rating where a pad is paired: refused; second screen: accepted, unsigned.
+    # Where a pad is paired, every rating it did not sign is refused: desk, second screen,
+    # serial (the window PC relays them all, so it could make any of them up).
     d = {"id": str(uuid.uuid4()), "case_id": c2, "window_no": 2, "level": "very_satisfied",
          "source": "desk", "rated_at": "2026-11-25T09:30:00Z"}
-    r = desk.post("/ratings", json=d, key=d["id"])
-    assert r.status_code == 403 and r.json()["error"]["code"] == "signature_required"
-    d = {**d, "id": str(uuid.uuid4()), "source": "second_screen"}
-    r = desk.post("/ratings", json=d, key=d["id"])
-    assert r.status_code == 201 and r.json()["assurance"] == "unsigned"
+    for src in ("desk", "second_screen", "serial"):
+        d = {**d, "id": str(uuid.uuid4()), "source": src}
+        r = desk.post("/ratings", json=d, key=d["id"])
+        assert r.status_code == 403 and r.json()["error"]["code"] == "signature_required", src
     # The stored row carries a signature that verifies over the canonical message.
     row = _rows(hall_server, "SELECT * FROM ratings WHERE id = :i", i=body["id"])[0]
     assert row["assurance"] == "signed"
@@ -78,6 +78,9 @@ def test_signed_rating_end_to_end_and_desk_refused(hall_server: RunningServer) -
     assert sup.s.delete(f"{hall_server.url}/api/v1/windows/2/pads/{pad.pad_id}",
                         headers=sup.headers()).status_code == 204
     assert desk.get("/windows/2/pads").json()["pads"] == []
+    d = {**d, "id": str(uuid.uuid4()), "source": "second_screen"}
+    r = desk.post("/ratings", json=d, key=d["id"])
+    assert r.status_code == 201 and r.json()["assurance"] == "unsigned", r.text
 
 
 def test_canonical_message_matches_the_server_copy() -> None:
