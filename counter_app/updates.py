@@ -151,6 +151,26 @@ def activate_version(root: Path, folder_name: str) -> None:
     _fsync_dir(root)
 
 
+def prune_versions(install_root: Path) -> list[str]:
+    """Remove version folders that are neither `current` nor `previous` (and half copies).
+
+    Each bundle is large and a hall PC runs for years; two versions are all a rollback needs.
+    """
+    keep = {os.readlink(install_root / name) for name in (CURRENT_LINK, PREVIOUS_LINK)
+            if (install_root / name).is_symlink()}
+    removed: list[str] = []
+    for entry in install_root.iterdir():
+        if entry.is_symlink() or not entry.is_dir() or entry.name in keep:
+            continue
+        if entry.name.startswith(f"{APP_NAME}-") or (entry.name.startswith(f".{APP_NAME}-")
+                                                     and entry.name.endswith(".partial")):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    if removed:
+        log.info("removed old versions: %s", ", ".join(sorted(removed)))
+    return removed
+
+
 def rollback(install_root: Path) -> str:
     """Point `current` back at `previous` (and vice versa); returns the folder now current."""
     prev = install_root / PREVIOUS_LINK
@@ -358,6 +378,7 @@ class Updater:
                 rollback(self.cfg.install_root)
                 raise UpdateError(f"{staged.name} failed its check and was rolled back")
             log.info("update activated: %s", staged.name)
+            prune_versions(self.cfg.install_root)
             return staged
 
 

@@ -114,9 +114,13 @@ def test_update_staged_applied_between_shifts_and_rolled_back(repo: tuple[Path, 
         up.apply_pending()
     assert current_version(root) == "1.0.0"
     serving[0] = False  # the shift ended
+    (root / "counter-app-0.9.0").mkdir()  # from an earlier update: only two versions are kept
+    (root / ".counter-app-0.8.0.partial").mkdir()  # a copy cut short by a crash
     activated = up.apply_pending()
     assert activated is not None and current_version(root) == "2.0.0"
     assert os.readlink(root / "previous") == "counter-app-1.0.0"
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith(("counter", ".counter"))
+                  ) == ["counter-app-1.0.0", "counter-app-2.0.0"]
     assert os.access(root / "current" / "counter-app", os.X_OK)
     # The process still runs 1.0.0 until restarted, but 2.0.0 is installed: nothing to fetch.
     assert Updater(cfg(tmp_path, srv.url, root, root_json), "1.0.0").check_and_stage() is None
