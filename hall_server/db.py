@@ -235,10 +235,13 @@ class Store:
             # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is DEFERRED).
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
+            # busy_timeout first: switching to WAL needs a lock, and another connection (the
+            # seeder, a reader opening at the same moment) may hold one for a few ms; without
+            # the timeout that is an immediate "database is locked" and a server that never starts.
+            cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
         begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
