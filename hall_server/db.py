@@ -15,6 +15,7 @@ import concurrent.futures
 import json
 import queue
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -239,7 +240,14 @@ class Store:
             # seeder, a reader opening at the same moment) may hold one for a few ms; without
             # the timeout that is an immediate "database is locked" and a server that never starts.
             cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA journal_mode=WAL")
+            for attempt in range(50):  # SQLite may answer BUSY at once here, not via the timeout
+                try:
+                    cur.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 49:
+                        raise
+                    time.sleep(0.05)
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
