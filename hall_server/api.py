@@ -585,10 +585,14 @@ async def get_case(request: Request, case_id: IdPath, p: Auth) -> Response:
     return json_response(await hall_of(request).store.read(lambda c: case_json(c, case_id)))
 
 
-def _load_case(conn: Connection, case_id: IdPath) -> Any:
+def _load_case(conn: Connection, case_id: IdPath, acting: Principal | None = None) -> Any:
+    """The case row; with `acting`, also check that the caller acts for the case's window
+    (staff at window 1 never change window 2's case; supervisors and IT may)."""
     c = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).mappings().first()
     if c is None:
         raise ApiError(404, "not_found", {"case_id": case_id})
+    if acting is not None:
+        queue._acting_window(acting, int(c["window_no"]))
     return c
 
 
@@ -600,7 +604,7 @@ class CaseMatterIn(BaseModel):
 async def set_case_matter(request: Request, case_id: IdPath, body: CaseMatterIn, p: Auth) -> Response:
     def fn(tx: Tx) -> JSON:
         conn = tx.conn
-        c = _load_case(conn, case_id)
+        c = _load_case(conn, case_id, p)
         if c["completed_ms"] is not None:
             raise ApiError(409, "case_closed")
         if conn.execute(select(t.matters.c.code).where(t.matters.c.code == body.matter_code, t.matters.c.deleted.is_(False))).first() is None:
@@ -623,7 +627,7 @@ class MaterialIn(BaseModel):
 async def set_material(request: Request, case_id: IdPath, item_id: str, body: MaterialIn, p: Auth) -> Response:
     def fn(tx: Tx) -> JSON:
         conn = tx.conn
-        _load_case(conn, case_id)
+        _load_case(conn, case_id, p)
         n = conn.execute(
             t.case_materials.update()
             .where(t.case_materials.c.case_id == case_id, t.case_materials.c.item_id == item_id)
@@ -643,7 +647,7 @@ class NotesIn(BaseModel):
 @router.put("/cases/{case_id}/notes", tags=["cases"])
 async def set_notes(request: Request, case_id: IdPath, body: NotesIn, p: Auth) -> Response:
     def fn(tx: Tx) -> JSON:
-        _load_case(tx.conn, case_id)
+        _load_case(tx.conn, case_id, p)
         tx.conn.execute(t.cases.update().where(t.cases.c.id == case_id).values(notes=body.notes))
         return case_json(tx.conn, case_id)
 
@@ -669,7 +673,7 @@ async def rating_reasons(request: Request, p: Auth) -> Response:
 async def rating_challenge(request: Request, case_id: IdPath, p: Auth) -> Response:
     def fn(tx: Tx) -> JSON:
         conn = tx.conn
-        _load_case(conn, case_id)
+        _load_case(conn, case_id, p)
         row = conn.execute(select(t.rating_challenges).where(t.rating_challenges.c.case_id == case_id)).mappings().first()
         if row is None:
             import secrets as _s

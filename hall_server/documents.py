@@ -27,6 +27,7 @@ from hall_server.api import MAX_INT, Auth, IdPath
 from hall_server.core import JSON, hall_of, json_response, mutate
 from hall_server.db import Tx, iso_ms, now_ms
 from hall_server.errors import ApiError
+from hall_server.queue import _acting_window as acting_window
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
 
@@ -59,8 +60,10 @@ async def create_upload(request: Request, case_id: IdPath, body: UploadIn, p: Au
     up_dir, _ = _dirs(request)
 
     def fn(tx: Tx) -> JSON:
-        if tx.conn.execute(select(t.cases.c.id).where(t.cases.c.id == case_id)).first() is None:
+        case_window = tx.conn.execute(select(t.cases.c.window_no).where(t.cases.c.id == case_id)).first()
+        if case_window is None:
             raise ApiError(404, "not_found", {"case_id": case_id})
+        acting_window(p, int(case_window[0]))  # only the case's window (or a supervisor/IT)
         uid = secrets.token_hex(16)
         tx.conn.execute(t.uploads.insert().values(
             id=uid, case_id=case_id, item_id=body.item_id, filename=body.filename,
