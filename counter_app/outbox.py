@@ -448,9 +448,12 @@ class Outbox:
         """
         due = self._call(lambda conn: self._due(conn, self.clock(), limit or self.batch))
         delivered = 0
+        ratings_held = False
         for item in due:
             if self._stop_worker.is_set() and self._worker is not None:
                 break
+            if item.kind == KIND_RATING and ratings_held:
+                continue  # an older rating is still undelivered: it goes first (FIFO)
             kicks = self._kicks
             try:
                 receipt = self._send(item)
@@ -460,6 +463,8 @@ class Outbox:
                     functools.partial(self._fail, item=item, failure=failure, kicks=kicks)
                 )
                 self._changed()
+                if item.kind == KIND_RATING and not failure.dead:
+                    ratings_held = True
                 if stale:
                     continue
                 if failure.transport:
@@ -482,12 +487,32 @@ class Outbox:
         return self._rng.uniform(0, ceiling)
 
     def _due(self, conn: sqlite3.Connection, now: float, limit: int) -> list[OutboxItem]:
-        rows = localdb.fetch_dicts(
+        """Due rows in creation order. Ratings are first-in-first-out: only the oldest pending
+        ratings, up to the first one still waiting out a backoff, are due.
+
+        Why: the server accepts a pad's signed rating only if its ``pad_counter`` is above the
+        last one it took (else ``409 counter_replayed``, dead) and flags a jump as a counter gap,
+        so a younger rating overtaking an older one after an outage would kill the older one.
+        Dead rows are not pending, so they never hold the queue. Other kinds are independent.
+        """
+        ratings = localdb.fetch_dicts(
             conn,
-            _SELECT + " WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY created, seq"
-            " LIMIT ?",
-            (now, limit),
+            _SELECT + " WHERE state = 'pending' AND kind = ? ORDER BY created, seq LIMIT ?",
+            (KIND_RATING, limit),
         )
+        head: list[dict[str, Any]] = []
+        for row in ratings:
+            if row["next_attempt_at"] > now:
+                break
+            head.append(row)
+        others = localdb.fetch_dicts(
+            conn,
+            _SELECT + " WHERE state = 'pending' AND kind != ? AND next_attempt_at <= ?"
+            " ORDER BY created, seq LIMIT ?",
+            (KIND_RATING, now, limit),
+        )
+        # sorted() is stable: each list keeps its (created, seq) order.
+        rows = sorted(head + others, key=lambda r: float(r["created"]))[:limit]
         return [_row_item(r) for r in rows]
 
     def _fail(
@@ -518,6 +543,13 @@ class Outbox:
             " WHERE id = ? AND state = 'pending'",
             (attempts, now + delay, failure.reason, item.id),
         )
+        if item.kind == KIND_RATING:
+            # Younger ratings wait behind this one (see _due); their stored schedule says so too.
+            conn.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE state = 'pending' AND kind = ?"
+                " AND id != ? AND next_attempt_at < ?",
+                (now + delay, KIND_RATING, item.id, now + delay),
+            )
         return retry_now
 
     def _done(self, conn: sqlite3.Connection, item: OutboxItem, receipt: dict[str, Any]) -> None:
@@ -529,10 +561,24 @@ class Outbox:
 
     def _next_due_in(self) -> float | None:
         def work(conn: sqlite3.Connection) -> float | None:
-            row = conn.execute(
-                "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
+            # Ratings are FIFO (see _due): only the oldest pending rating's time counts, or a
+            # younger one captured during a backoff would make the worker spin.
+            times = [
+                conn.execute(
+                    "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
+                    " AND kind != ?",
+                    (KIND_RATING,),
+                ).fetchone()[0]
+            ]
+            head = conn.execute(
+                "SELECT next_attempt_at FROM outbox WHERE state = 'pending' AND kind = ?"
+                " ORDER BY created, seq LIMIT 1",
+                (KIND_RATING,),
             ).fetchone()
-            return None if row[0] is None else float(row[0])
+            if head is not None:
+                times.append(head[0])
+            known = [float(t) for t in times if t is not None]
+            return min(known) if known else None
 
         nxt = self._call(work)
         return None if nxt is None else max(0.0, nxt - self.clock())
