@@ -318,10 +318,14 @@ class Outbox:
         *,
         item_id: str | None = None,
         extra: Callable[[sqlite3.Connection, str], None] | None = None,
+        if_absent: bool = False,
     ) -> str:
         """Store an item durably; returns its id (the Idempotency-Key) only after COMMIT.
 
         ``extra(conn, id)`` runs inside the same transaction (e.g. to store the item's own row).
+        With ``if_absent`` an existing row with this id (in any state) is kept as it is and its
+        id returned: queuing the same thing twice (a start-up sweep after a crash, say) is
+        harmless. Without it a duplicate id is refused (``NotSavedError`` code ``duplicate``).
         Raises ``NotSavedError`` if the commit fails for any reason.
         """
         row_id = item_id or str(uuid.uuid4())
@@ -329,6 +333,10 @@ class Outbox:
         now = self.clock()
 
         def work(conn: sqlite3.Connection) -> None:
+            if if_absent and conn.execute(
+                "SELECT 1 FROM outbox WHERE id = ?", (row_id,)
+            ).fetchone():
+                return
             conn.execute(
                 "INSERT INTO outbox (id, kind, payload, payload_sha256, created, state, attempts,"
                 " next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?)",

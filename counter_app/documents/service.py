@@ -91,7 +91,47 @@ class DocumentService:
         uploader = DocumentUploader(client, store, bus)
         if outbox is not None:
             uploader.register(outbox)
-        return cls(store, uploader, outbox, bus, hot_folder=hot_folder)
+        service = cls(store, uploader, outbox, bus, hot_folder=hot_folder)
+        try:
+            service.queue_unqueued()
+        except Exception:  # the desk starts anyway; restore() sweeps again when a case opens
+            log.exception("could not queue stored documents at start-up")
+        return service
+
+    def _queued_doc_states(self) -> dict[str, tuple[str, str]]:
+        """doc id -> (outbox state, last error) of every document row in the outbox."""
+        from counter_app.documents.upload import KIND_DOCUMENT
+
+        if self.outbox is None:
+            return {}
+        out: dict[str, tuple[str, str]] = {}
+        for item in self.outbox.items(kind=KIND_DOCUMENT):
+            try:
+                doc_id = str(item.payload_obj["doc_id"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            out[doc_id] = (item.state, item.last_error or "")
+        return out
+
+    def queue_unqueued(self) -> int:
+        """Queue every stored PDF that has no outbox row; returns how many were queued.
+
+        ``finish`` stores the PDF and then queues it, two steps: a crash between them leaves a
+        PDF no one would ever send. Run at start-up and on restore. Safe to repeat: the row id
+        is derived from the document id and the outbox keeps an existing row as it is.
+        """
+        if self.uploader is None or self.outbox is None:
+            return 0
+        queued = self._queued_doc_states()
+        n = 0
+        for doc in self.store.documents("pdf"):
+            if doc.id in queued:
+                continue
+            log.warning("document %s (case %s) was stored but not queued; queuing it now",
+                        doc.id, doc.case_id)
+            self.uploader.enqueue(self.outbox, doc)
+            n += 1
+        return n
 
     # -- slots -------------------------------------------------------------------------------
     def slot(self, case_id: int, item_id: str) -> Slot:
@@ -122,12 +162,17 @@ class DocumentService:
             with self._lock:
                 slot.pages.append(sp)
             n += 1
+        self.queue_unqueued()
+        states = self._queued_doc_states()
         for doc in self.store.documents("pdf"):
             if doc.case_id == case_id:
                 slot = self.slot(case_id, doc.item_id)
+                state, reason = states.get(doc.id, ("pending", ""))
                 with self._lock:
                     if not slot.upload_state:
                         slot.upload_state, slot.doc_id, slot.total = "queued", doc.id, doc.size
+                        if state == "dead":  # refused for good: say so, not "queued" forever
+                            slot.upload_state, slot.reason = "failed", reason
         return n
 
     # -- capture -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ unchanged so the outbox classifies it (transport and 5xx retried, permanent 4xx 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KIND_DOCUMENT = "document"
+# Namespace of the outbox ids derived from document ids (fixed: changing it would re-queue).
+_ROW_NAMESPACE = uuid.UUID("5d0c7a52-3f0e-5b7e-9a51-0c4d2f1e6b3a")
 CHUNK_SIZE = 256 * 1024
 MAX_CHUNK_RESENDS = 5
 
@@ -78,9 +81,18 @@ class DocumentUploader:
                 "filename": doc.filename, "content_type": doc.content_type, "size": doc.size,
                 "sha256": doc.sha256, "pages": list(doc.pages)}
 
+    @staticmethod
+    def row_id(doc_id: str) -> str:
+        """The outbox id (and upload Idempotency-Key) of a document: derived from its id, so
+        queuing the same document again (the start-up sweep) finds the same row."""
+        return str(uuid.uuid5(_ROW_NAMESPACE, doc_id))
+
     def enqueue(self, outbox: Outbox, doc: StoredDoc) -> str:
-        """Queue the document durably (returns after COMMIT); the row id is the upload's key."""
-        row_id = str(outbox.enqueue(KIND_DOCUMENT, self.payload(doc)))
+        """Queue the document durably (returns after COMMIT); the row id is the upload's key.
+
+        Idempotent: a document already queued under its derived id is left as it is."""
+        row_id = str(outbox.enqueue(KIND_DOCUMENT, self.payload(doc), item_id=self.row_id(doc.id),
+                                    if_absent=True))
         self._progress(doc.id, doc.item_id, 0, doc.size, "queued", case_id=doc.case_id)
         return row_id
 
