@@ -197,6 +197,10 @@ class Failure:
     reason: str
 
 
+# 4xx codes that are the link's fault, not the item's (docs/hall-api.md): retried, never dead.
+_RETRY_CODES = frozenset({"sha256_mismatch"})
+
+
 def classify(exc: BaseException) -> Failure:
     """Map a send failure to retry/dead, by the api_client error contract's attributes.
 
@@ -213,7 +217,8 @@ def classify(exc: BaseException) -> Failure:
     reason = f"{status or ''} {code}: {message}".strip()
     if isinstance(status, int):
         # 401: the staff's session lapsed; the item is fine, it goes once someone signs in again.
-        if 400 <= status < 500 and not retryable and status != 401:
+        # 422 sha256_mismatch: the server reset the upload to offset 0; sent again, it arrives.
+        if 400 <= status < 500 and not retryable and status != 401 and code not in _RETRY_CODES:
             return Failure(True, False, None, reason)
         return Failure(False, False, float(retry_after) if retry_after else None, reason)
     # No HTTP status: connection refused/reset, timeout, TLS, a malformed answer, a bug.

@@ -13,11 +13,14 @@ One delivery attempt:
    its key are deleted, and the pages that went into the PDF with them.
 
 Progress goes out as ``DocumentUploadProgress`` events. A failure raises the api_client error
-unchanged so the outbox classifies it (transport and 5xx retried, permanent 4xx -> dead).
+unchanged so the outbox classifies it (transport and 5xx retried, permanent 4xx -> dead;
+``422 sha256_mismatch`` is retried too: the server reset the upload to 0, the next attempt sends
+the whole file again; the local copy is checked against its SHA-256 first so that retry can end).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -133,6 +136,11 @@ class DocumentUploader:
             data = self.store.get(doc_id)
             if len(data) != size:
                 raise PermanentSendError("stored document size differs from the queued one")
+            if hashlib.sha256(data).hexdigest() != sha.lower():
+                # The server would answer 422 sha256_mismatch, which is retried: never-ending
+                # for a local copy that itself is wrong. Dead, kept, with the reason, for IT.
+                raise PermanentSendError(
+                    f"local copy of {doc_id} does not match the SHA-256 it was queued with")
         resends = 0
         while offset < size:
             assert data is not None
@@ -148,6 +156,14 @@ class DocumentUploader:
                 if resends > MAX_CHUNK_RESENDS:
                     raise ChunkKeptFailingError() from None
                 log.info("upload %s: chunk at %d rejected (460); sending it again", upload_id, offset)
+            except api_errors.UnprocessableEntityError as exc:
+                if exc.code == "sha256_mismatch":
+                    # The whole file arrived wrong though each chunk checked out; the server
+                    # has reset the upload to 0. The outbox retries (classify) after its usual
+                    # backoff, and the next attempt resumes at the server's offset: 0.
+                    log.warning("upload %s: whole-file SHA-256 mismatch; will send again from 0",
+                                upload_id)
+                raise
             except api_errors.ConflictError as exc:
                 if exc.code == "upload_complete":
                     break
