@@ -85,7 +85,13 @@ class PadService:
         base = rate_later_base or f"{core.settings.server_url.rstrip('/')}/rate-later"
         self.rate_later_base = base
         self.window_no: int = int(core.settings.window_no)
+        # Guards the state below; never held across I/O (HTTP, the outbox's COMMIT, the
+        # transport), so a reader such as the Tk thread never waits on the network or the disk.
         self._lock = threading.RLock()
+        # Signalled when a rating being stored (``_storing``) finishes either way.
+        self._cond = threading.Condition(self._lock)
+        self._storing: str | None = None  # id of the pad rating being made durable now
+        self._storing_thread: int | None = None  # ... and the thread doing it
         self._open: _Open | None = None
         self._pad_key: tuple[str, str] | None = None  # (pad_id, public key)
         self._last_counter: dict[str, int] = {}
@@ -119,6 +125,7 @@ class PadService:
             u()
         self._unsubs = []
         with self._lock:
+            self._settled()
             self._cancel_timers()
             self._open = None
         if self.started:
@@ -127,8 +134,16 @@ class PadService:
 
     @property
     def rating_open(self) -> bool:
-        with self._lock:
-            return self._open is not None
+        """Lock-free (one attribute read): the Tk thread reads it and must never wait."""
+        return self._open is not None
+
+    def _settled(self) -> None:
+        """Wait (holding ``_lock``; released while waiting) until no rating is being stored:
+        whatever closes or replaces the open request must see that rating's outcome first."""
+        # The storing thread itself (a bus subscriber called back during the COMMIT) must not
+        # wait for itself.
+        while self._storing is not None and self._storing_thread != threading.get_ident():
+            self._cond.wait()
 
     # -- what the pad shows ---------------------------------------------------------------
     def card(self) -> ClerkCard:
@@ -159,6 +174,7 @@ class PadService:
 
     def _closed(self) -> None:
         with self._lock:
+            self._settled()
             self._cancel_timers()
             self._open = None
         self.transport.show_paused("本窗口暂停服务", "This window is not serving now")
@@ -242,6 +258,7 @@ class PadService:
         )
         card = self.card()
         with self._lock:
+            self._settled()
             self._cancel_timers()
             timer = threading.Timer(self.timeout_s, self._timed_out, args=(case.id,))
             timer.daemon = True
@@ -254,6 +271,7 @@ class PadService:
     def cancel(self) -> None:
         """Withdraw the open request (e.g. the citizen left): back to the idle card."""
         with self._lock:
+            self._settled()
             self._cancel_timers()
             self._open = None
         self.show_idle()
@@ -272,6 +290,7 @@ class PadService:
 
     def _timed_out(self, case_id: int) -> None:
         with self._lock:
+            self._settled()  # a rating arriving right now wins over the timeout
             if self._open is None or self._open.request.case_id != case_id:
                 return
             url = self._open.request.rate_later_url
@@ -319,15 +338,30 @@ class PadService:
             raise _refuse("counter_replayed", "评价器计数未增长", "The pad counter did not grow")
 
     def _on_rating(self, r: PadRating) -> None:
-        """Called by the transport (any thread); returns only once the rating is durable."""
+        """Called by the transport (any thread); returns only once the rating is durable.
+
+        Exactly once without holding ``_lock`` across I/O: under the lock the rating claims the
+        open request (``_storing``); the checks (which may ask the server for the pad's key) and
+        the outbox COMMIT run unlocked; the outcome is published under the lock again. A second
+        message meanwhile (the pad re-sending after a lost answer, or another rating) waits for
+        the first's outcome and is then judged against it, as if they had come one after the
+        other.
+        """
         from api_client.models import RatingSubmission, parse_datetime
 
         with self._lock:
-            if r.rating_id in self._stored and self._stored[r.rating_id] == r.case_id:
-                return  # the pad re-sent after a lost answer: already stored, answer OK again
+            while True:
+                if r.rating_id in self._stored and self._stored[r.rating_id] == r.case_id:
+                    return  # the pad re-sent after a lost answer: already stored, answer OK again
+                if self._storing is None:
+                    break
+                self._cond.wait()
             if self._open is None:
                 raise _refuse("no_open_rating", "当前没有待评价的办件", "No rating is open now")
-            req = self._open.request
+            opened = self._open
+            self._storing, self._storing_thread = r.rating_id, threading.get_ident()
+        try:
+            req = opened.request
             self._check(r, req)
             outbox = getattr(self.core, "outbox", None)
             if outbox is None:
@@ -339,13 +373,24 @@ class PadService:
                 pad_counter=r.pad_counter, challenge=r.challenge, signature=r.signature,
             )
             outbox.enqueue_rating(sub)  # raises NotSavedError: the pad is told, nothing is lost
+        except BaseException:
+            with self._lock:
+                self._storing = self._storing_thread = None
+                self._cond.notify_all()
+            raise
+        with self._lock:
             if r.pad_id is not None and r.pad_counter is not None:
-                self._last_counter[r.pad_id] = r.pad_counter
+                self._last_counter[r.pad_id] = max(self._last_counter.get(r.pad_id, 0),
+                                                   r.pad_counter)
             self._stored[r.rating_id] = r.case_id
             while len(self._stored) > 500:
                 self._stored.popitem(last=False)
+            # Everything that replaces or closes the request waits for _storing, so it is
+            # still the one this rating answered.
             self._cancel_timers()
             self._open = None
             self._later(self.thanks_s)
+            self._storing = self._storing_thread = None
+            self._cond.notify_all()
         self.core.bus.publish(RatingStored(r.rating_id, r.case_id))
         self.transport.show_thanks()
