@@ -3,6 +3,7 @@ the effect through `core.mutate` (writes, idempotent) or `Store.read` (reads).""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -60,6 +61,17 @@ def _session_alive(conn: Connection, sid: str) -> bool:
     return row is not None and row[0] is None and not row[1] and row[2] > now_ms()
 
 
+def _session_state(conn: Connection, sid: str, window_no: int | None) -> tuple[bool, bool]:
+    """(session alive, session still holds `window_no`): a staff token acts for its window only
+    while `windows.session_id` is its session."""
+    if not _session_alive(conn, sid):
+        return False, False
+    if window_no is None:
+        return True, True
+    holder = conn.execute(select(t.windows.c.session_id).where(t.windows.c.no == window_no)).scalar()
+    return True, holder == sid
+
+
 async def principal(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -68,12 +80,18 @@ async def principal(
         raise ApiError(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
     hall = hall_of(request)
     p = hall.verify_token(creds.credentials)
-    alive = hall.sessions.get(p.session_id)
-    if alive is None:
-        alive = await hall.store.read(lambda c: _session_alive(c, p.session_id))
-        hall.sessions.put(p.session_id, alive)
+    state = hall.sessions.get(p.session_id)
+    if state is None:
+        epoch = hall.sessions.epoch
+        state = await hall.store.read(lambda c: _session_state(c, p.session_id, p.window_no))
+        hall.sessions.put(p.session_id, state, epoch)
+    alive, holds = state
     if not alive:
         raise ApiError(401, "unauthorized")
+    if not holds:
+        # Still signed in, but the window the token names went to another session: the token
+        # acts for no window (queue._acting_window refuses with `window_not_held`).
+        return dataclasses.replace(p, window_no=None, lost_window_no=p.window_no)
     return p
 
 
@@ -175,6 +193,13 @@ async def login(
             )
         )
         if body.window_no is not None:
+            # Sessions that lose a window here: their cached "holds the window" must go (below).
+            replaced.extend(conn.execute(
+                select(t.windows.c.session_id).where(
+                    t.windows.c.session_id.is_not(None),
+                    (t.windows.c.staff_no == body.staff_no) | (t.windows.c.no == body.window_no),
+                )
+            ).scalars())
             # The same staff signed in at another window: that window closes.
             for other in conn.execute(
                 select(t.windows.c.no).where(t.windows.c.staff_no == body.staff_no, t.windows.c.no != body.window_no)
@@ -193,7 +218,11 @@ async def login(
         p = Principal(body.staff_no, staff["role"], body.window_no, sid)
         return _login_result(conn, hall, p, refresh)
 
-    return await mutate(request, fn, secret=True)
+    replaced: list[str] = []
+    resp = await mutate(request, fn, secret=True)
+    if replaced:
+        hall.sessions.forget(replaced)
+    return resp
 
 
 @router.post("/auth/refresh", tags=["auth"])
@@ -234,7 +263,7 @@ async def logout(request: Request, p: Auth) -> Response:
             queue._emit_window(tx, "window.closed", window_out(conn, load_window(conn, no)))
 
     resp = await mutate(request, fn, status=204)
-    hall.sessions.put(p.session_id, False)
+    hall.sessions.forget([p.session_id])
     return resp
 
 

@@ -35,6 +35,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "idempotency_in_progress": ("相同请求正在处理中", "The same request is being processed"),
     "idempotency_expired": ("该请求的结果已无法重放，请重新登录", "This reply can no longer be replayed; sign in again"),
+    "window_not_held": (
+        "本次登录已不再占用该窗口（已在别处登录或窗口已由他人接管），请重新登录",
+        "This sign-in no longer holds the window (signed in elsewhere, or taken over); sign in again",
+    ),
     "window_in_use": ("该窗口已有其他人员登录", "Another staff member is signed in at this window"),
     "window_paused": ("窗口已暂停服务", "The window is paused"),
     "window_closed": ("窗口未开放", "The window is closed"),

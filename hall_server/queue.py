@@ -83,8 +83,11 @@ def _set_current(conn: Connection, window_no: int | None, ticket_id: int | None)
 
 
 def _acting_window(p: Principal, window_no: int) -> None:
-    """Staff act only for the window they signed in at; supervisors/IT for any."""
+    """Staff act only for the window they signed in at, while their session holds it;
+    supervisors/IT for any."""
     if p.role == "staff" and p.window_no != window_no:
+        if p.lost_window_no == window_no:
+            raise ApiError(403, "window_not_held", {"window_no": window_no})
         raise ApiError(403, "forbidden", {"window_no": window_no, "signed_in_at": p.window_no})
 
 
@@ -92,6 +95,8 @@ def _own_ticket(p: Principal, tk: RowMapping, *states: str) -> None:
     if tk["state"] not in states:
         raise ApiError(409, "illegal_transition", {"state": tk["state"], "allowed_from": list(states)})
     if tk["window_no"] is not None and p.role == "staff" and tk["window_no"] != p.window_no:
+        if tk["window_no"] == p.lost_window_no:
+            raise ApiError(403, "window_not_held", {"window_no": tk["window_no"]})
         raise ApiError(409, "not_your_ticket", {"window_no": tk["window_no"]})
 
 

@@ -2,7 +2,8 @@
 
 Access tokens are HMAC-SHA256 signed (no database read to check one: the call-next hot path
 stays cheap); a session's end (logout) is seen through a small in-process cache of session
-state re-checked against the database every few seconds.
+state (open, and still holding the window the token names) re-checked against the database
+every few seconds, and dropped at once when this process ends or moves a session.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class Principal:
     role: str
     window_no: int | None
     session_id: str
+    # Set (with window_no None) when the token names a window its session no longer holds
+    # (the staff signed in again elsewhere, or someone took the window over): such a token
+    # acts for no window, and the refusal can say why.
+    lost_window_no: int | None = None
 
 
 class TokenSigner:
@@ -137,19 +142,32 @@ class LoginLimiter:
 
 
 class SessionCache:
-    """session id -> (alive, checked at). Re-checked against the database after `ttl` s."""
+    """session id -> (alive, holds its window), re-checked against the database after `ttl` s.
+
+    `forget` drops entries at once (logout, a window taken over) and bumps `epoch`; a state read
+    from the database before that is not stored (`put` with the epoch seen before the read), so
+    a request racing the change cannot cache the old state for another `ttl`.
+    """
 
     def __init__(self, ttl: float = 5.0) -> None:
         self.ttl = ttl
-        self._d: dict[str, tuple[bool, float]] = {}
+        self.epoch = 0
+        self._d: dict[str, tuple[tuple[bool, bool], float]] = {}
 
-    def get(self, sid: str) -> bool | None:
+    def get(self, sid: str) -> tuple[bool, bool] | None:
         hit = self._d.get(sid)
         if hit is None or hit[1] + self.ttl < time.monotonic():
             return None
         return hit[0]
 
-    def put(self, sid: str, alive: bool) -> None:
+    def put(self, sid: str, state: tuple[bool, bool], epoch: int | None = None) -> None:
+        if epoch is not None and epoch != self.epoch:
+            return
         if len(self._d) > 10000:
             self._d.clear()
-        self._d[sid] = (alive, time.monotonic())
+        self._d[sid] = (state, time.monotonic())
+
+    def forget(self, sids: list[str]) -> None:
+        self.epoch += 1
+        for sid in sids:
+            self._d.pop(sid, None)

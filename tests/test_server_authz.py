@@ -101,3 +101,39 @@ def test_case_edits_only_by_the_cases_window(hall_server: RunningServer) -> None
     assert r.status_code == 200 and r.json()["notes"] == "checked", r.text
     r = w9.post(f"/cases/{case}/documents", json=upload)
     assert r.status_code == 201, r.text
+
+
+def test_a_token_acts_for_its_window_only_while_its_session_holds_it(hall_server: RunningServer) -> None:
+    url = hall_server.url
+    old = signed_in(url, "1011", 11)  # A at window 11
+    cats = old.get("/windows/11").json()["categories"]
+    # A signs in at window 12 (window 11 closes), then B takes window 11.
+    moved = signed_in(url, "1011", 12)
+    assert old.get("/windows/11").json()["state"] == "closed"
+    b = signed_in(url, "1003", 11)
+    first = b.post("/tickets", json={"category": cats[0]}).json()
+    b.post("/tickets", json={"category": cats[0]})
+    # A's old token names window 11 but its session no longer holds it: it acts for it no more.
+    assert code(old.post("/windows/11/call-next"), 403) == "window_not_held"
+    assert code(old.post(f"/tickets/{first['id']}/call", json={"window_no": 11}), 403) == "window_not_held"
+    assert code(old.post("/windows/11/pause", json={"reason_code": "break"}), 403) == "window_not_held"
+    assert old.get("/me").json()["window"] is None
+    r = b.post("/windows/11/call-next")
+    assert r.status_code == 200 and r.json()["ticket"]["id"] == first["id"], r.text
+    assert code(old.post(f"/tickets/{first['id']}/recall"), 403) == "window_not_held"
+    # A refreshed old token is no better; B and A's new sign-in work as usual.
+    refreshed = old.post("/auth/refresh", json={"refresh_token": old.login_body["refresh_token"]})  # type: ignore[index]
+    assert refreshed.status_code == 200, refreshed.text
+    old.token = refreshed.json()["access_token"]
+    assert code(old.post("/windows/11/call-next"), 403) == "window_not_held"
+    assert b.post(f"/tickets/{first['id']}/recall").status_code == 200
+    assert moved.get("/me").json()["window"]["no"] == 12
+    assert moved.post("/windows/12/pause", json={"reason_code": "break"}).status_code == 200
+
+
+def test_signing_in_again_at_the_same_window_retires_the_old_token(hall_server: RunningServer) -> None:
+    url = hall_server.url
+    first = signed_in(url, "1004", 3)
+    second = signed_in(url, "1004", 3)  # e.g. the desk crashed and was started again
+    assert code(first.post("/windows/3/pause", json={"reason_code": "break"}), 403) == "window_not_held"
+    assert second.post("/windows/3/pause", json={"reason_code": "break"}).status_code == 200
