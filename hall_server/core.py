@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Request, Response
 from sqlalchemy import Connection, RowMapping, select
@@ -235,7 +236,9 @@ def set_meta(conn: Connection, key: str, value: str) -> None:
 
 # ---- the mutation path -------------------------------------------------------------------
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON, as `json.dumps(ensure_ascii=False, separators=(",", ":"))` writes it,
+    by orjson: several times less CPU on every reply the event loop and the writer produce."""
+    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
 
 
 # Replies that carry secrets (tokens, device secrets) are kept for replay encrypted under a key

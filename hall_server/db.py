@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import queue
 import re
 import sqlite3
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.pool import NullPool
@@ -68,7 +68,9 @@ class Tx:
     ) -> None:
         at = now_ms()
         payload = {"type": type_, "at": iso_ms(at), **data}
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        # orjson: the same compact UTF-8 JSON as json.dumps(ensure_ascii=False), for less CPU
+        # on the single writer.
+        body = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode()
         row = run(
             self.conn,
             "INSERT INTO events (type, at_ms, window_no, category, target_window_no, data) "
@@ -192,11 +194,25 @@ class _MappingRows:
         return iter(self.all())
 
 
+_DAY_PREFIX: dict[int, str] = {}
+
+
 def iso_ms(ms: int | None) -> str | None:
+    """UTC `YYYY-MM-DDTHH:MM:SS.mmmZ`. Every ticket in every reply and event carries several of
+    these, so the date part is formatted once per day and the rest by arithmetic (a third of
+    the CPU of gmtime + strftime)."""
     if ms is None:
         return None
-    t = time.gmtime(ms / 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{ms % 1000:03d}Z"
+    s, milli = divmod(ms, 1000)
+    day, rest = divmod(s, 86400)
+    prefix = _DAY_PREFIX.get(day)
+    if prefix is None:
+        if len(_DAY_PREFIX) > 1000:
+            _DAY_PREFIX.clear()
+        prefix = _DAY_PREFIX[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+    h, rest = divmod(rest, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{prefix}{h:02d}:{m:02d}:{sec:02d}.{milli:03d}Z"
 
 
 class Store:
