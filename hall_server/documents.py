@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import os
 import secrets
@@ -73,6 +74,12 @@ async def create_upload(request: Request, case_id: IdPath, body: UploadIn, p: Au
         return {"upload_id": uid, "offset": 0, "size": body.size, "location": f"/api/v1/uploads/{uid}"}
 
     return await mutate(request, fn, status=201)
+
+
+def _settle(path: Path, final: Path) -> None:
+    """Move a completed upload's file to its document path; nothing to do once it is there."""
+    with contextlib.suppress(FileNotFoundError):  # already moved (or a retry got there first)
+        os.replace(path, final)
 
 
 def _load(conn: Connection, uid: str) -> dict[str, object]:
@@ -140,13 +147,15 @@ async def upload_chunk(
     async with lock:
         u = await hall.store.read(lambda c: _load(c, upload_id))
         offset, size = int(u["offset"]), int(u["size"])  # type: ignore[call-overload]
+        path = up_dir / upload_id
         if u["document_id"] is not None:
+            # Finish a move that a crash between COMMIT and the move left undone (idempotent).
+            await asyncio.to_thread(_settle, path, doc_dir / str(u["document_id"]))
             raise ApiError(409, "upload_complete", {"offset": offset})
         if upload_offset != offset:
             raise ApiError(409, "offset_mismatch", {"offset": offset})
         if offset + len(data) > size:
             raise ApiError(413, "too_large", {"size": size, "offset": offset})
-        path = up_dir / upload_id
 
         def write() -> str | None:
             with open(path, "r+b") as f:
@@ -174,7 +183,9 @@ async def upload_chunk(
             if digest is not None:
                 doc_id = secrets.token_hex(16)
                 final = doc_dir / doc_id
-                os.replace(path, final)
+                # The file moves only after COMMIT (below): a transaction that fails leaves it
+                # where the retried chunk expects it.
+                moves.append((path, final))
                 tx.conn.execute(t.documents.insert().values(
                     id=doc_id, upload_id=upload_id, case_id=u["case_id"], item_id=u["item_id"],
                     filename=u["filename"], content_type=u["content_type"], size=size,
@@ -182,7 +193,10 @@ async def upload_chunk(
                 tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id).values(document_id=doc_id))
             return new_offset
 
+        moves: list[tuple[Path, Path]] = []
         result = await hall.store.write(commit)
+        for src, dst in moves[-1:]:  # a retried transaction appends again: the last one committed
+            await asyncio.to_thread(_settle, src, dst)
         if result < 0:
             path.write_bytes(b"")
             raise ApiError(422, "sha256_mismatch", {"offset": 0})
