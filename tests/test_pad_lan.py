@@ -216,17 +216,21 @@ def test_huge_and_odd_requests_then_the_link_still_works(link: Link) -> None:
 
 
 def test_heartbeat_connected_then_offline() -> None:
+    from tests.test_pad_lan_limits import proof, verifier
+
     now = [0.0]
     tr = LanPadTransport("127.0.0.1", 0, long_poll_s=0.05, offline_after_s=10, clock=lambda: now[0])
+    pad = SoftPad()
+    tr.verify_pad = verifier(pad)
     states: list[str] = []
     tr.start(lambda _r: None, states.append)
     try:
-        requests.get(f"http://127.0.0.1:{tr.port}/pad/api/state?since=0", timeout=10)
+        requests.get(f"http://127.0.0.1:{tr.port}/pad/api/state?since=0{proof(pad)}", timeout=10)
         assert states == ["connected"]
         now[0] = 11.0
         tr.check_offline()
         assert states == ["connected", "offline"]
-        requests.get(f"http://127.0.0.1:{tr.port}/pad/api/state?since=0", timeout=10)
+        requests.get(f"http://127.0.0.1:{tr.port}/pad/api/state?since=0{proof(pad)}", timeout=10)
         assert states == ["connected", "offline", "connected"]
     finally:
         tr.stop()

@@ -3,15 +3,24 @@ browser on the hall LAN).
 
 It serves the pad page (counter_app/pad_page/) and a tiny JSON API:
 
-* `GET  /pad/api/state?since=<seq>&pad_id=<id>` long-poll (up to ~20 s): the current screen
-  (idle card / rating request / paused / not rated / thanks) once its sequence number passes
-  `since`. Each poll is also the pad's heartbeat (on_state "connected"/"offline").
+* `GET  /pad/api/state?since=<seq>&pad_id=<id>&t=<ms>&sig=<b64u>` long-poll (up to ~20 s):
+  the current screen (idle card / rating request / paused / not rated / thanks) once its
+  sequence number passes `since`. `sig` is the pad's Ed25519 signature over
+  ``signing.heartbeat_message(pad_id, t)``, checked with the key registered at pairing
+  (``verify_pad``, set by PadService). Only such a poll is the pad's heartbeat (on_state
+  "connected"/"offline") and only it sees the real screen: anyone else on the LAN (a visitor's
+  phone opening the page) gets the idle card with `seq` 0, held until the poll times out or a
+  pad pairs, never a case number or a rating request.
 * `POST /pad/api/pair` `{token | code, pad_id, public_key, alg}`: relayed to the hall server
   (`POST /pads/register`) through the desk's HallClient; the pad never talks to the server.
 * `POST /pad/api/rating` the signed rating: type-checked here, then handed to `on_rating` as a
   PadRating (PadService verifies the signature again and stores it durably before we answer
   200, so the pad only shows "thanks" for a rating that is saved).
 * `GET  /pad/api/photo` the clerk's photo, `GET /pad/api/qr.png` the rate-later QR.
+
+At most ``max_connections`` (16) connections are served at once and at most
+``max_visitor_polls`` (4) unproven long-polls wait; beyond that a request is answered 503 at
+once and closed, so visitors cannot pile up threads or crowd out the pad.
 
 Anything malformed (over 64 KB, not UTF-8, not JSON, wrong types, missing fields) is a 400 with
 a zh/en message; a handler never raises into the server loop, so the link keeps working.
@@ -41,6 +50,9 @@ log = logging.getLogger(__name__)
 PAGE_DIR = Path(__file__).resolve().parent.parent / "pad_page"
 MAX_BODY = 64 * 1024
 LONG_POLL_S = 20.0
+MAX_CONNECTIONS = 16
+MAX_VISITOR_POLLS = 4
+REPLAY_MEMORY = 1024  # heartbeat proofs remembered (a copied poll URL is not a heartbeat)
 OFFLINE_AFTER_S = 45.0  # no poll for this long: the pad is offline
 
 _STATIC = {
@@ -149,8 +161,19 @@ class LanPadTransport:
     def __init__(self, host: str = "0.0.0.0", port: int = 8765, *,
                  register: Callable[[dict[str, str]], dict[str, Any]] | None = None,
                  page_dir: Path = PAGE_DIR, clock: Callable[[], float] = time.monotonic,
-                 long_poll_s: float = LONG_POLL_S, offline_after_s: float = OFFLINE_AFTER_S) -> None:
+                 long_poll_s: float = LONG_POLL_S, offline_after_s: float = OFFLINE_AFTER_S,
+                 max_connections: int = MAX_CONNECTIONS,
+                 max_visitor_polls: int = MAX_VISITOR_POLLS) -> None:
         self.host, self.port = host, port
+        #: (pad_id, pad_time ms, signature) -> is this the paired pad? Set by PadService; while
+        #: unset no poll counts as the pad's.
+        self.verify_pad: Callable[[str, int, str], bool] | None = None
+        self.max_visitor_polls = max_visitor_polls
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._visitor_polls = 0
+        self._pair_epoch = 0  # bumped by a pairing: a waiting visitor poll returns at once
+        self._proofs: dict[tuple[str, int], None] = {}  # recent heartbeat proofs, oldest first
+        self._max_proof_t: dict[str, int] = {}
         self._register = register
         self._page_dir = page_dir
         self._clock = clock
@@ -285,17 +308,60 @@ class LanPadTransport:
         if gone:
             self._emit("offline")
 
+    def is_pad(self, pad_id: str | None, pad_time: int | None, sig: str | None) -> bool:
+        """Is this poll the paired pad's own (a fresh heartbeat proof that verifies)?"""
+        verify = self.verify_pad
+        if verify is None or not pad_id or pad_time is None or not sig:
+            return False
+        if not _ID_RE.fullmatch(pad_id) or not _B64U_RE.fullmatch(sig):
+            return False
+        with self._cond:
+            # A proof is good once, and not far behind the newest one seen (a poll URL copied
+            # from the pad's traffic must not make a visitor look like the pad).
+            newest = self._max_proof_t.get(pad_id, 0)
+            if (pad_id, pad_time) in self._proofs or pad_time < newest - 10 * 60_000:
+                return False
+        if not verify(pad_id, pad_time, sig):
+            return False
+        with self._cond:
+            if (pad_id, pad_time) in self._proofs:
+                return False
+            self._proofs[(pad_id, pad_time)] = None
+            while len(self._proofs) > REPLAY_MEMORY:
+                del self._proofs[next(iter(self._proofs))]
+            self._max_proof_t[pad_id] = max(newest, pad_time)
+        return True
+
     # -- API handlers (called on the HTTP threads; return (status, json)) -----------------
-    def api_state(self, since: int) -> dict[str, Any]:
-        self._seen()
+    def api_state(self, since: int, *, pad: bool = False) -> dict[str, Any]:
+        """The screen for the paired pad (``pad``: its heartbeat proof verified) or, for
+        anyone else, only the idle card (see the module docstring)."""
         deadline = time.monotonic() + self.long_poll_s
+        if not pad:
+            with self._cond:
+                if self._visitor_polls >= self.max_visitor_polls:
+                    raise BadPadMessage("busy", "评价器连接过多，请稍后再试",
+                                        "Too many pad connections; try again later", 503)
+                self._visitor_polls += 1
+                try:
+                    epoch = self._pair_epoch
+                    while self._pair_epoch == epoch and not self._stopping.is_set():
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._cond.wait(left)
+                    card = self._screen.get("card")
+                finally:
+                    self._visitor_polls -= 1
+            return {"seq": 0, "screen": "idle", "card": card, "paired": False}
+        self._seen()
         with self._cond:
             while self._seq <= since and not self._stopping.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            return {"seq": self._seq, **self._screen}
+            return {"seq": self._seq, **self._screen, "paired": True}
 
     def api_pair(self, body: dict[str, str]) -> dict[str, Any]:
         if self._register is None:
@@ -309,7 +375,10 @@ class LanPadTransport:
             status = getattr(exc, "status", None)
             raise BadPadMessage(getattr(exc, "code", "") or "pairing_failed", zh, en,
                                 status if isinstance(status, int) and 400 <= status < 500 else 502) from exc
-        self._emit("paired")
+        self._emit("paired")  # PadService learns the new key before the pad's next poll
+        with self._cond:
+            self._pair_epoch += 1
+            self._cond.notify_all()
         return info
 
     def api_rating(self, rating: PadRating) -> dict[str, Any]:
@@ -405,7 +474,10 @@ def _make_handler(tr: LanPadTransport) -> type[BaseHTTPRequestHandler]:
                         since = int(q.get("since", ["0"])[0])
                     except ValueError:
                         raise BadPadMessage("bad_since", "参数有误", "Bad 'since'") from None
-                    self._json(200, tr.api_state(since))
+                    is_pad = self._proof(q)
+                    if not is_pad:
+                        self.close_connection = True  # a visitor does not keep a slot idle
+                    self._json(200, tr.api_state(since, pad=is_pad))
                     return
                 if path == "/pad/api/photo":
                     if tr._photo:
@@ -429,12 +501,52 @@ def _make_handler(tr: LanPadTransport) -> type[BaseHTTPRequestHandler]:
                     return
                 if path == "/pad/api/heartbeat":
                     self._body()
+                    if not self._proof(parse_qs(parts.query)):
+                        raise BadPadMessage("not_paired_pad", "不是本窗口已配对的评价器",
+                                            "Not this window's paired pad", 403)
                     tr._seen()
                     self._json(200, {"ok": True})
                     return
                 raise BadPadMessage("not_found", "未找到", "Not found", 404)
             self.close_connection = True
             raise BadPadMessage("method_not_allowed", "不支持此请求方法", "Method not allowed", 405)
+
+        def _proof(self, q: dict[str, list[str]]) -> bool:
+            try:
+                pad_time = int(q.get("t", [""])[0])
+            except ValueError:
+                return False
+            return tr.is_pad(q.get("pad_id", [""])[0], pad_time, q.get("sig", [""])[0])
+
+        def handle(self) -> None:
+            if tr._slots.acquire(blocking=False):
+                try:
+                    super().handle()
+                finally:
+                    tr._slots.release()
+                return
+            # Over the limit: read the request (briefly), answer 503 and close. Reading it first
+            # matters: closing with unread bytes resets the connection and loses the answer.
+            self.connection.settimeout(2.0)
+            self.close_connection = True
+            try:
+                self.raw_requestline = self.rfile.readline(65537)
+                if not self.raw_requestline or not self.parse_request():
+                    return
+                if self.command == "POST":
+                    try:
+                        self._body()
+                    except BadPadMessage:
+                        pass
+                self.close_connection = True
+                self._send(503, json.dumps({"error": {
+                    "code": "busy", "message_zh": "评价器连接过多，请稍后再试",
+                    "message_en": "Too many pad connections; try again later"}},
+                    ensure_ascii=False).encode(), "application/json; charset=utf-8",
+                    {"Retry-After": "2", "Connection": "close"})
+                self.wfile.flush()
+            except OSError:
+                pass
 
         def _handle(self) -> None:
             try:

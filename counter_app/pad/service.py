@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ from counter_app.pad.base import (
     PadTransport,
     RatingRequest,
 )
-from counter_app.pad.signing import canonical_message, epoch_ms, verify
+from counter_app.pad.signing import canonical_message, epoch_ms, heartbeat_message, verify
 
 if TYPE_CHECKING:
     from api_client.models import Case
@@ -102,6 +103,9 @@ class PadService:
         self._unsubs: list[Any] = []
         self.state = "offline"
         self.started = False
+        self._key_asked_at: float | None = None
+        if hasattr(transport, "verify_pad"):
+            transport.verify_pad = self.verify_heartbeat
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -215,6 +219,29 @@ class PadService:
             else:
                 self._pad_key = None
             return self._pad_key
+
+    def verify_heartbeat(self, pad_id: str, pad_time: int, signature: str) -> bool:
+        """Is this heartbeat signed by the window's paired pad? (LAN transport, HTTP thread.)
+
+        Uses the key the desk knows; an unknown pad id asks the server again at most every
+        30 s (a re-pairing made elsewhere), so visitors cannot make it call the server often.
+        """
+        key = self._pad_key
+        if key is None or key[0] != pad_id:
+            now = time.monotonic()
+            with self._lock:
+                due = self._key_asked_at is None or now - self._key_asked_at >= 30.0
+                if due:
+                    self._key_asked_at = now
+            if due:
+                try:
+                    key = self.refresh_pad_key()
+                except Exception as exc:
+                    log.info("pad key lookup failed: %s", exc)
+                    return False
+            if key is None or key[0] != pad_id:
+                return False
+        return verify(key[1], heartbeat_message(pad_id, pad_time), signature)
 
     # -- asking ---------------------------------------------------------------------------
     def _reason_list(self) -> tuple[str, tuple[tuple[str, str, str], ...]]:

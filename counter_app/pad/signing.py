@@ -1,6 +1,9 @@
 """The signed rating message, shared by the desk's check and the tests (the server has its own
 copy in hall_server/pads.py, which never imports counter_app; a test holds the two equal).
 
+The heartbeat proof (``heartbeat_message``) is the pad's signature over
+"hall-pad-heartbeat-v1\n<pad_id>\n<pad_time ms>".
+
 Message: UTF-8 JSON, keys sorted, no spaces, reasons sorted, `purpose` "hall-rating-v1",
 `pad_time` the pad's clock in integer epoch milliseconds (the rating's `rated_at`). The pad page
 builds the same bytes with JSON.stringify over an object whose keys are inserted in that order.
@@ -64,6 +67,15 @@ def canonical_message(*, rating_id: str, pad_id: str, window_no: int, case_id: i
         "window_no": window_no,
     }
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+HEARTBEAT_PURPOSE = "hall-pad-heartbeat-v1"
+
+
+def heartbeat_message(pad_id: str, pad_time: int) -> bytes:
+    """What the paired pad signs on each state poll: proves the poll is the pad's own (the desk
+    checks it with the key registered at pairing) so a visitor's browser cannot pose as it."""
+    return f"{HEARTBEAT_PURPOSE}\n{pad_id}\n{pad_time}".encode()
 
 
 def verify(public_key_b64: str, message: bytes, signature_b64: str) -> bool:

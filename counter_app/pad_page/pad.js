@@ -381,11 +381,23 @@
     render();
   }
 
+  // Each poll carries a fresh signature by the pad's key ("hall-pad-heartbeat-v1\n<pad_id>\n<ms>"):
+  // the desk shows the real screen, and counts the pad as connected, only to the paired pad.
+  var lastProofT = 0;
+  function heartbeatProof() {
+    if (!st.sk || !st.pad_id) { return ""; }
+    var t = Math.max(Date.now(), lastProofT + 1);  // never the same proof twice
+    lastProofT = t;
+    var msg = new TextEncoder().encode("hall-pad-heartbeat-v1\n" + st.pad_id + "\n" + t);
+    var sig = nacl.sign.detached(msg, unb64u(st.sk));
+    return "&pad_id=" + encodeURIComponent(st.pad_id) + "&t=" + t + "&sig=" + b64u(sig);
+  }
+
   async function loop() {
     var backoff = 1000;
     for (;;) {
       try {
-        var r = await api("GET", "/pad/api/state?since=" + seq + "&pad_id=" + encodeURIComponent(st.pad_id || ""), undefined, 40000);
+        var r = await api("GET", "/pad/api/state?since=" + seq + heartbeatProof(), undefined, 40000);
         if (r.status !== 200) { throw new Error("state " + r.status); }
         if (!online) { online = true; setLink(t("online"), false); }
         backoff = 1000;
