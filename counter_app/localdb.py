@@ -11,7 +11,10 @@ step runs in its own transaction together with the version bump, so an upgrade i
 per step and never drops a queued item. A file that is not a readable SQLite database (truncated,
 garbage) is renamed aside to ``<name>.corrupt-<timestamp>`` (never deleted: it may hold items a
 technician can still salvage), a fresh database is created, and the caller gets an
-``OpenReport`` saying so, for the UI to show.
+``OpenReport`` saying so, for the UI to show. Only SQLite's own verdicts of corruption
+(SQLITE_CORRUPT "malformed", SQLITE_NOTADB "file is not a database", or ``quick_check``
+reporting damage) count: a transient failure (SQLITE_BUSY "database is locked" after the busy
+timeout, an I/O error) raises ``LocalDbBusyError`` and never moves a good file aside.
 """
 
 from __future__ import annotations
@@ -41,6 +44,36 @@ class LocalDbError(Exception):
 
     def message(self, lang: str) -> str:
         return self.message_zh if lang == "zh" else self.message_en
+
+
+class LocalDbBusyError(LocalDbError):
+    """The local database could not be opened right now (locked by another program, I/O error);
+    nothing was moved or changed. Retrying later may work."""
+
+
+# SQLite primary result codes that mean "this file is damaged" (sqlite3.h).
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """Does this sqlite3 error say the file itself is damaged (not merely busy or unreadable
+    for now)?"""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "file is not a database" in text or "malformed" in text
+
+
+def _busy_error(path: Path, exc: BaseException) -> LocalDbBusyError:
+    return LocalDbBusyError(
+        f"本地数据库暂时无法打开（{exc}），可能被其他程序占用；数据未改动，请稍后重试：{path}",
+        f"The local database cannot be opened right now ({exc}); another program may be "
+        f"using it. Nothing was changed; try again later: {path}",
+    )
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -148,14 +181,19 @@ class OpenReport:
         return self.corrupt_moved_to is not None
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     """A connection with the durability settings. Used by one thread only (the writer)."""
     conn = sqlite3.connect(
-        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        str(path), isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False
     )
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    except BaseException:
+        conn.close()
+        raise
     if str(mode).lower() != "wal":
+        conn.close()
         raise sqlite3.OperationalError(f"cannot switch to WAL (journal_mode={mode})")
     # FULL, explicitly: in WAL mode NORMAL may lose the last commits on power loss.
     conn.execute("PRAGMA synchronous = FULL")
@@ -164,10 +202,12 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def _check(conn: sqlite3.Connection) -> str:
-    """'ok' or the reason this file is not a usable database."""
+    """'ok' or the reason this file is damaged. A transient error (locked, I/O) is raised."""
     try:
         rows = conn.execute("PRAGMA quick_check").fetchall()
     except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
         return str(exc)
     result = "; ".join(str(r[0]) for r in rows)
     return "ok" if result == "ok" else result
@@ -181,10 +221,11 @@ def _newer_error(version: int, known: int) -> LocalDbError:
     )
 
 
-def _refuse_newer(path: Path, known: int) -> None:
+def _refuse_newer(path: Path, known: int, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     """Before touching the file at all (not even switching it to WAL): is it from a newer app?"""
     try:
-        ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                             timeout=busy_timeout_ms / 1000)
     except sqlite3.Error:
         return
     try:
@@ -275,29 +316,44 @@ def open_db(
     *,
     clock: Callable[[], float] = time.time,
     migrations: Sequence[Migration] = MIGRATIONS,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 ) -> tuple[sqlite3.Connection, OpenReport]:
-    """Open (creating, migrating or recovering) the local database at ``path``."""
+    """Open (creating, migrating or recovering) the local database at ``path``.
+
+    Raises ``LocalDbBusyError`` when the file is locked past the busy timeout (the retry is
+    SQLite's own busy handler) or on an I/O error: such a file is left exactly where it is.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     created = not path.exists() or path.stat().st_size == 0
     if not created:
-        _refuse_newer(path, len(migrations))
+        _refuse_newer(path, len(migrations), busy_timeout_ms)
     conn: sqlite3.Connection | None = None
     problem = ""
     try:
-        conn = connect(path)
+        conn = connect(path, busy_timeout_ms)
         problem = _check(conn)
     except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            if conn is not None:
+                conn.close()
+            raise _busy_error(path, exc) from exc
         problem = str(exc)
     if problem == "ok" and conn is not None:
-        migrated_from = migrate(conn, migrations)
+        try:
+            migrated_from = migrate(conn, migrations)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if is_corruption(exc):
+                raise
+            raise _busy_error(path, exc) from exc
         return conn, OpenReport(path=path, created=created, migrated_from=migrated_from)
 
     if conn is not None:
         conn.close()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(clock())) + f"-{os.getpid()}"
     moved = _move_aside(path, stamp)
-    conn = connect(path)
+    conn = connect(path, busy_timeout_ms)
     migrate(conn, migrations)
     salvaged = _salvage(moved, conn)
     return conn, OpenReport(
