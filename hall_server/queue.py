@@ -175,7 +175,7 @@ def _first(conn: Connection, window_no: int, cats: list[str], lo: int, hi: int, 
     if cats:
         p.update(zip(names, cats, strict=True))
     else:
-        p["cnone"] = "\x00"
+        p["cnone"] = ""  # no category is empty (and PostgreSQL text cannot hold NUL)
     return run(conn, sql, p).mappings().first()
 
 
@@ -200,11 +200,60 @@ def pick_next(conn: Connection, window_no: int, cats: list[str], now: int) -> in
     return int(early["id"])
 
 
+_PG_PROBE = (
+    "SELECT {cols} FROM tickets WHERE state = 'waiting' AND sort_key >= :{lo} AND sort_key < :{hi} "
+    "AND (target_window_no = :w OR (target_window_no IS NULL AND category IN ({cats}))) "
+    "{extra} ORDER BY sort_key, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+
+
+def _call_next_pg_sql(n_cats: int) -> str:
+    """PostgreSQL: pick_next's order, the call and the window's current ticket in ONE statement.
+    COALESCE evaluates its sub-selects only until one gives a row, so the probes run (and
+    lock) exactly as pick_next's separate queries do, including both of the last pair."""
+    cats = ", ".join(f":c{i}" for i in range(n_cats)) if n_cats else ":cnone"
+
+    def probe(lo: str, hi: str, extra: str = "", cols: str = "id") -> str:
+        return _PG_PROBE.format(cols=cols, lo=lo, hi=hi, cats=cats, extra=extra)
+
+    rest_cols = "id, queued_ms, sort_key"
+    pick = (
+        f"SELECT COALESCE(({probe('r0', 'r1')}), "  # noqa: S608 - our own column names only
+        f"({probe('r1', 'r2', 'AND appointment_ms <= :due')}), "
+        f"(SELECT id FROM (SELECT * FROM ({probe('r2', 'r3', cols=rest_cols)}) n UNION ALL "
+        f"SELECT * FROM ({probe('r1', 'r2', 'AND (appointment_ms IS NULL OR appointment_ms > :due)', rest_cols)}) e"
+        # normal wins a tie on queued_at, as in pick_next
+        ") x ORDER BY queued_ms, sort_key DESC LIMIT 1)) AS pid"
+    )
+    return (
+        f"WITH pick AS ({pick}), "  # noqa: S608 - only our own column names are interpolated
+        "t AS (UPDATE tickets SET state = 'called', window_no = :w, called_ms = :now, "
+        "first_called_ms = :now, recalls = 0 FROM pick WHERE tickets.id = pick.pid "
+        f"AND tickets.state = 'waiting' RETURNING {', '.join('tickets.' + c for c in COLS_SQL.split(', '))}), "
+        "cur AS (UPDATE windows SET current_ticket_id = t.id FROM t WHERE windows.no = :w) "
+        f"SELECT {COLS_SQL} FROM t"
+    )
+
+
 def call_next(tx: Tx, hall: Hall, p: Principal, window_no: int) -> JSON:
     _acting_window(p, window_no)
     conn = tx.conn
     w = _ready_window(conn, window_no)
     now = now_ms()
+    if tx.is_pg:
+        cats = _cats(w)
+        params: dict[str, Any] = {
+            "w": window_no, "now": now, "due": now + APPOINTMENT_LEAD_MS,
+            "r0": 0, "r1": RANK_SPAN, "r2": 2 * RANK_SPAN, "r3": 3 * RANK_SPAN,
+            "cnone": "",  # no category is empty; PostgreSQL text cannot hold NUL
+        }
+        params.update((f"c{i}", c) for i, c in enumerate(cats))
+        row = run(conn, _call_next_pg_sql(len(cats)), params).mappings().first()
+        if row is None:
+            return {"ticket": None}
+        tk = ticket_json(row)
+        _emit_ticket(tx, "ticket.called", tk)
+        return {"ticket": tk}
     tid = pick_next(conn, window_no, _cats(w), now)
     if tid is None:
         return {"ticket": None}
