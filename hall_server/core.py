@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -180,10 +181,8 @@ def all_windows(conn: Connection) -> list[JSON]:
     return [window_json(w, staff.get(w["staff_no"])) for w in ws]
 
 
-_CASE_SQL = (
-    "SELECT id, case_no, ticket_id, matter_code, staff_no, window_no, started_ms, completed_ms, "
-    "outcome, notes FROM cases WHERE id = :id"
-)
+CASE_COLS = "id, case_no, ticket_id, matter_code, staff_no, window_no, started_ms, completed_ms, outcome, notes"
+_CASE_SQL = f"SELECT {CASE_COLS} FROM cases WHERE id = :id"  # noqa: S608
 _MATERIALS_SQL = "SELECT item_id, status, note FROM case_materials WHERE case_id = :id ORDER BY position"
 
 
@@ -192,6 +191,11 @@ def case_json(conn: Connection, case_id: int) -> JSON:
     if c is None:
         raise ApiError(404, "not_found", {"case_id": case_id})
     mats = run(conn, _MATERIALS_SQL, {"id": case_id}).all()
+    return case_from_row(c, [{"item_id": m[0], "status": m[1], "note": m[2]} for m in mats])
+
+
+def case_from_row(c: Any, materials: list[JSON]) -> JSON:
+    """The Case shape from a row of CASE_COLS (in that order) and its materials."""
     return {
         "id": int(c[0]),
         "case_no": c[1],
@@ -202,7 +206,7 @@ def case_json(conn: Connection, case_id: int) -> JSON:
         "started_at": iso_ms(c[6]),
         "completed_at": iso_ms(c[7]),
         "outcome": c[8],
-        "materials": [{"item_id": m[0], "status": m[1], "note": m[2]} for m in mats],
+        "materials": materials,
         "notes": c[9],
     }
 
@@ -281,7 +285,9 @@ async def mutate(
                 "validation_error",
                 {"errors": [{"field": "header.Idempotency-Key", "message": "1..200 characters"}]},
             )
-        h = hashlib.sha256()
+        # Keyed with the server secret: the table is permanent and a login body holds the
+        # password, which a plain hash would expose to offline guessing.
+        h = hmac.new(hall.signer.fingerprint_key, digestmod=hashlib.sha256)
         h.update(request.method.encode() + b"\0" + request.url.path.encode() + b"?")
         h.update(request.url.query.encode() + b"\0")
         h.update(await request.body())

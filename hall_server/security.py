@@ -73,6 +73,9 @@ class TokenSigner:
     def __init__(self, key: bytes, lifetime_s: int) -> None:
         self._key = key
         self.lifetime_s = lifetime_s
+        # Keys for other uses of the server secret, each derived under its own label so one
+        # never stands in for another (a fingerprint is not a token signature).
+        self.fingerprint_key = hmac.new(key, b"hall-idempotency-fingerprint-v1", hashlib.sha256).digest()
 
     def issue(self, p: Principal) -> str:
         payload = {
