@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import NoResultFound
+from sqlalchemy.exc import NoResultFound, OperationalError
 from sqlalchemy.pool import NullPool
 
 T = TypeVar("T")
@@ -439,6 +439,14 @@ def upgrade(url: str, revision: str = "head") -> None:
         # WAL is a property of the file: set it once before Alembic's own engine touches it.
         eng = create_engine(url, poolclass=NullPool)
         with eng.connect() as c:
-            c.exec_driver_sql("PRAGMA journal_mode=WAL")
+            c.exec_driver_sql("PRAGMA busy_timeout=30000")
+            for attempt in range(50):  # the writer thread may be switching the same file
+                try:
+                    c.exec_driver_sql("PRAGMA journal_mode=WAL")
+                    break
+                except OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 49:
+                        raise
+                    time.sleep(0.05)
         eng.dispose()
     command.upgrade(alembic_config(url), revision)
