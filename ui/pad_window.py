@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw
 
 from counter_app.pad.base import LEVELS, LEVELS_NEEDING_REASON, ClerkCard, PadRating, RatingRequest
 from ui import style
+from ui.views.common import Toplevel
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ class SecondScreenPad:
     def _open(self) -> None:
         if self.window is not None:
             return
-        win = ctk.CTkToplevel(self._root, fg_color=PALETTE["bg"])
+        win = Toplevel(self._root, fg_color=PALETTE["bg"])
         win.overrideredirect(True)  # borderless: nothing for a citizen to drag or close
         win.geometry(f"{self.width}x{self.height}+{self.x}+{self.y}")
         win.protocol("WM_DELETE_WINDOW", lambda: None)

@@ -29,11 +29,12 @@ from ui.presenters.capture import (
     SlotRow,
     label,
 )
+from ui.views.common import Toplevel
 
 COLUMNS = ("name", "requirement", "status", "pages", "upload")
 
 
-class CaptureWindow(ctk.CTkToplevel):
+class CaptureWindow(Toplevel):
     def __init__(self, master: Any) -> None:
         super().__init__(master)
         self.presenter: CapturePresenter | None = None
@@ -280,7 +281,7 @@ class CaptureWindow(ctk.CTkToplevel):
         on_done(list(paths or []))
 
     def ask_yes_no(self, text: str, on_done: Callable[[bool], None]) -> None:
-        d = ctk.CTkToplevel(self)
+        d = Toplevel(self)
         d.title(_("Suspend the ticket?"))
         d.transient(self)
         ctk.CTkLabel(d, text=text, font=style.font(17), wraplength=520, justify="left").pack(

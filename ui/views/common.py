@@ -2,6 +2,8 @@
 
 ``Relabel`` remembers (widget, message id, option, format args) for each translated text and sets
 them again when ``ui.i18n.set_language`` runs; it unsubscribes when its owner is destroyed.
+``Toplevel`` is the CTkToplevel every window and dialog of ours derives from: it gives back what
+customtkinter 6 keeps after a toplevel is destroyed (see its docstring).
 """
 
 from __future__ import annotations
@@ -15,6 +17,45 @@ import customtkinter as ctk
 from ui import i18n, style
 from ui.i18n import _
 from ui.tasks import on_destroy
+
+
+class Toplevel(ctk.CTkToplevel):
+    """A CTkToplevel that leaves nothing behind when it is destroyed.
+
+    customtkinter 6 keeps two things of every toplevel forever (bench/bench_memory.py found them:
+    the desk opens two or three dialogs per citizen, ~50 KB of Python heap and a few Tk fonts
+    each, ~24 MB a day at 240 tickets):
+    - ``ScalingTracker.window_dpi_scaling_dict[window]``: ``remove_window`` forgets the window's
+      callbacks but not this entry, so the dict keeps the destroyed window, its whole widget tree
+      and its CTkFonts (whose Tk named fonts are freed only when the Python object is);
+    - ``bind_all("<Button-1>", set_focus, add=True)`` in ``CTkToplevel.__init__``: one more Tcl
+      command and one more line of the "all" binding per window, run on every click afterwards.
+    """
+
+    def bind_all(self, sequence: Any = None, func: Any = None, add: Any = None) -> Any:
+        funcid = super().bind_all(sequence, func, add)
+        if func is not None and isinstance(funcid, str):
+            # Set up here, not in __init__: CTkToplevel.__init__ calls bind_all before it returns.
+            self.__dict__.setdefault("_all_bindings", []).append((sequence, funcid))
+        return funcid
+
+    def destroy(self) -> None:
+        for sequence, funcid in self.__dict__.pop("_all_bindings", []):
+            try:
+                # Only our own line: tkinter 3.11's unbind(sequence, funcid) would drop them all.
+                script = str(self.tk.call("bind", "all", sequence))
+                kept = [line for line in script.split("\n") if line.strip() and funcid not in line]
+                self.tk.call("bind", "all", sequence, "".join(line + "\n" for line in kept))
+                # tkinter registers bind_all commands on the root, so the root forgets it.
+                self._root().deletecommand(funcid)
+            except tk.TclError:
+                pass  # the interpreter is going away with the root
+        try:
+            super().destroy()
+        finally:
+            from customtkinter.windows.widgets.scaling.scaling_tracker import ScalingTracker
+
+            ScalingTracker.window_dpi_scaling_dict.pop(self, None)
 
 
 class Relabel:

@@ -16,10 +16,10 @@ import customtkinter as ctk
 
 from ui import style
 from ui.i18n import N_, _
-from ui.views.common import Relabel, select_index, themed_listbox
+from ui.views.common import Relabel, Toplevel, select_index, themed_listbox
 
 
-class Dialog(ctk.CTkToplevel):
+class Dialog(Toplevel):
     """Modal-ish dialog: transient to the desk, grabs input, Enter = OK, Escape = cancel."""
 
     def __init__(self, master: Any, title_msgid: str, ok_msgid: str = N_("OK (Enter)")) -> None:
