@@ -14,9 +14,11 @@ from sqlalchemy import Connection, RowMapping, select
 
 from hall_server import schema as t
 from hall_server.core import (
+    CASE_COLS,
     JSON,
     TICKET_COLS,
     Hall,
+    case_from_row,
     case_json,
     get_meta,
     load_window,
@@ -70,10 +72,19 @@ def load_ticket(conn: Connection, ticket_id: int, *, for_update: bool = False) -
     return row
 
 
-def _update_ticket(conn: Connection, ticket_id: int, **values: Any) -> JSON:
+def _update_ticket(conn: Connection, ticket_id: int, *, free_window: int | None = None, **values: Any) -> JSON:
+    """UPDATE the ticket and return its JSON; `free_window`: that window serves nobody now
+    (on PostgreSQL in the same statement: one round trip less)."""
     sets = ", ".join(f"{k} = :{k}" for k in sorted(values))
     sql = f"UPDATE tickets SET {sets} WHERE id = :id_ RETURNING {COLS_SQL}"  # noqa: S608
-    row = run(conn, sql, {**values, "id_": ticket_id}).mappings().one()
+    params = {**values, "id_": ticket_id}
+    if free_window is not None and conn.dialect.name == "postgresql":
+        sql = (f"WITH t AS ({sql}), w AS (UPDATE windows SET current_ticket_id = NULL "  # noqa: S608
+               f"WHERE no = :free_w) SELECT {COLS_SQL} FROM t")
+        params["free_w"] = free_window
+        free_window = None
+    row = run(conn, sql, params).mappings().one()
+    _set_current(conn, free_window, None)
     return ticket_json(row)
 
 
@@ -327,15 +338,16 @@ _INSERT_MATERIAL_SQL = (
 )
 
 
-def reset_materials(conn: Connection, case_id: int, matter_code: str | None, *, fresh: bool = False) -> None:
+def reset_materials(conn: Connection, case_id: int, matter_code: str | None, *, fresh: bool = False) -> list[JSON]:
     """Materials follow the matter's checklist; statuses are kept where item ids match.
-    `fresh`: the case was created in this transaction and has no materials yet."""
+    `fresh`: the case was created in this transaction and has no materials yet.
+    Returns the case's materials as the Case JSON lists them."""
     old: dict[str, Any] = {}
     if not fresh:
         old = {r[0]: r for r in run(conn, _OLD_MATERIALS_SQL, {"id": case_id}).all()}
         run(conn, "DELETE FROM case_materials WHERE case_id = :id", {"id": case_id})
     if matter_code is None:
-        return
+        return []
     rows = []
     for pos, (item,) in enumerate(run(conn, _CHECKLIST_SQL, {"m": matter_code}).all()):
         prev = old.get(item)
@@ -349,6 +361,7 @@ def reset_materials(conn: Connection, case_id: int, matter_code: str | None, *, 
             }
         )
     run_many(conn, _INSERT_MATERIAL_SQL, rows)
+    return [{"item_id": r["item_id"], "status": r["status"], "note": r["note"]} for r in rows]
 
 
 _NEW_CASE_SQL = (
@@ -378,13 +391,20 @@ def _number_case(conn: Connection, hall: Hall, case_id: int, day: str) -> str:
     return case_no
 
 
-def _start(tx: Tx, hall: Hall, p: Principal, tk: RowMapping, now: int) -> tuple[JSON, int, str | None]:
-    """Serving starts: the ticket's case is opened (or continued). Returns the ticket, the case
-    id and, for a new case, the day whose number `_number_case` must still give it."""
+def _start(
+    tx: Tx, hall: Hall, p: Principal, tk: RowMapping, now: int, *, update: bool = True
+) -> tuple[JSON, int, str | None, list[JSON] | None]:
+    """Serving starts: the ticket's case is opened (or continued) and `ticket.started` emitted.
+    Returns the ticket, the case id, for a new case the day whose number `_number_case` must
+    still give it, and a new case's materials. `update=False`: the caller's next UPDATE of the
+    ticket sets started_ms and case_id too (complete straight from called), so the serving
+    row is only computed for the event: the locked row plus these changes is what the UPDATE
+    would have returned."""
     conn = tx.conn
     window_no = int(tk["window_no"])
     case_id = tk["case_id"]
     new_day = None
+    mats = None
     if case_id is None:
         new_day = hall.day_of(now)
         # A placeholder, unique per ticket and never committed: _number_case replaces it.
@@ -392,26 +412,41 @@ def _start(tx: Tx, hall: Hall, p: Principal, tk: RowMapping, now: int) -> tuple[
             "case_no": f"pending-{tk['id']}", "tid": tk["id"], "matter": tk["matter_code"],
             "staff": p.staff_no, "w": window_no, "now": now, "day": new_day,
         }).scalar_one()
-        reset_materials(conn, int(case_id), tk["matter_code"], fresh=True)
+        mats = reset_materials(conn, int(case_id), tk["matter_code"], fresh=True)
     else:
         # A transferred or resumed visit continues the same case at the new window.
         run(conn, _MOVE_CASE_SQL, {"staff": p.staff_no, "w": window_no, "id": case_id})
-    out = _update_ticket(conn, int(tk["id"]), state="serving", started_ms=now, case_id=case_id)
+    changes = {"state": "serving", "started_ms": now, "case_id": case_id}
+    if update:
+        out = _update_ticket(conn, int(tk["id"]), **changes)
+    else:
+        out = ticket_json({**tk, **changes})
     _emit_ticket(tx, "ticket.started", out)
-    return out, int(case_id), new_day
+    return out, int(case_id), new_day, mats
 
 
-def _case_out(conn: Connection, hall: Hall, case_id: int, new_day: str | None) -> JSON:
-    case = case_json(conn, case_id)
+def _case_out(conn: Connection, hall: Hall, case_id: int, new_day: str | None,
+              row: Any = None, mats: list[JSON] | None = None) -> JSON:
+    """The case's JSON (from `row`/`mats` when the caller has them), numbered last if new."""
+    if row is None:
+        case = case_json(conn, case_id)
+    else:
+        if mats is None:
+            mats = [{"item_id": m[0], "status": m[1], "note": m[2]}
+                    for m in run(conn, _CASE_MATERIALS_SQL, {"id": case_id}).all()]
+        case = case_from_row(row, mats)
     if new_day is not None:
         case["case_no"] = _number_case(conn, hall, case_id, new_day)
     return case
 
 
+_CASE_MATERIALS_SQL = "SELECT item_id, status, note FROM case_materials WHERE case_id = :id ORDER BY position"
+
+
 def start(tx: Tx, hall: Hall, p: Principal, ticket_id: int) -> JSON:
     tk = load_ticket(tx.conn, ticket_id, for_update=True)
     _own_ticket(p, tk, "called")
-    out, case_id, new_day = _start(tx, hall, p, tk, now_ms())
+    out, case_id, new_day, _ = _start(tx, hall, p, tk, now_ms())
     return {"ticket": out, "case": _case_out(tx.conn, hall, case_id, new_day)}
 
 
@@ -507,28 +542,30 @@ def complete(tx: Tx, hall: Hall, p: Principal, ticket_id: int, outcome: str, not
         raise ApiError(422, "validation_error", {"errors": [{"field": "reason", "message": "a rejection needs a reason"}]})
     now = now_ms()
     new_day = None
+    mats = None
+    values: dict[str, Any] = {"state": "completed", "finished_ms": now}
     if tk["state"] == "called":
-        _, case_id, new_day = _start(tx, hall, p, tk, now)
+        _, case_id, new_day, mats = _start(tx, hall, p, tk, now, update=False)
+        values.update(started_ms=now, case_id=case_id)
     else:
         case_id = int(tk["case_id"])
-    out = _update_ticket(conn, ticket_id, state="completed", finished_ms=now)
+    out = _update_ticket(conn, ticket_id, free_window=tk["window_no"], **values)
     matter = tk["matter_code"]
     limit_days = None
     if matter is not None:
         limit_days = run(conn, "SELECT time_limit_days FROM matters WHERE code = :m", {"m": matter}).scalar()
-    run(conn, _CLOSE_CASE_SQL, {
+    row = run(conn, _CLOSE_CASE_SQL, {
         "now": now, "outcome": outcome, "note": note, "reason": reason, "id": case_id,
         # Finished at the window: always within any promised limit; `None` = no matter known.
         "on_time": True if outcome in ("completed", "accepted") or limit_days is not None else None,
-    })
-    _set_current(conn, tk["window_no"], None)
+    }).first()
     _emit_ticket(tx, "ticket.completed", out)
-    return {"ticket": out, "case": _case_out(conn, hall, case_id, new_day)}
+    return {"ticket": out, "case": _case_out(conn, hall, case_id, new_day, row, mats)}
 
 
 _CLOSE_CASE_SQL = (
-    "UPDATE cases SET completed_ms = :now, outcome = :outcome, outcome_note = :note, "
-    "reason = :reason, on_time = :on_time WHERE id = :id"
+    "UPDATE cases SET completed_ms = :now, outcome = :outcome, outcome_note = :note, "  # noqa: S608
+    f"reason = :reason, on_time = :on_time WHERE id = :id RETURNING {CASE_COLS}"
 )
 
 
