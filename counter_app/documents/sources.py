@@ -16,10 +16,12 @@ delivered are kept by the caller when a batch fails half way (scanner unplugged,
 
 from __future__ import annotations
 
+import ctypes
 import io
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -207,6 +209,7 @@ class SaneSource:
                         if done and "out of documents" in str(exc).lower():
                             break  # the feeder ran empty: the batch is simply over
                         raise _sane_error(exc, done) from exc
+                    _ignore_sigpipe_again()
                     page = encode_scan(image, settings)
                     done += 1
                     self._page_done(dev, done)
@@ -220,6 +223,27 @@ class SaneSource:
                     dev.close()
                 except Exception:  # noqa: BLE001
                     log.debug("closing the SANE device failed", exc_info=True)
+                _ignore_sigpipe_again()
+
+
+def _ignore_sigpipe_again() -> None:
+    """Put SIGPIPE back to "ignore" after a SANE scan (any thread).
+
+    libsane's reader (seen with its test backend) sets SIGPIPE to the default action, which
+    kills the whole desk the next time any pipe closes under a write (a browser, a helper
+    process): Python relies on SIGPIPE being ignored and turns it into BrokenPipeError. The
+    disposition is process-wide, so libc's signal() is called directly: Python's
+    signal.signal() may only be used on the main thread, and scans run on workers.
+    """
+    if sys.platform == "win32":
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.signal.restype = ctypes.c_void_p
+        libc.signal.argtypes = (ctypes.c_int, ctypes.c_void_p)
+        libc.signal(int(signal.SIGPIPE), 1)  # 1 == SIG_IGN
+    except (OSError, AttributeError):
+        log.warning("could not restore SIGPIPE to ignored after a scan", exc_info=True)
 
 
 def encode_scan(image: Any, settings: ScanSettings) -> Page:
