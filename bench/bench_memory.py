@@ -1,24 +1,29 @@
 """Memory of the desk after a scripted full day, and its growth from one day to the next.
 
-The real desk window (own Xvfb when DISPLAY is unset) and the real reference server in this
-process: each "day" signs in at window 1, has a few hundred tickets issued, and serves them the
+The real desk window (own Xvfb when DISPLAY is unset) against the real reference server run as
+its own process (``python -m hall_server serve --demo``), so RSS is the desk's alone: each "day" signs in at window 1, has a few hundred tickets issued, and serves them the
 way a clerk does through the real presenter and dialogs (call, start, set the matter through the
 search dialog, mark a material, complete; every 25th a no-show after two recalls, every 40th a
 transfer to window 2), then signs out. The day runs three times in the same process; RSS
 (psutil, after ``gc.collect()``) is taken after each day. Growth is the mean of day 2 -> 3 and
 day 1 -> 2 would include one-time costs (fonts, caches, the catalog in memory), so the target is
 on the later days. Counters of what usually leaks are reported beside it: Tk widgets alive,
-dispatcher handlers, i18n listeners, pending runner callbacks.
+dispatcher handlers, i18n listeners, pending runner callbacks; and tracemalloc's live Python heap
+per day (``desk_python_heap_growth_per_day_mb``), which tells a leak of Python objects from
+pages the allocator keeps after a peak (RSS up, heap flat).
 
     python -m bench memory        (BENCH_MEMORY_TICKETS=300 to change the tickets per day)
 """
 
 from __future__ import annotations
 
+import collections
 import gc
 import os
+import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,12 @@ from bench.common import figure
 TICKETS = int(os.environ.get("BENCH_MEMORY_TICKETS", "240"))
 DAYS = 3
 PASSWORD = "demo1234"
+# tracemalloc runs during the whole benchmark (its Python-heap figure is reported beside RSS);
+# deeper stacks cost time, so one frame unless asked. BENCH_MEMORY_DIFF=1 prints what grew from
+# day 2 to day 3 to stderr (top 25 allocation sites by traceback, gc object type counts); with
+# more frames tracemalloc's own bookkeeping inflates RSS, so take RSS figures from a plain run.
+_FRAMES = int(os.environ.get("BENCH_MEMORY_TRACE_FRAMES", "1"))
+_DIFF = os.environ.get("BENCH_MEMORY_DIFF", "") not in ("", "0")
 SEARCHES = ("gtgshsl", "yyzz", "370191-A", "jzz", "营业执照", "hz")
 
 
@@ -37,6 +48,29 @@ def _rss_mb() -> float:
 
     gc.collect()
     return float(psutil.Process().memory_info().rss) / (1024 * 1024)
+
+
+def _type_counts() -> collections.Counter[str]:
+    gc.collect()
+    return collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+
+
+def _print_diff(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot,
+                types_before: collections.Counter[str], types_after: collections.Counter[str]) -> None:
+    """What grew from one day to the next: top allocation sites (by traceback) and object types."""
+    noise = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen *>")]
+    stats = after.filter_traces(noise).compare_to(before.filter_traces(noise), "traceback")
+    stats.sort(key=lambda st: st.size_diff, reverse=True)
+    print("--- tracemalloc: top 25 growth by traceback (last day) ---", file=sys.stderr)
+    for st in stats[:25]:
+        print(f"{st.size_diff / 1024:+9.1f} KiB {st.count_diff:+7d} blocks", file=sys.stderr)
+        for line in st.traceback.format(limit=_FRAMES):
+            print("    " + line, file=sys.stderr)
+    print("--- gc.get_objects(): top 25 type count growth (last day) ---", file=sys.stderr)
+    diff = collections.Counter(types_after)
+    diff.subtract(types_before)
+    for name, d in sorted(diff.items(), key=lambda kv: -kv[1])[:25]:
+        print(f"{d:+8d} {name} (now {types_after[name]})", file=sys.stderr)
 
 
 def _widgets(root: Any) -> int:
@@ -172,23 +206,34 @@ def _run_day(app: Any, url: str, n: int) -> float:
 
 def run() -> list[dict[str, Any]]:
     from counter_app.config import Settings
-    from tests.support.server_fixtures import start_server_thread
+    from tests.support.server_fixtures import start_server_process
     from ui import i18n
     from ui.app import DeskApp
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     out: list[dict[str, Any]] = []
     with _Display():
-        server = start_server_thread(f"sqlite:///{tmp / 'hall.sqlite3'}", data_dir=tmp / "hall")
+        server = start_server_process(tmp / "hall", db_url=f"sqlite:///{tmp / 'hall.sqlite3'}")
         app = DeskApp(Settings(server_url=server.url, window_no=1, data_dir=tmp / "desk",
                                log_dir=tmp / "logs", idle_lock_minutes=0, language="zh"))
+        tracemalloc.start(_FRAMES)
         try:
             start_mb = _rss_mb()
             rss: list[float] = []
+            heap: list[float] = []
             seconds: list[float] = []
+            snaps: list[tracemalloc.Snapshot] = []
+            types: list[collections.Counter[str]] = []
             for _day in range(DAYS):
                 seconds.append(_run_day(app, server.url, TICKETS))
                 rss.append(_rss_mb())
+                heap.append(tracemalloc.get_traced_memory()[0] / (1024 * 1024))
+                if _DIFF:
+                    # Only the last two: a snapshot is big, and RSS is taken before it.
+                    snaps = [*snaps[-1:], tracemalloc.take_snapshot()]
+                    types = [*types[-1:], _type_counts()]
+            if _DIFF:
+                _print_diff(snaps[-2], snaps[-1], types[-2], types[-1])
             counters = dict(widgets=_widgets(app.root), handlers=app.dispatcher.handler_count(),
                             i18n_listeners=i18n.listener_count(), runner_pending=app.runner.in_flight)
         finally:
@@ -196,14 +241,22 @@ def run() -> list[dict[str, Any]]:
                 app.core.close()
             finally:
                 app.destroy()
-                server.stop()
+                server.terminate()
+                tracemalloc.stop()
     growth = [b - a for a, b in zip(rss, rss[1:], strict=False)]
     later = growth[1:] or growth
     out.append(figure("desk_rss_after_day_mb", rss[0], n=TICKETS, start_mb=round(start_mb, 1),
                       days=[round(x, 1) for x in rss], seconds_per_day=[round(s, 1) for s in seconds],
-                      note="whole process: desk window + core + in-process reference server"))
+                      note="desk process alone (the reference server runs as its own process)"))
     out.append(figure("desk_rss_growth_per_day_mb", sum(later) / len(later), target="value<=5",
                       n=DAYS, growth=[round(g, 2) for g in growth], **counters))
+    heap_growth = [b - a for a, b in zip(heap, heap[1:], strict=False)]
+    later_heap = heap_growth[1:] or heap_growth
+    out.append(figure("desk_python_heap_growth_per_day_mb", sum(later_heap) / len(later_heap),
+                      target="value<=1", n=DAYS, days=[round(x, 2) for x in heap],
+                      growth=[round(g, 3) for g in heap_growth],
+                      note="tracemalloc: live Python allocations after gc; RSS also keeps the "
+                           "allocator's high-water pages"))
     return out
 
 
