@@ -190,8 +190,42 @@ def _first(conn: Connection, window_no: int, cats: list[str], lo: int, hi: int, 
     return run(conn, sql, p).mappings().first()
 
 
+def _pick_next_sqlite_sql(n_cats: int) -> str:
+    """SQLite: pick_next's four probes in one statement (each still one walk of the
+    (state, sort_key) index). Nothing to lock under the single writer, so all four run."""
+    cats = ", ".join(f":c{i}" for i in range(n_cats)) if n_cats else ":cnone"
+    probe = (
+        "SELECT {k} AS k, id, queued_ms FROM (SELECT id, queued_ms FROM tickets "  # noqa: S608
+        "WHERE state = 'waiting' AND sort_key >= :{lo} AND sort_key < :{hi} "
+        f"AND (target_window_no = :w OR (target_window_no IS NULL AND category IN ({cats}))) "
+        "{extra} ORDER BY sort_key, id LIMIT 1)"
+    )
+    return " UNION ALL ".join((
+        probe.format(k=0, lo="r0", hi="r1", extra=""),
+        probe.format(k=1, lo="r1", hi="r2", extra="AND appointment_ms <= :due"),
+        probe.format(k=2, lo="r2", hi="r3", extra=""),
+        probe.format(k=3, lo="r1", hi="r2", extra="AND (appointment_ms IS NULL OR appointment_ms > :due)"),
+    ))
+
+
 def pick_next(conn: Connection, window_no: int, cats: list[str], now: int) -> int | None:
     due = now + APPOINTMENT_LEAD_MS
+    if conn.dialect.name == "sqlite":
+        params: dict[str, Any] = {"w": window_no, "due": due, "r0": 0, "r1": RANK_SPAN,
+                                  "r2": 2 * RANK_SPAN, "r3": 3 * RANK_SPAN, "cnone": ""}
+        params.update((f"c{i}", c) for i, c in enumerate(cats))
+        found = {r[0]: r for r in run(conn, _pick_next_sqlite_sql(len(cats)), params).all()}
+        for k in (0, 1):  # green, then appointments already due
+            if k in found:
+                return int(found[k][1])
+        normal, early = found.get(2), found.get(3)
+        if normal is None and early is None:
+            return None
+        # the rest by queued_at; normal wins a tie, as below
+        if early is None or (normal is not None and normal[2] <= early[2]):
+            assert normal is not None
+            return int(normal[1])
+        return int(early[1])
     # green first, then appointments already due (the index walk skips early ones)
     row = _first(conn, window_no, cats, 0, RANK_SPAN, "", {})
     if row is None:
