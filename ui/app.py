@@ -423,7 +423,29 @@ def _connection_of(live: Any) -> str:
 
 def run(settings: Any, *, demo_credentials: tuple[str, str] | None = None, core: Any = None) -> int:
     """Open the desk window; sign in with ``demo_credentials`` if given. Returns the exit code."""
-    app = DeskApp(settings, core=core)
+    try:
+        app = DeskApp(settings, core=core)
+    except Exception as exc:
+        # A desk that cannot open its local data (another desk holds it, a newer version wrote
+        # it) says so in both languages and exits; anything else is a bug and propagates.
+        if not hasattr(exc, "message_zh"):
+            raise
+        log.error("desk cannot start: %s", exc)
+        _show_startup_error(getattr(exc, "message_zh", ""), getattr(exc, "message_en", str(exc)),
+                            getattr(settings, "log_dir", None))
+        return 2
     if demo_credentials is not None:
         app.sign_in(*demo_credentials)
     return app.mainloop()
+
+
+def _show_startup_error(message_zh: str, message_en: str, log_dir: Any) -> None:
+    """A plain dialog before any desk window exists (Tk thread; no I/O)."""
+    import tkinter as tk
+    from tkinter import messagebox
+
+    root = tk.Tk()
+    root.withdraw()
+    where = f"\n\n日志 / Log: {log_dir}" if log_dir else ""
+    messagebox.showerror("柜台 / Counter desk", f"{message_zh}\n\n{message_en}{where}", parent=root)
+    root.destroy()
