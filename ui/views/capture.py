@@ -58,7 +58,7 @@ class CaptureWindow(Toplevel):
         left.grid_rowconfigure(0, weight=1)
         self.tree = ttk.Treeview(left, columns=COLUMNS, show="headings", selectmode="browse",
                                  style=style.style_treeview(self, "Capture.Treeview", 34))
-        widths = {"name": 210, "requirement": 76, "status": 86, "pages": 70, "upload": 116}
+        widths = {"name": 210, "requirement": 104, "status": 86, "pages": 50, "upload": 100}
         for col in COLUMNS:
             self.tree.column(col, width=widths[col], minwidth=widths[col] // 2, anchor="w",
                              stretch=col == "name")

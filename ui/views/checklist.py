@@ -36,9 +36,9 @@ class ChecklistPanel(ctk.CTkFrame):
         self.tree = ttk.Treeview(self, columns=COLUMNS, show="headings",
                                  style=style.style_treeview(self, "Checklist.Treeview", 32),
                                  selectmode="browse", height=6)
-        widths = {"name": 330, "requirement": 130, "status": 190, "note": 160}
+        widths = {"name": 400, "requirement": 130, "status": 180, "note": 110}
         for col in COLUMNS:
-            self.tree.column(col, width=widths[col], anchor="w", stretch=col in ("name", "note"))
+            self.tree.column(col, width=widths[col], anchor="w", stretch=col == "name")
         self._relabel_headings()
         self.tree.tag_configure("alarm", foreground=style.pick("danger"))
         self.tree.tag_configure("done", foreground=style.pick("ok"))
