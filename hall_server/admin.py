@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from hall_server import catalog, queue
 from hall_server import schema as t
-from hall_server.api import Auth, IdPath, WinNo
 from hall_server.core import (
     JSON,
     hall_of,
@@ -25,6 +24,7 @@ from hall_server.core import (
     window_out,
 )
 from hall_server.db import Tx, iso_ms, now_ms
+from hall_server.deps import Auth, IdPath, WinNo
 from hall_server.errors import ApiError
 from hall_server.security import hash_password
 

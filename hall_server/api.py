@@ -3,15 +3,13 @@ the effect through `core.mutate` (writes, idempotent) or `Store.read` (reads).""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, func, select
 
@@ -32,70 +30,15 @@ from hall_server.core import (
     window_out,
 )
 from hall_server.db import Tx, iso_ms, now_ms
+from hall_server.deps import MAX_INT, Auth, IdPath, Priority, QInt, WinNo, session_alive
 from hall_server.errors import ApiError
 from hall_server.events import stream
+from hall_server.rating_check import check_rating
 from hall_server.security import Principal, new_secret, sha256_hex, verify_password
 from hall_server.seed import demo_avatar
 
 router = APIRouter(prefix="/api/v1")
-bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
 
-# Every integer from outside is bounded to what a 64-bit database column holds, so a huge
-# number is a 422, never a driver OverflowError (found by schemathesis).
-MAX_INT = 2**63 - 1
-IdPath = Annotated[int, Path(ge=0, le=MAX_INT)]
-WinNo = Annotated[int, Field(ge=0, le=MAX_INT)]
-QInt = Annotated[int | None, Query(ge=0, le=MAX_INT)]
-Priority = Literal["normal", "green", "appointment"]
-
-
-# ---- auth dependency ----------------------------------------------------------------------
-def _session_alive(conn: Connection, sid: str) -> bool:
-    row = conn.execute(
-        select(t.sessions.c.closed_ms, t.staff.c.disabled, t.sessions.c.refresh_expires_ms)
-        .join(t.staff, t.staff.c.staff_no == t.sessions.c.staff_no)
-        .where(t.sessions.c.id == sid)
-    ).first()
-    # A session whose refresh token has run out is over even without a logout (a desk that
-    # crashed must not hold its window for ever).
-    return row is not None and row[0] is None and not row[1] and row[2] > now_ms()
-
-
-def _session_state(conn: Connection, sid: str, window_no: int | None) -> tuple[bool, bool]:
-    """(session alive, session still holds `window_no`): a staff token acts for its window only
-    while `windows.session_id` is its session."""
-    if not _session_alive(conn, sid):
-        return False, False
-    if window_no is None:
-        return True, True
-    holder = conn.execute(select(t.windows.c.session_id).where(t.windows.c.no == window_no)).scalar()
-    return True, holder == sid
-
-
-async def principal(
-    request: Request,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
-    if creds is None or creds.scheme.lower() != "bearer":
-        raise ApiError(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-    hall = hall_of(request)
-    p = hall.verify_token(creds.credentials)
-    state = hall.sessions.get(p.session_id)
-    if state is None:
-        epoch = hall.sessions.epoch
-        state = await hall.store.read(lambda c: _session_state(c, p.session_id, p.window_no))
-        hall.sessions.put(p.session_id, state, epoch)
-    alive, holds = state
-    if not alive:
-        raise ApiError(401, "unauthorized")
-    if not holds:
-        # Still signed in, but the window the token names went to another session: the token
-        # acts for no window (queue._acting_window refuses with `window_not_held`).
-        return dataclasses.replace(p, window_no=None, lost_window_no=p.window_no)
-    return p
-
-
-Auth = Annotated[Principal, Depends(principal)]
 
 
 # ---- health -------------------------------------------------------------------------------
@@ -177,7 +120,7 @@ async def login(
             if hall.settings.require_device and not _device_ok(conn, x_device_id, x_device_secret, body.window_no):
                 raise ApiError(403, "device_required")
             if w["staff_no"] is not None and w["staff_no"] != body.staff_no and w["session_id"]:
-                if _session_alive(conn, w["session_id"]):
+                if session_alive(conn, w["session_id"]):
                     raise ApiError(409, "window_in_use", {"staff_no": w["staff_no"]})
         sid = new_secret(15)
         refresh = new_secret(32)
@@ -377,7 +320,7 @@ class PauseIn(BaseModel):
 
 def _window_change(p: Principal, no: IdPath, change: str, reason: str | None = None) -> Any:
     def fn(tx: Tx) -> JSON:
-        queue._acting_window(p, no)
+        queue.acting_window(p, no)
         conn = tx.conn
         w = load_window(conn, no, for_update=True)
         if change == "pause":
@@ -621,7 +564,7 @@ def _load_case(conn: Connection, case_id: IdPath, acting: Principal | None = Non
     if c is None:
         raise ApiError(404, "not_found", {"case_id": case_id})
     if acting is not None:
-        queue._acting_window(acting, int(c["window_no"]))
+        queue.acting_window(acting, int(c["window_no"]))
     return c
 
 
@@ -744,7 +687,7 @@ async def submit_rating(request: Request, body: RatingIn, p: Auth) -> Response:
 
     # Only the rating's own window records it; "later" ratings are made by the citizen's
     # rate-later page alone (no sign-in there), so a staff token never makes one.
-    queue._acting_window(p, body.window_no)
+    queue.acting_window(p, body.window_no)
     if body.source == "later":
         raise ApiError(403, "forbidden", {"source": "later"})
 
@@ -763,7 +706,6 @@ async def submit_rating(request: Request, body: RatingIn, p: Auth) -> Response:
             raise ApiError(409, "case_already_rated", {"case_id": body.case_id})
         now = now_ms()
         # Pads sign; the check (and its counter/challenge updates) share this transaction.
-        from hall_server.pads import check_rating
 
         assurance = check_rating(conn, body, now)
         # The unique constraint on case_id is the real guard (一次一评); the check above only

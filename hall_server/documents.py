@@ -24,11 +24,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
 from hall_server import schema as t
-from hall_server.api import MAX_INT, Auth, IdPath
 from hall_server.core import JSON, hall_of, json_response, mutate
 from hall_server.db import Tx, iso_ms, now_ms
+from hall_server.deps import MAX_INT, Auth, IdPath
 from hall_server.errors import ApiError
-from hall_server.queue import _acting_window as acting_window
+from hall_server.queue import acting_window
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
 

@@ -93,7 +93,7 @@ def _set_current(conn: Connection, window_no: int | None, ticket_id: int | None)
         run(conn, "UPDATE windows SET current_ticket_id = :t WHERE no = :w", {"t": ticket_id, "w": window_no})
 
 
-def _acting_window(p: Principal, window_no: int) -> None:
+def acting_window(p: Principal, window_no: int) -> None:
     """Staff act only for the window they signed in at, while their session holds it;
     supervisors/IT for any."""
     if p.role == "staff" and p.window_no != window_no:
@@ -281,7 +281,7 @@ def _call_next_pg_sql(n_cats: int) -> str:
 
 
 def call_next(tx: Tx, hall: Hall, p: Principal, window_no: int) -> JSON:
-    _acting_window(p, window_no)
+    acting_window(p, window_no)
     conn = tx.conn
     w = _ready_window(conn, window_no)
     now = now_ms()
@@ -324,7 +324,7 @@ def _call(tx: Tx, tid: int, window_no: int, now: int) -> JSON:
 
 
 def call_ticket(tx: Tx, hall: Hall, p: Principal, ticket_id: int, window_no: int) -> JSON:
-    _acting_window(p, window_no)
+    acting_window(p, window_no)
     conn = tx.conn
     tk = load_ticket(conn, ticket_id, for_update=True)
     _ready_window(conn, window_no)
@@ -537,7 +537,7 @@ def suspend(tx: Tx, hall: Hall, p: Principal, ticket_id: int, note: str) -> JSON
 
 
 def resume(tx: Tx, hall: Hall, p: Principal, ticket_id: int, window_no: int) -> JSON:
-    _acting_window(p, window_no)
+    acting_window(p, window_no)
     conn = tx.conn
     tk = load_ticket(conn, ticket_id, for_update=True)
     if tk["state"] != "suspended":

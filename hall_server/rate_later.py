@@ -46,9 +46,9 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from hall_server import schema as t
-from hall_server.api import Auth, IdPath
 from hall_server.core import Hall, get_meta, hall_of, json_response
 from hall_server.db import Tx, now_ms
+from hall_server.deps import Auth, IdPath
 from hall_server.errors import ApiError
 
 log = logging.getLogger("hall_server")

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, text
 
 from counter_app.pad.signing import canonical_message, epoch_ms, unb64u, verify
-from hall_server import pads as server_pads
+from hall_server import rating_check as server_pads
 from tests.pad_helpers import SoftPad, challenge, open_cases, pair
 from tests.support.server_fixtures import RunningServer, signed_in, start_server_thread
 

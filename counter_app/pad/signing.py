@@ -1,5 +1,5 @@
 """The signed rating message, shared by the desk's check and the tests (the server has its own
-copy in hall_server/pads.py, which never imports counter_app; a test holds the two equal).
+copy in hall_server/rating_check.py, which never imports counter_app; a test holds the two equal).
 
 The heartbeat proof (``heartbeat_message``) is the pad's signature over
 "hall-pad-heartbeat-v1\n<pad_id>\n<pad_time ms>".
