@@ -17,15 +17,12 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import img2pdf
 from PIL import Image, UnidentifiedImageError
 
 from counter_app.documents import DocumentError
-
-if TYPE_CHECKING:
-    from counter_app.documents.sources import Page
+from counter_app.documents.page import Page
 
 MIME_JPEG = "image/jpeg"
 MIME_PNG = "image/png"

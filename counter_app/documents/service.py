@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from counter_app.documents import DocumentError, pdf
+from counter_app.documents.page import Page
 from counter_app.documents.pdf import DEFAULT_LIMITS, Limits
-from counter_app.documents.sources import CaptureSource, HotFolderSource, Page, ScanSettings
+from counter_app.documents.sources import CaptureSource, HotFolderSource, ScanSettings
 from counter_app.documents.store import (
     DocumentStore,
     KeyringMasterKey,

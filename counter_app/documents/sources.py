@@ -31,23 +31,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from counter_app.documents import DocumentError
+from counter_app.documents.page import Page
 from counter_app.documents.pdf import DEFAULT_LIMITS, Limits, check_size, validate_bytes
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Page:
-    """One captured page: encoded bytes (JPEG/PNG/TIFF, or a whole PDF) and its MIME type."""
-
-    data: bytes
-    mime: str
-    name: str = ""
-    width: int = 0
-    height: int = 0
-    #: A file source yields a refused file this way (instead of raising, which would end the
-    #: generator) so one bad file in a batch does not stop the good ones after it.
-    refused: DocumentError | None = None
 
 
 @dataclass(frozen=True)
