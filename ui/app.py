@@ -1,19 +1,23 @@
 """The desk application: the root window, the screens (sign-in, desk, lock), the task runner and
 the dispatcher, wired to one CounterCore.
 
-``run(settings)`` is what ``counter-app desk`` calls. ``DeskApp`` is the same thing without the
-main loop, so GUI tests drive the real window by pumping ``root.update()``.
+The composition root (`counter_desk.wiring.build_app`) builds the core and its services, then
+this window on it; ``mainloop()`` runs it, GUI tests drive it by pumping ``root.update()``.
 """
 
 from __future__ import annotations
 
 import logging
 import tkinter as tk
+from pathlib import Path
 from typing import Any
 
 import customtkinter as ctk
 
 from counter_app import events as ev
+from counter_app.config import Settings
+from counter_app.core import CounterCore
+from counter_app.pad.service import PadService
 from ui import i18n, style
 from ui.i18n import _
 from ui.presenters import format as fmt
@@ -38,16 +42,11 @@ UPDATE_NOTE_EN = "Update downloaded; installs after sign-out"
 class DeskApp:
     """One desk window. Create, optionally ``sign_in``, then ``mainloop()`` (or pump in tests)."""
 
-    def __init__(self, settings: Any, *, core: Any = None) -> None:
+    def __init__(self, settings: Settings, *, core: CounterCore) -> None:
         self.settings = settings
-        style.apply(getattr(settings, "appearance", "light"), getattr(settings, "scaling", 1.0))
-        i18n.set_language(getattr(settings, "language", "zh") or "zh")
-        if core is None:
-            from counter_app.core import CounterCore
-
-            # Built before the window exists: opening the local databases and reading the
-            # device credential from the keyring is I/O, and no Tk event loop may wait on it.
-            core = CounterCore(settings)
+        style.apply(settings.appearance, settings.scaling)
+        i18n.set_language(settings.language or "zh")
+        # The core comes built (counter_desk.wiring): its I/O ran before this window existed.
         self.core = core
         self.root = ctk.CTk()
         self.root.geometry("1440x900")
@@ -57,9 +56,7 @@ class DeskApp:
         self.runner = TaskRunner(self.root, default_error=self._unexpected)
         install_error_handler(self.root, getattr(settings, "log_dir", None), self._show_bug)
         self.dispatcher = UiDispatcher(self.runner, core.bus)
-        self.pad_service: Any = None
         self.pad: PadPresenter | None = None
-        self._make_pad_service()
         self.exit_code = 0
         self.closing = False
         self.closed = False
@@ -273,43 +270,10 @@ class DeskApp:
         self.desk.unlock(password, result)
 
     # -- evaluator pad ---------------------------------------------------------------------------
-    def _make_pad_service(self) -> None:
-        """Build the configured transport and its PadService; a bad setting is said, not fatal."""
-        kind = transport_kind(getattr(self.settings, "pad_transport", "none"))
-        if kind == "none":
-            return
-        core_pad = getattr(self.core, "pad", None)
-        if core_pad is not None:
-            # The core builds (and starts at sign-in, stops at close) the LAN pad itself.
-            self.pad_service = core_pad
-            return
-        s = self.settings
-        try:
-            transport: Any
-            if kind == "second_screen":
-                from ui.pad_window import SecondScreenPad
-
-                hall = (getattr(s, "hall_name_zh", ""), getattr(s, "hall_name_en", ""))
-                transport = SecondScreenPad(
-                    self.root, lambda fn: self.runner.call_soon(0, fn),
-                    geometry=s.pad_screen_geometry or "+1280+0", hall_name=hall)
-            elif kind == "serial":
-                from counter_app.pad.serial_box import SerialButtonBox
-
-                transport = SerialButtonBox(s.pad_serial_port, baudrate=s.pad_serial_baud)
-            else:
-                from counter_app.pad.lan import LanPadTransport
-
-                transport = LanPadTransport(s.pad_listen_host, s.pad_listen_port)
-            from counter_app.pad.service import PadService
-
-            self.pad_service = PadService(self.core, transport)
-        except Exception as exc:  # noqa: BLE001 - the desk works without a pad
-            log.error("evaluator pad (%s) not started: %s", kind, exc)
-            return
-        service = self.pad_service
-        self.runner.run(service.start, None,
-                        lambda exc: log.error("evaluator pad did not start: %s", exc))
+    @property
+    def pad_service(self) -> PadService | None:
+        """The evaluator pad the wiring attached to the core (None: no pad)."""
+        return self.core.pad
 
     def _attach_pad(self, view: DeskView, presenter: DeskPresenter) -> None:
         pad = PadPresenter(self.runner, self.pad_service, on_change=presenter.pad_changed,
@@ -378,18 +342,8 @@ class DeskApp:
         if self.closed:
             return
         self._cancel("close")
-        core = self.core
-        service = self.pad_service if self.pad_service is not getattr(core, "pad", None) else None
-
-        def stop() -> None:
-            if service is not None:
-                try:
-                    service.stop()
-                except Exception:  # noqa: BLE001 - closing goes on
-                    log.exception("stopping the evaluator pad failed")
-            core.close()
-
-        self.runner.run(stop, lambda _r: self.destroy(), lambda _e: self.destroy())
+        # The core stops the pad, the outbox and the rest (worker thread: it joins threads).
+        self.runner.run(self.core.close, lambda _r: self.destroy(), lambda _e: self.destroy())
 
     def destroy(self) -> None:
         if self.closed:
@@ -421,25 +375,7 @@ def _connection_of(live: Any) -> str:
     return state if isinstance(state, str) else "online"
 
 
-def run(settings: Any, *, demo_credentials: tuple[str, str] | None = None, core: Any = None) -> int:
-    """Open the desk window; sign in with ``demo_credentials`` if given. Returns the exit code."""
-    try:
-        app = DeskApp(settings, core=core)
-    except Exception as exc:
-        # A desk that cannot open its local data (another desk holds it, a newer version wrote
-        # it) says so in both languages and exits; anything else is a bug and propagates.
-        if not hasattr(exc, "message_zh"):
-            raise
-        log.error("desk cannot start: %s", exc)
-        _show_startup_error(getattr(exc, "message_zh", ""), getattr(exc, "message_en", str(exc)),
-                            getattr(settings, "log_dir", None))
-        return 2
-    if demo_credentials is not None:
-        app.sign_in(*demo_credentials)
-    return app.mainloop()
-
-
-def _show_startup_error(message_zh: str, message_en: str, log_dir: Any) -> None:
+def show_startup_error(message_zh: str, message_en: str, log_dir: Path | None) -> None:
     """A plain dialog before any desk window exists (Tk thread; no I/O)."""
     import tkinter as tk
     from tkinter import messagebox
