@@ -60,8 +60,8 @@ def start_demo_server(data_dir: Path, *, arrival_rate: float = 6.0, seed: int = 
         from hall_server.settings import Settings as ServerSettings
     except ImportError as exc:
         log.error("demo server unavailable: %r", exc)
-        raise ConfigError(f"此安装不包含演示服务器（{exc}）",
-                          f"This installation has no demo server ({exc})",
+        raise ConfigError(message_zh=f"此安装不包含演示服务器（{exc}）",
+                          message_en=f"This installation has no demo server ({exc})",
                           code="no_demo_server") from exc
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = ServerSettings(data_dir=data_dir, demo=True, arrival_rate=arrival_rate, seed=seed)
@@ -75,7 +75,7 @@ def start_demo_server(data_dir: Path, *, arrival_rate: float = 6.0, seed: int = 
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise ConfigError("演示服务器未能启动", "The demo server did not start",
+            raise ConfigError(message_zh="演示服务器未能启动", message_en="The demo server did not start",
                               code="demo_server_failed")
         time.sleep(0.02)
     url = f"http://127.0.0.1:{port}"

@@ -197,8 +197,8 @@ class CapturePresenter:
             if not self.device:
                 from counter_app.documents import DocumentError
 
-                raise DocumentError("未配置扫描仪（scanner_device）。可改用“导入文件”。",
-                                    "No scanner configured (scanner_device). Use 'Import file'.",
+                raise DocumentError(message_zh="未配置扫描仪（scanner_device）。可改用“导入文件”。",
+                                    message_en="No scanner configured (scanner_device). Use 'Import file'.",
                                     code="no_scanner")
             return SaneSource(self.device)
         return self.docs.hot_folder_source()
