@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import tkinter as tk
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import customtkinter as ctk
 
+from api_client.models import Matter, Me
 from counter_app import events as ev
 from counter_app.config import Settings
 from counter_app.core import CounterCore
@@ -22,11 +24,15 @@ from ui import i18n, style
 from ui.i18n import _
 from ui.presenters import format as fmt
 from ui.presenters.desk import ACTIONS, DeskPresenter, error_text
-from ui.presenters.pad import PadPresenter, PairingPresenter, transport_kind
+from ui.presenters.pad import PadPresenter, PairingPresenter, PairingView, transport_kind
 from ui.presenters.signin import SignInPresenter
 from ui.tasks import TaskRunner, UiDispatcher, install_error_handler, on_destroy
 from ui.views.desk import DeskView
 from ui.views.signin import SignInView
+
+if TYPE_CHECKING:
+    from ui.views.capture import CaptureWindow
+    from ui.views.pad_pairing import PadPairingDialog
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +60,7 @@ class DeskApp:
         self._retitle()
         self._unsub_lang = i18n.on_change(lambda _l: self._retitle())
         self.runner = TaskRunner(self.root, default_error=self._unexpected)
-        install_error_handler(self.root, getattr(settings, "log_dir", None), self._show_bug)
+        install_error_handler(self.root, settings.log_dir, self._show_bug)
         self.dispatcher = UiDispatcher(self.runner, core.bus)
         self.pad: PadPresenter | None = None
         self.exit_code = 0
@@ -70,14 +76,15 @@ class DeskApp:
         self.root.bind_all("<Button>", self._activity, add="+")
         self.root.bind("<Return>", self._on_return, add="+")
         self.root.bind("<KP_Enter>", self._on_return, add="+")
-        self.root.bind("<Control-l>", lambda _e: self._hotkey("lock"), add="+")
+        self.root.bind("<Control-l>", self._hotkey_event("lock"), add="+")
         self.root.bind("<Control-p>", lambda _e: self.open_pad_pairing(), add="+")
-        self.root.bind("<Control-L>", lambda _e: self._hotkey("lock"), add="+")
+        self.root.bind("<Control-L>", self._hotkey_event("lock"), add="+")
         for key, action in HOTKEYS.items():
-            self.root.bind(f"<{key}>", lambda _e, a=action: self._hotkey(a), add="+")
+            self.root.bind(f"<{key}>", self._hotkey_event(action), add="+")
         self.dispatcher.subscribe(ev.SignedOut, self._on_signed_out)
         self.dispatcher.subscribe(ev.UpdateReady, lambda _e: self._render_update_note())
         self._update_note: ctk.CTkLabel | None = None
+        self.capture_window: CaptureWindow | None = None  # the open capture panel (one at most)
         self.show_sign_in()
 
     # -- screens -----------------------------------------------------------------------------
@@ -109,13 +116,13 @@ class DeskApp:
         self.signin_view.password_entry.insert(0, password)
         self.signin.submit(staff_no, password)
 
-    def _signed_in(self, me: Any) -> None:
+    def _signed_in(self, me: Me) -> None:
         if self.signin_view is not None:
             self.signin_view.destroy()
             self.signin_view, self.signin = None, None
         self.show_desk(me)
 
-    def show_desk(self, me: Any) -> None:
+    def show_desk(self, me: Me) -> None:
         view = DeskView(self.root, on_action=self._hotkey, on_resume=self._resume,
                         on_set_material=self._set_material, search=self._search,
                         on_language=self.toggle_language, on_unlock=self._unlock,
@@ -123,11 +130,10 @@ class DeskApp:
         view.pack(fill="both", expand=True)
         self.desk_view = view
         presenter = DeskPresenter(view, self.runner, self.core,
-                                  alert_flash=bool(getattr(self.settings, "alert_flash", True)),
-                                  alert_sound=bool(getattr(self.settings, "alert_sound", True)))
+                                  alert_flash=self.settings.alert_flash,
+                                  alert_sound=self.settings.alert_sound)
         self.desk = presenter
-        staff = getattr(me, "staff", None)
-        self._who = staff
+        self._who = me.staff
         self._render_who()
         d = self.dispatcher
         d.bind_to_widget(view, ev.DeskChanged, presenter.on_desk_changed)
@@ -143,18 +149,21 @@ class DeskApp:
         d.bind_to_widget(view, ev.Unlocked, presenter.on_unlocked)
         self._attach_pad(view, presenter)
         self._render_update_note()
-        unsub = i18n.on_change(lambda _l: (self._render_who(), presenter.relabel(),
-                                           self._render_update_note()))
-        on_destroy(view, unsub)
+        def relabel(_lang: str) -> None:
+            self._render_who()
+            presenter.relabel()
+            self._render_update_note()
+
+        on_destroy(view, i18n.on_change(relabel))
         # Start from what the core already knows (it resynced before SignedIn).
-        presenter.s.snapshot = getattr(self.core.live, "snapshot", None)
-        presenter.s.connection = _connection_of(self.core.live)
+        presenter.s.snapshot = self.core.live.snapshot
+        presenter.s.connection = self.core.live.connection_state or "online"
         presenter._sync_from_desk()
         presenter.render()
         presenter.refresh_stats()
         self._every("clock", CLOCK_TICK_MS, self._tick)
         self._every("stats", STATS_EVERY_MS, presenter.refresh_stats)
-        if getattr(self.settings, "idle_lock_minutes", 0):
+        if self.settings.idle_lock_minutes:
             self._every("idle", IDLE_CHECK_MS, self._check_idle)
         self.root.focus_set()
 
@@ -162,8 +171,8 @@ class DeskApp:
         if self.desk_view is None:
             return
         staff = self._who
-        name = fmt.loc(staff, "name") if staff is not None else ""
-        number = getattr(staff, "staff_no", "")
+        name = fmt.name(staff)
+        number = staff.staff_no if staff is not None else ""
         self.desk_view.set_who(_("Window {no} · {name} ({staff_no})").format(
             no=self.settings.window_no, name=name, staff_no=number))
 
@@ -171,7 +180,8 @@ class DeskApp:
         """Status-bar note while a downloaded update waits for the end of the shift."""
         if self.desk_view is None:
             return
-        ready = getattr(getattr(self.core, "updates", None), "ready", None)
+        updates = self.core.updates
+        ready = updates.ready if updates is not None else None
         note = self._update_note
         if note is None or not note.winfo_exists() or note.master is not self.desk_view.status:
             note = ctk.CTkLabel(self.desk_view.status, font=style.font(14), anchor="e",
@@ -190,12 +200,12 @@ class DeskApp:
             self.desk_view.destroy()
         self.desk_view, self.desk = None, None
 
-    def _on_signed_out(self, _e: Any) -> None:
+    def _on_signed_out(self, _e: ev.SignedOut) -> None:
         if not self.closing and self.desk_view is not None:
             self.show_sign_in()
 
     # -- periodic ------------------------------------------------------------------------------
-    def _every(self, key: str, ms: int, fn: Any) -> None:
+    def _every(self, key: str, ms: int, fn: Callable[[], None]) -> None:
         def tick() -> None:
             self._afters.pop(key, None)
             fn()
@@ -223,21 +233,27 @@ class DeskApp:
         self.runner.run(self.core.session.check_idle, lambda _locked: None, lambda _e: None)
 
     # -- input ---------------------------------------------------------------------------------
-    def _activity(self, _e: Any) -> None:
-        touch = getattr(self.core.session, "touch", None)
-        if callable(touch):
-            touch()
+    def _activity(self, _e: tk.Event[tk.Misc]) -> None:
+        self.core.session.touch()
 
-    def _hotkey(self, action: str) -> str:
+    def _hotkey(self, action: str) -> None:
         if self.desk is not None and self.desk_view is not None and not self._dialog_open():
             self.desk.trigger(action)
-        return "break"
+
+    def _hotkey_event(self, action: str) -> Callable[[tk.Event[tk.Misc]], str]:
+        """A key binding for ``action``; "break" stops Tk from handling the key further."""
+
+        def on_key(_e: tk.Event[tk.Misc]) -> str:
+            self._hotkey(action)
+            return "break"
+
+        return on_key
 
     def _dialog_open(self) -> bool:
         d = self.desk_view.dialog if self.desk_view is not None else None
         return bool(d is not None and d.winfo_exists())
 
-    def _on_return(self, _e: Any) -> None:
+    def _on_return(self, _e: tk.Event[tk.Misc]) -> None:
         if self.signin_view is not None:
             self.signin_view.submit()
 
@@ -254,7 +270,7 @@ class DeskApp:
 
         open_for_desk(self, item_id)
 
-    def _search(self, text: str, on_results: Any) -> None:
+    def _search(self, text: str, on_results: Callable[[list[Matter]], None]) -> None:
         if self.desk is not None:
             self.desk.search_matters(text, on_results)
 
@@ -286,10 +302,10 @@ class DeskApp:
         d.bind_to_widget(view, ev.RatingNotGiven, pad.on_rating_not_given)
         view.status.pad.bind("<Button-1>", lambda _e: self.open_pad_pairing(), add="+")
 
-    def open_pad_pairing(self) -> Any:
+    def open_pad_pairing(self) -> PadPairingDialog | None:
         """Ctrl+P or a click on the pad status: pair/unpair a LAN pad (supervisor or IT)."""
         if (self.desk_view is None or self._dialog_open()
-                or transport_kind(getattr(self.settings, "pad_transport", "")) != "lan"):
+                or transport_kind(self.settings.pad_transport) != "lan"):
             return None
         from ui.views.pad_pairing import PadPairingDialog
 
@@ -299,7 +315,7 @@ class DeskApp:
             if service is not None:
                 self.runner.run(service.refresh_pad_key, None, lambda _e: None)
 
-        def make(view: Any) -> PairingPresenter:
+        def make(view: PairingView) -> PairingPresenter:
             return PairingPresenter(view, self.runner, self.settings, error_text=error_text,
                                     on_paired_changed=refresh)
 
@@ -320,7 +336,7 @@ class DeskApp:
     def _unexpected(self, exc: BaseException) -> None:
         log.error("task failed without a handler", exc_info=exc)
         self._show_bug(_("Something went wrong. The details are in the log: {where}").format(
-            where=getattr(self.settings, "log_dir", "-")))
+            where=self.settings.log_dir))
 
     # -- closing -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -331,7 +347,7 @@ class DeskApp:
         session = self.core.session
 
         def sign_out() -> None:
-            if getattr(session, "signed_in", False):
+            if session.signed_in:
                 session.sign_out()
 
         self.runner.run(sign_out, lambda _r: self._finish_close(), lambda _e: self._finish_close())
@@ -368,11 +384,6 @@ class DeskApp:
     def mainloop(self) -> int:
         self.root.mainloop()
         return self.exit_code
-
-
-def _connection_of(live: Any) -> str:
-    state = getattr(live, "connection_state", "online")
-    return state if isinstance(state, str) else "online"
 
 
 def show_startup_error(message_zh: str, message_en: str, log_dir: Path | None) -> None:
