@@ -147,16 +147,23 @@ class CredentialStore:
 
     def load(self) -> DeviceCredential | None:
         """The stored credential, or None (nothing stored, unsafe backend, or unreadable)."""
+        try:
+            return self.load_or_raise()
+        except keyring.errors.KeyringError as exc:
+            log.warning("keyring read failed: %s", type(exc).__name__)
+            return None
+
+    def load_or_raise(self) -> DeviceCredential | None:
+        """Like `load`, but a keyring failure (locked, no daemon) raises `KeyringError`.
+
+        `doctor` needs the difference between "nothing stored" and "the keyring is locked".
+        """
         st = self.status()
         if not st.safe:
             self.warning = (UNSAFE_WARNING_ZH, UNSAFE_WARNING_EN)
             log.warning("keyring backend %s refused: %s", st.name, st.reason)
             return None
-        try:
-            raw = keyring.get_password(self._service, self._username)
-        except keyring.errors.KeyringError as exc:
-            log.warning("keyring read failed: %s", type(exc).__name__)
-            return None
+        raw = keyring.get_password(self._service, self._username)
         if not raw:
             return None
         try:
