@@ -37,7 +37,7 @@ from counter_app import doctor
 from counter_app.config import load_settings
 from counter_app.localdb import open_db
 from counter_app.selftest import FAIL, INFO, OK, CheckResult
-from tests.security.test_desk_http import RecordingProxy
+from tests.security.attack_base import RecordingProxy
 from tests.support.deploy_fixtures import MemoryKeyring
 from tests.support.server_fixtures import REPO_ROOT, RunningServer, free_port
 from tests.test_doctor import HealthServer

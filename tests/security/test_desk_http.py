@@ -12,62 +12,16 @@ keeps working; the default address is https.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from counter_app.config import InsecureServerUrlError, Settings, load_settings
 from counter_app.core import CounterCore
 from counter_app.errors import CounterError
+from tests.security.attack_base import RecordingProxy
 from tests.support.server_fixtures import DEMO_PASSWORD, RunningServer
-
-
-class RecordingProxy:
-    """A forward HTTP proxy on loopback that sends every request to `target` and keeps it."""
-
-    def __init__(self, target: str) -> None:
-        self.seen: list[tuple[str, str, bytes]] = []
-        seen = self.seen
-        base = target.rstrip("/")
-
-        class Handler(BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                seen.append((self.command, self.path, body))
-                if self.command == "CONNECT":
-                    self.send_error(502)
-                    return
-                parts = urlsplit(self.path)
-                url = base + parts.path + (f"?{parts.query}" if parts.query else "")
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "proxy-connection", "content-length")}
-                r = requests.request(self.command, url, data=body, headers=headers, timeout=10)
-                self.send_response(r.status_code)
-                for k, v in r.headers.items():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length",
-                                         "content-encoding"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(r.content)))
-                self.end_headers()
-                self.wfile.write(r.content)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_CONNECT = _forward
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
-
 TEST_KEYRINGS = frozenset({
     "tests.support.deploy_fixtures.MemoryKeyring",
     "tests.test_core_pure.MemoryKeyring",
