@@ -6,11 +6,20 @@ scaling, appearance, alerts) live beside the user. Environment variables overrid
 (COUNTER_MACHINE_CONFIG, COUNTER_USER_CONFIG, COUNTER_DATA_DIR, COUNTER_LOG_DIR). A file that
 cannot be read or parsed is renamed to `<name>.corrupt`, defaults are used, and a warning is
 returned for the user; a bad single value falls back to its default with a warning.
+
+The server address must be https (issue 10, finding 11: with http the staff passwords and the
+device secret cross the hall LAN in clear). Plain `http://` is accepted only for a loopback host
+(the demo, a server on the same PC) or when the machine config sets `allow_insecure_http = true`,
+IT's explicit override, which is logged at every load. Otherwise the address is refused like any
+invalid value (default used, a warning naming the remedy, `LoadedSettings.refused_server_url`
+keeps it for `doctor`), and `Settings` itself refuses to be built with such an address, so no code
+path can hand one to the client.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import tempfile
@@ -18,8 +27,11 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
+
+from counter_app.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +59,11 @@ def _default_log_dir() -> Path:
 class Settings:
     """Every setting of the desk, with its default."""
 
-    server_url: str = "http://127.0.0.1:8123"
+    # https by default (finding 11); the demo overrides this with its own loopback server.
+    server_url: str = "https://127.0.0.1:8443"
+    # IT's explicit override for plain http to a non-loopback server (lab only; logged; doctor
+    # fails on it). Machine config only.
+    allow_insecure_http: bool = False
     hall_code: str = "GXQ"
     window_no: int = 1
     ca_bundle: str | None = None
@@ -76,10 +92,45 @@ class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     log_dir: Path = field(default_factory=_default_log_dir)
 
+    def __post_init__(self) -> None:
+        reason = insecure_http_reason(self.server_url, self.allow_insecure_http)
+        if reason is not None:
+            raise InsecureServerUrlError(message_en=f"{self.server_url}: {reason}")
+
     @property
     def proxies(self) -> dict[str, str] | None:
         """The proxy as requests wants it (from config only; trust_env stays off)."""
         return {"http": self.proxy, "https": self.proxy} if self.proxy else None
+
+
+class InsecureServerUrlError(ConfigError):
+    """A plain-http server address to a host other than this PC, without IT's override."""
+
+    default_zh = ("明文 http:// 服务器地址会让密码在网络上以明文传输，已拒绝；请改用服务器的 https:// 地址"
+                  "（仅实验环境可在机器配置中设置 allow_insecure_http = true）")
+
+
+def is_loopback_url(url: str) -> bool:
+    """True if the URL's host is this PC (localhost, 127.0.0.0/8, ::1)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_http_reason(url: str, allow_insecure_http: bool = False) -> str | None:
+    """Why `url` may not be used as the server address, or None if it may."""
+    if not url.lower().startswith("http://") or is_loopback_url(url) or allow_insecure_http:
+        return None
+    return ("plain http:// to another machine sends passwords unencrypted; use the server's "
+            "https:// address (or, in a lab only, set allow_insecure_http = true in the machine "
+            "config)")
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -118,6 +169,8 @@ class ConfigWarning(str):
 class LoadedSettings:
     settings: Settings
     warnings: list[str]
+    # A plain-http server address the config asked for and that was refused (finding 11).
+    refused_server_url: str | None = None
 
 
 def machine_config_path() -> Path:
@@ -241,7 +294,30 @@ def load_settings(machine_path: Path | None = None,
         values["data_dir"] = Path(os.environ["COUNTER_DATA_DIR"])
     if os.environ.get("COUNTER_LOG_DIR"):
         values["log_dir"] = Path(os.environ["COUNTER_LOG_DIR"])
-    return LoadedSettings(Settings(**values), warnings)
+    refused = _check_http(values, mpath, warnings)
+    return LoadedSettings(Settings(**values), warnings, refused)
+
+
+def _check_http(values: dict[str, Any], path: Path, warnings: list[str]) -> str | None:
+    """Apply the https rule to the merged values; returns the refused address, if any."""
+    url = values.get("server_url")
+    if not isinstance(url, str) or not url.lower().startswith("http://") or is_loopback_url(url):
+        return None
+    if values.get("allow_insecure_http"):
+        log.warning("allow_insecure_http = true in %s: the server %s is reached over plain http; "
+                    "staff passwords and the device secret cross the network unencrypted",
+                    path, url)
+        return None
+    del values["server_url"]
+    log.error("%s: server_url %s refused: plain http to another machine", path, url)
+    warnings.append(ConfigWarning(
+        f"{path}：服务器地址 {url} 使用明文 http，密码会在网络上以明文传输，已拒绝。请改用服务器的 "
+        "https:// 地址（仅实验环境可在机器配置中设置 allow_insecure_http = true）",
+        f"{path}: the server address {url} is plain http: passwords would cross the network "
+        "unencrypted, so it was refused. Use the server's https:// address (in a lab only, set "
+        "allow_insecure_http = true in the machine config)",
+    ))
+    return url
 
 
 def _toml_value(value: object) -> str:

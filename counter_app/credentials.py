@@ -1,10 +1,13 @@
 """The window PC's device credential, kept only in the OS keyring; staff tokens never leave memory.
 
-A keyring backend that would not keep the secret safely (keyring's `fail` and `null` backends,
-any plaintext/file backend from `keyrings.alt`, an empty chainer) is refused: nothing is
-persisted, the caller gets a warning to show and the credential is asked for again next time.
-In a frozen build (PyInstaller) backend discovery through entry points can fail, so the OS
-backend is selected explicitly.
+Only keyrings known to keep secrets encrypted under the user's login are used (an allow-list,
+finding 12 of issue 10): the Secret Service (gnome-keyring, KWallet 5.97+ or KeePassXC over
+D-Bus, through `SecretService` or `libsecret`), KWallet itself, the Windows Credential Manager
+and the macOS Keychain. Anything else (keyring's `fail` and `null` backends, `keyrings.alt`'s file
+backends, a plaintext backend, a third-party backend nobody vetted, a chain holding any of those)
+is refused: nothing is persisted, the caller gets a warning to show and the credential is asked
+for again next time. In a frozen build (PyInstaller) backend discovery through entry points can
+fail, so the OS backend is selected explicitly.
 """
 
 from __future__ import annotations
@@ -45,10 +48,27 @@ class DeviceCredential:
     device_secret: str
 
 
+# `module.Class` of every backend allowed to hold the device secret.
+ALLOWED_BACKENDS: frozenset[str] = frozenset({
+    "keyring.backends.SecretService.Keyring",  # Linux: gnome-keyring, KWallet, KeePassXC
+    "keyring.backends.libsecret.Keyring",  # the same Secret Service through libsecret
+    "keyring.backends.kwallet.DBusKeyring",  # KDE's wallet
+    "keyring.backends.kwallet.DBusKeyringKWallet4",
+    "keyring.backends.Windows.WinVaultKeyring",  # Windows Credential Manager
+    "keyring.backends.macOS.Keyring",  # macOS Keychain
+})
+
+
+def backend_name(backend: Any) -> str:
+    cls = type(backend)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _unsafe_reason(backend: Any) -> str | None:
-    """Why this backend must not hold secrets, or None if it may."""
+    """Why this backend must not hold secrets, or None if it is on the allow-list."""
     cls = type(backend)
     module = cls.__module__
+    # The known-bad get a precise reason; everything else must be on the allow-list.
     if module == "keyring.backends.fail":
         return "no keyring backend (fail)"
     if module == "keyring.backends.null":
@@ -61,15 +81,22 @@ def _unsafe_reason(backend: Any) -> str | None:
         inner = list(getattr(backend, "backends", []))
         if not inner:
             return "no keyring backend (empty chain)"
-        # The chainer writes to its first (highest priority) backend.
-        return _unsafe_reason(inner[0])
+        # A chain may read from and write to any of its members: every one must be allowed.
+        for member in inner:
+            reason = _unsafe_reason(member)
+            if reason is not None:
+                return f"the keyring chain holds {backend_name(member)}: {reason}"
+        return None
+    if backend_name(backend) not in ALLOWED_BACKENDS:
+        return (f"{backend_name(backend)} is not a known safe keyring (allowed: Secret Service, "
+                "KWallet, Windows Credential Manager, macOS Keychain)")
     return None
 
 
 def backend_status(backend: KeyringBackend | None = None) -> BackendStatus:
     """Describe the active (or given) keyring backend and whether secrets may be stored in it."""
     b = backend if backend is not None else keyring.get_keyring()
-    name = f"{type(b).__module__}.{type(b).__name__}"
+    name = backend_name(b)
     reason = _unsafe_reason(b)
     return BackendStatus(name=name, safe=reason is None, reason=reason or "ok")
 
@@ -120,16 +147,23 @@ class CredentialStore:
 
     def load(self) -> DeviceCredential | None:
         """The stored credential, or None (nothing stored, unsafe backend, or unreadable)."""
+        try:
+            return self.load_or_raise()
+        except keyring.errors.KeyringError as exc:
+            log.warning("keyring read failed: %s", type(exc).__name__)
+            return None
+
+    def load_or_raise(self) -> DeviceCredential | None:
+        """Like `load`, but a keyring failure (locked, no daemon) raises `KeyringError`.
+
+        `doctor` needs the difference between "nothing stored" and "the keyring is locked".
+        """
         st = self.status()
         if not st.safe:
             self.warning = (UNSAFE_WARNING_ZH, UNSAFE_WARNING_EN)
             log.warning("keyring backend %s refused: %s", st.name, st.reason)
             return None
-        try:
-            raw = keyring.get_password(self._service, self._username)
-        except keyring.errors.KeyringError as exc:
-            log.warning("keyring read failed: %s", type(exc).__name__)
-            return None
+        raw = keyring.get_password(self._service, self._username)
         if not raw:
             return None
         try:

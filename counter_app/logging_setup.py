@@ -1,9 +1,15 @@
 """Rotating file logs in the log folder, with personal data and secrets masked in every record.
 
-`PIIFilter` rewrites each record's message (after formatting its args) and its traceback text:
-18-digit Chinese resident ID numbers (any 17 digits + digit/X, valid check digit or not), 11-digit
-mainland mobile numbers, bearer tokens and password/token/secret assignments. It sits on every
-handler (a filter on a logger does not see records propagated from child loggers).
+`PIIFilter` rewrites each record's message (after formatting its args) and its traceback text with
+`mask_text`: resident ID numbers (18 digits or 17 + X, and the old 15-digit form, whatever the
+check digit, with spaces, dashes or dots between the digits, in full-width digits, glued to
+letters), 11-digit mainland mobile numbers written any of those ways, `Bearer`/`Basic`
+credentials, the value of any password/secret/token/cookie/enrolment- or pairing-code key (a
+quoted value to its closing quote, an unquoted one to the end of the line: a password may hold
+spaces), numeric `code=` values, enrolment codes by their shape, and rate-later `c=` tokens. It
+sits on every handler (a filter on a logger does not see records propagated from child loggers).
+The server masks its own records with the same rules (hall_server/logmask.py, a copy of the rule
+block below: hall_server may not import the desk's packages).
 """
 
 from __future__ import annotations
@@ -11,22 +17,13 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
+import unicodedata
 from pathlib import Path
 
 LOG_FILE = "counter-app.log"
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-
-# No digit on either side, so a longer number (an order id, a timestamp in ms) is not cut up,
-# but an ID glued to letters or Chinese text ("身份证110...") is still found.
-_ID_RE = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
-_PHONE_RE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9][0-9](?:[- ]?[0-9]{4}){2}(?![0-9])")
-_BEARER_RE = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
-_SECRET_RE = re.compile(
-    r"(?i)((?:password|passwd|access_token|refresh_token|device_secret|secret|token)"
-    r"[\"']?\s*[:=]\s*[\"']?)[^\"'\s,}&]+"
-)
 
 
 def id_check_digit(first17: str) -> str:
@@ -41,22 +38,105 @@ def is_valid_id_number(text: str) -> bool:
             and id_check_digit(text[:17]) == text[17].upper())
 
 
-def _mask_id(m: re.Match[str]) -> str:
-    s = m.group(0)
-    return s[:2] + "*" * 16
+# ---- masking rules: keep this block identical in counter_app/logging_setup.py and
+# ---- hall_server/logmask.py (tests/security/test_desk_masking.py checks both give the same text)
+
+# Characters that may sit between the digit groups of one number: space, tab, hyphen, dot,
+# ideographic space, full-width hyphen and full stop, the Unicode dashes.
+_SEP = "[ \\t\\-.\\u3000\\uff0d\\uff0e\\u2010-\\u2015]"
+# A run of digit groups (ASCII, full-width or any Unicode decimal digit) joined by at most two
+# separator characters, with an optional ID check character X at the end.
+_RUN_RE = re.compile(r"\d+(?:" + _SEP + r"{1,2}\d+)*(?:" + _SEP + r"{0,2}[XxＸｘ])?")
+_GROUP_RE = re.compile(r"\d+")
+# key = value secrets: any key containing one of these words (device_secret, pairing_token,
+# enrollment_code, new_password ...), then ':' or '=' (JSON, repr, query strings, headers).
+_SECRET_KEY_RE = re.compile(
+    r"(?i)(?<![a-z0-9])([a-z_-]*?"
+    r"(?:password|passwd|pwd|secret|token|cookie|otp|api[_-]?key|private[_-]?key|session[_-]?id"
+    r"|enrol{1,2}ment[_-]?code|pairing[_-]?code|pair[_-]?code|one[_-]?time[_-]?code)"
+    r"(?:[_-][a-z_-]*)?[\"']?[ \t]*[:=][ \t]*)"
+    # the value: a quoted string to its closing quote (escapes honoured), else the rest of the
+    # line (a password may hold spaces: cutting at the first one leaked its second half)
+    r"(\"(?:[^\"\\\r\n]|\\.)*\"?|'(?:[^'\\\r\n]|\\.)*'?|[^\r\n]*)"
+)
+# A bare `code` key is an error code ("bad_credentials") unless its value holds a digit: then it
+# is a pairing or enrolment code.
+_CODE_KEY_RE = re.compile(
+    r"(?i)(?<![a-z0-9_])(code[\"']?[ \t]*[:=][ \t]*[\"']?)([^\s\"'&,;}]*\d[^\s\"'&,;}]*)")
+# Free text: "pairing code 123456", "enrolment code: AB12..", "配对码 123456", "登记码：...".
+_CODE_TEXT_RE = re.compile(
+    r"(?i)((?:pairing|enrol{1,2}(?:ment|ing)?|配对|登记)\s*(?:code|码)\s*[:=：]?\s*)"
+    r"([^\s\"'&,;}]+)")
+# The shape of an enrolment code (hall-server enrollment-code): three groups of six hex digits.
+_ENROL_SHAPE_RE = re.compile(r"(?i)(?<![0-9a-z])[0-9a-f]{6}-[0-9a-f]{6}-[0-9a-f]{6}(?![0-9a-z])")
+# A rate-later link's `c=` token (<case id>-<mac>), in a query string or on its own.
+_C_PARAM_RE = re.compile(r"([?&;]c=)[^&#\s\"'<>]+")
+_C_SHAPE_RE = re.compile(r"(?<![\w-])\d+-[A-Za-z0-9_-]{22}(?![\w-])")
+_AUTH_RE = re.compile(r"(?i)((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+")
+_CHINA_MOBILE_2ND = "3456789"
 
 
-def _mask_phone(m: re.Match[str]) -> str:
-    digits = re.sub(r"[^0-9]", "", m.group(0))[-11:]
-    return digits[:3] + "****" + digits[-2:]
+def _digit(ch: str) -> int:
+    return unicodedata.digit(ch, -1)
+
+
+def _mask_numbers(text: str) -> str:
+    """Mask 18/15-digit ID numbers and 11-digit mobile numbers, separators and all.
+
+    Every span of whole digit groups inside a run is tried, so an ID beside a phone number
+    ("138 1234 5678 110105...") is still found; a single unbroken group longer than 18 digits
+    (an order id, a timestamp in ms) is left alone.
+    """
+    out: list[str] | None = None
+    for run in _RUN_RE.finditer(text):
+        s = run.group(0)
+        groups = [(g.start(), g.end()) for g in _GROUP_RE.finditer(s)]
+        has_x = not s[-1].isdigit()
+        hide: set[int] = set()
+        for i in range(len(groups)):
+            total = 0
+            for j in range(i, len(groups)):
+                total += groups[j][1] - groups[j][0]
+                if total > 18:
+                    break
+                last = j == len(groups) - 1
+                digits = [k for g in groups[i:j + 1] for k in range(*g)]
+                if total in (15, 18) or (total == 17 and last and has_x):
+                    # keep the two-digit province code, hide the rest (and the X)
+                    hide.update(digits[2:])
+                    if total == 17:
+                        hide.add(len(s) - 1)
+                elif (total == 11 and _digit(s[digits[0]]) == 1
+                      and str(_digit(s[digits[1]])) in _CHINA_MOBILE_2ND):
+                    hide.update(digits[3:-2])  # 138******78
+        if hide:
+            if out is None:
+                out = list(text)
+            for k in hide:
+                out[run.start() + k] = "*"
+    return text if out is None else "".join(out)
 
 
 def mask_text(text: str) -> str:
-    """Mask ID numbers, mobile numbers and secrets in `text`."""
-    text = _ID_RE.sub(_mask_id, text)
-    text = _PHONE_RE.sub(_mask_phone, text)
-    text = _BEARER_RE.sub(r"\1***", text)
-    return _SECRET_RE.sub(r"\1***", text)
+    """Mask ID numbers, mobile numbers, passwords, tokens and one-time codes in `text`."""
+    text = _SECRET_KEY_RE.sub(lambda m: m.group(1) + _stars(m.group(2)), text)
+    text = _CODE_KEY_RE.sub(r"\1***", text)
+    text = _CODE_TEXT_RE.sub(r"\1***", text)
+    text = _ENROL_SHAPE_RE.sub("******-******-******", text)
+    text = _C_PARAM_RE.sub(r"\1***", text)
+    text = _C_SHAPE_RE.sub("***", text)
+    text = _AUTH_RE.sub(r"\1***", text)
+    return _mask_numbers(text)
+
+
+def _stars(value: str) -> str:
+    """`***` in place of a secret value, keeping its quotes so JSON-looking text stays readable."""
+    if value[:1] in ("'", '"'):
+        q = value[0]
+        return f"{q}***{q}" if len(value) > 1 and value.endswith(q) else f"{q}***"
+    return "***" if value else value
+
+# ---- end of the masking rules
 
 
 class PIIFilter(logging.Filter):

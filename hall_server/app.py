@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hall_server import __version__, admin, api, documents, pads, queue, rate_later
+from hall_server import __version__, admin, api, documents, logmask, pads, queue, rate_later
 from hall_server.core import Hall, get_meta, set_meta
 from hall_server.db import Store, Tx
 from hall_server.errors import ApiError, envelope, install_handlers
@@ -164,6 +164,7 @@ async def _prune_events(hall: Hall) -> None:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    logmask.install()  # secrets and personal data never reach a log line (issue 10, finding 10)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.database_url()
 

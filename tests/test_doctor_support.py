@@ -48,5 +48,5 @@ def test_support_bundle(fresh_hall_server: RunningServer, memory_keyring: Memory
     assert id_number not in log_text and "13812345678" not in log_text
     assert "citizen 11****" in log_text
     # The proxy in the config does not exist: the doctor report in the bundle says so.
-    assert "[FAIL] server:" in doctor_text and "check server_url and proxy" in doctor_text
+    assert "[FAIL] server:" in doctor_text and "Check the proxy (proxy in config.toml)" in doctor_text
     assert b"S3cretPass" not in everything and id_number.encode() not in everything

@@ -4,6 +4,10 @@
 registers itself with keyring, and a positive priority would make it the default everywhere
 (see TOOLCHAIN.md). The `memory_keyring` fixture installs it with `keyring.set_keyring` and puts
 the previous backend back afterwards.
+
+The desk stores secrets only in keyrings on its allow-list (counter_app.credentials
+.ALLOWED_BACKENDS); `_test_keyrings_allowed` adds the suite's in-memory stand-ins for the OS
+keyring to it, by name, for the whole run (a `PlaintextKeyring` stand-in stays refused).
 """
 
 from __future__ import annotations
@@ -13,6 +17,21 @@ from collections.abc import Iterator
 import keyring
 import pytest
 from keyring.backend import KeyringBackend
+
+TEST_KEYRINGS = frozenset({
+    "tests.support.deploy_fixtures.MemoryKeyring",
+    "tests.test_core_pure.MemoryKeyring",
+    "tests.documents_helpers.MemoryKeyring",
+})
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _test_keyrings_allowed() -> Iterator[None]:
+    from counter_app import credentials
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(credentials, "ALLOWED_BACKENDS", credentials.ALLOWED_BACKENDS | TEST_KEYRINGS)
+        yield
 
 
 class MemoryKeyring(KeyringBackend):
