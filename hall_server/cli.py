@@ -1,6 +1,6 @@
 """`hall-server` command line: serve (with --demo and the arrival simulator) and the IT
 subcommands that work directly on the database (create-staff, disable-staff,
-set-window-categories, enrollment-code, import-matters, migrate)."""
+set-window-categories, enrollment-code, import-matters, migrate, check-db)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import-matters", help="import matters from a .json array or .csv file")
     _common(i)
     i.add_argument("file", type=Path)
+
+    k = sub.add_parser("check-db", help="check the schema revision and the event log (exit 0 ok, 1 problem, 2 unreachable)")
+    _common(k)
+    k.add_argument("--keep-hours", type=float, default=24.0, help="event retention the servers use")
     return ap
 
 
@@ -149,6 +153,13 @@ def serve(ns: argparse.Namespace) -> int:
         require_device=ns.require_device, timezone=ns.tz, seed=ns.seed, public_url=ns.public_url,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if ns.workers > 1 and settings.database_url().startswith("sqlite"):
+        # SQLite has ONE writer per process; several processes would each have their own and
+        # no shared event fan-out. Refuse before anything starts.
+        print("error: --workers > 1 needs PostgreSQL (--db postgresql+psycopg://...); SQLite runs"
+              " one process / 多进程（--workers 大于 1）需要 PostgreSQL 数据库，SQLite 只能单进程运行",
+              file=sys.stderr)
+        return 2
     print(f"hall-server listening on http://{ns.host}:{ns.port}  (API docs: /docs)", flush=True)
     print(f"database: {_redact(settings.database_url())}", flush=True)
     if ns.demo:
@@ -178,6 +189,66 @@ def serve(ns: argparse.Namespace) -> int:
     return 0
 
 
+def check_db(ns: argparse.Namespace) -> int:
+    """Monitoring check, read-only (never migrates): one JSON report on stdout; exit 0 when
+    healthy, 1 when something needs IT (schema behind, holes in the event log, counter behind
+    the log, events kept too long), 2 when the database cannot be reached."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    from hall_server.db import alembic_config, now_ms
+
+    url = _settings(ns).database_url()
+    report: dict[str, Any] = {"database": _redact(url), "problems": []}
+    problems: list[str] = report["problems"]
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    eng = create_engine(url, poolclass=NullPool)
+    try:
+        with eng.connect() as c:
+            try:
+                rev = c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            except SQLAlchemyError:
+                rev = None
+                c.rollback()
+            report["schema"] = {"revision": rev, "expected": head}
+            if rev != head:
+                problems.append(f"schema revision {rev} is not {head}: run `hall-server migrate`")
+                print(json.dumps(report, ensure_ascii=False, indent=2))
+                return 1
+            lo, hi, n, oldest = c.exec_driver_sql(
+                "SELECT MIN(id), MAX(id), COUNT(*), MIN(at_ms) FROM events"
+            ).one()
+            counter = c.exec_driver_sql("SELECT last_id FROM event_counter WHERE id = 1").scalar()
+    except SQLAlchemyError as e:
+        report["problems"].append(f"database unreachable: {str(e).splitlines()[0]}")
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 2
+    finally:
+        eng.dispose()
+    ev: dict[str, Any] = {"count": int(n), "first_id": lo, "last_id": hi, "counter": counter}
+    report["events"] = ev
+    # Event ids are dense (commit-ordered, no holes; pruning only removes the oldest), so the
+    # rows kept must be exactly first..last. In-flight transactions hold no ids yet.
+    if n and int(hi) - int(lo) + 1 != int(n):
+        ev["missing_ids"] = int(hi) - int(lo) + 1 - int(n)
+        problems.append(f"event log has {ev['missing_ids']} missing ids between {lo} and {hi}")
+    if counter is None:
+        problems.append("event_counter row missing: run `hall-server migrate`")
+    elif url.startswith("postgresql") and hi is not None and int(counter) < int(hi):
+        problems.append(f"event_counter {counter} is behind the log's last id {hi}")
+    if oldest is not None:
+        age_h = (now_ms() - int(oldest)) / 3_600_000
+        ev["oldest_hours"] = round(age_h, 2)
+        # Pruning runs hourly in every server: one hour of slack, and one more for a restart.
+        if age_h > ns.keep_hours + 2:
+            problems.append(f"oldest event is {age_h:.1f} h old (kept {ns.keep_hours:g} h): is any hall-server running?")
+    report["ok"] = not problems
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0 if not problems else 1
+
+
 def app_from_env() -> Any:
     from hall_server.app import create_app
 
@@ -189,7 +260,7 @@ def app_from_env() -> Any:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     known = {"serve", "migrate", "create-staff", "disable-staff", "set-window-categories",
-             "enrollment-code", "import-matters"}
+             "enrollment-code", "import-matters", "check-db"}
     if not argv or (argv[0] not in known and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
     ns = build_parser().parse_args(argv)
@@ -214,6 +285,8 @@ def _dispatch(ns: argparse.Namespace) -> int:
         _store(ns).close()
         print("database schema is up to date")
         return 0
+    if ns.cmd == "check-db":
+        return check_db(ns)
     from hall_server import admin, catalog
     from hall_server.security import hash_password
 

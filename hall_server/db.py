@@ -6,12 +6,21 @@ Readers use a small pool of their own connections (WAL lets them read while the 
 PostgreSQL: every write runs on a worker thread in its own transaction; hot rows are taken with
 `SELECT ... FOR UPDATE [SKIP LOCKED]`; events are published with NOTIFY and fanned out by a
 LISTEN thread in every server process (see events.py).
+
+Event ids are in COMMIT order on both engines, dense (1, 2, 3, ... with no holes) and never
+reused: SQLite has one writer; on PostgreSQL a transaction's events are given their ids only at
+its end, by bumping the single `event_counter` row (whose row lock is held until COMMIT), so a
+transaction that commits later always has higher ids, and any snapshot holds a prefix of the
+log. A reader that remembers "the highest id sent" can therefore never pass over an event that
+commits later (docs/architecture.md, "Events in commit order").
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
+import os
 import queue
 import re
 import sqlite3
@@ -25,10 +34,13 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import NoResultFound, OperationalError
+from sqlalchemy.exc import DBAPIError, NoResultFound, OperationalError
 from sqlalchemy.pool import NullPool
 
+from hall_server.errors import ApiError
+
 T = TypeVar("T")
+log = logging.getLogger("hall_server.db")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 NOTIFY_CHANNEL = "hall_events"
@@ -51,11 +63,21 @@ class PendingEvent:
 
 @dataclass
 class Tx:
-    """One write transaction: the connection plus the events to publish after COMMIT."""
+    """One write transaction: the connection plus the events to publish after COMMIT.
+
+    On PostgreSQL (`defer_events`) `emit` only buffers the event; `flush_events`, called by the
+    Store right before COMMIT, numbers the buffered events from the `event_counter` row and
+    inserts them. Taking that row's lock last keeps it held only for the insert and the COMMIT,
+    and no other lock is ever taken after it (so it cannot be part of a deadlock).
+    """
 
     conn: Connection
     is_pg: bool
     events: list[PendingEvent] = field(default_factory=list)
+    defer_events: bool = False
+    _pending: list[tuple[str, int, int | None, str | None, int | None, dict[str, Any], str]] = field(
+        default_factory=list
+    )
 
     def emit(
         self,
@@ -71,22 +93,55 @@ class Tx:
         # orjson: the same compact UTF-8 JSON as json.dumps(ensure_ascii=False), for less CPU
         # on the single writer.
         body = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode()
+        if self.defer_events:
+            self._pending.append((type_, at, window_no, category, target_window_no, payload, body))
+            return
         params = {"type": type_, "at": at, "w": window_no, "c": category, "tw": target_window_no, "data": body}
         if self.is_pg:
-            # The NOTIFY is delivered to every LISTENing process at COMMIT, never if we roll
-            # back; one statement with the insert (each round trip costs a GIL hand-off).
+            # Test-only naive control (HALL_TEST_NAIVE_EVENTS=1): the id comes from the table's
+            # sequence when the row is inserted, so ids do NOT follow commit order; the NOTIFY
+            # carries the id. Kept so tests/test_scale_failover.py can show its detector
+            # catches the loss this design fixes.
             params["ch"] = NOTIFY_CHANNEL
-            row = run(self.conn, _EMIT_PG_SQL, params).scalar_one()
+            row = run(self.conn, _EMIT_PG_NAIVE_SQL, params).scalar_one()
         else:
             row = run(self.conn, _EMIT_SQL, params).scalar_one()
         self.events.append(PendingEvent(int(row), type_, at, window_no, category, target_window_no, payload))
+
+    def flush_events(self) -> None:
+        """Number and insert the buffered events (PostgreSQL), as the last statement before COMMIT."""
+        pend = self._pending
+        if not pend:
+            return
+        self._pending = []
+        n = len(pend)
+        params = {
+            "n": n, "ch": NOTIFY_CHANNEL,
+            "types": [p[0] for p in pend], "ats": [p[1] for p in pend], "ws": [p[2] for p in pend],
+            "cs": [p[3] for p in pend], "tws": [p[4] for p in pend], "datas": [p[6] for p in pend],
+        }
+        last = int(run(self.conn, _EMIT_PG_SQL, params).scalar_one())
+        first = last - n + 1
+        for i, (type_, at, w, c, tw, payload, _body) in enumerate(pend):
+            self.events.append(PendingEvent(first + i, type_, at, w, c, tw, payload))
 
 
 _EMIT_SQL = (
     "INSERT INTO events (type, at_ms, window_no, category, target_window_no, data) "
     "VALUES (:type, :at, :w, :c, :tw, :data) RETURNING id"
 )
-_EMIT_PG_SQL = f"WITH e AS ({_EMIT_SQL}) SELECT id, pg_notify(:ch, id::text) FROM e"  # noqa: S608
+_EMIT_PG_NAIVE_SQL = f"WITH e AS ({_EMIT_SQL}) SELECT id, pg_notify(:ch, id::text) FROM e"  # noqa: S608
+# One round trip: bump the counter (its row lock is held to COMMIT: the serialisation point),
+# insert the events with the ids it gives, and NOTIFY the last id (delivered at COMMIT, in
+# commit order; listeners only use it as a wake-up and read `id > last seen`).
+_EMIT_PG_SQL = (
+    "WITH c AS (UPDATE event_counter SET last_id = last_id + :n WHERE id = 1 RETURNING last_id), "
+    "e AS (INSERT INTO events (id, type, at_ms, window_no, category, target_window_no, data) "
+    "SELECT c.last_id - :n + u.ord, u.type, u.at_ms, u.w, u.c, u.tw, u.data FROM c, "
+    "unnest(CAST(:types AS text[]), CAST(:ats AS bigint[]), CAST(:ws AS int[]), CAST(:cs AS text[]), "
+    "CAST(:tws AS int[]), CAST(:datas AS text[])) WITH ORDINALITY AS u(type, at_ms, w, c, tw, data, ord)) "
+    "SELECT c.last_id, pg_notify(:ch, c.last_id::text) FROM c"
+)
 
 
 _SQL_CACHE: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
@@ -241,6 +296,8 @@ class Store:
             self.engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
             self.read_engine = self.engine
             self._writer = None
+        # Test-only naive control of the event log (see Tx.emit); never set in production.
+        self.naive_events = self.is_pg and os.environ.get("HALL_TEST_NAIVE_EVENTS") == "1"
         self._readers = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="db-reader")
 
     @staticmethod
@@ -369,14 +426,39 @@ class Store:
         self._jobs.put((fn, fut))
         return fut
 
+    # PostgreSQL restarted or unreachable: a new connection is retried for this long (nothing
+    # has been sent yet, so that is always safe), then the caller gets a 503 with Retry-After.
+    # A connection lost in the middle of a transaction is never retried here (the COMMIT may
+    # have happened): 503, and the desk retries under the same Idempotency-Key.
+    CONNECT_RETRY_SECONDS = 8.0
+
+    def _connect(self, engine: Engine) -> Connection:
+        deadline = time.monotonic() + self.CONNECT_RETRY_SECONDS
+        delay = 0.05
+        while True:
+            try:
+                return engine.connect()
+            except DBAPIError as e:
+                if time.monotonic() + delay > deadline:
+                    raise _unavailable(e, "connect") from e
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
     def write_sync(self, fn: Callable[[Tx], T]) -> T:
         """Run `fn` in one write transaction and wait for its COMMIT (any thread but the writer)."""
         if self.is_sqlite:
             return self._submit(fn).result()
-        with self.engine.connect() as conn:
-            tx = Tx(conn, self.is_pg)
-            with conn.begin():
-                return fn(tx)
+        try:
+            with self._connect(self.engine) as conn:
+                tx = Tx(conn, self.is_pg, defer_events=self.is_pg and not self.naive_events)
+                with conn.begin():
+                    result = fn(tx)
+                    tx.flush_events()
+                return result
+        except OperationalError as e:
+            if not _connection_lost(e):
+                raise
+            raise _unavailable(e, "write") from e
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
         if self.is_sqlite:
@@ -387,12 +469,26 @@ class Store:
 
     # ---- reads ----------------------------------------------------------------------------
     def read_sync(self, fn: Callable[[Connection], T]) -> T:
-        with self.read_engine.connect() as conn:
-            if self.is_sqlite:
+        if self.is_sqlite:
+            with self.read_engine.connect() as conn:
                 # One snapshot for the whole read (WAL).
                 with conn.begin():
                     return fn(conn)
-            return fn(conn)
+        try:
+            with self._connect(self.read_engine) as conn:
+                return fn(conn)
+        except OperationalError as e:
+            if not _connection_lost(e):
+                raise
+            # A read changes nothing: once more on a fresh connection (a pooled one may have
+            # died with a restarted PostgreSQL), then 503.
+            try:
+                with self._connect(self.read_engine) as conn:
+                    return fn(conn)
+            except OperationalError as e2:
+                if not _connection_lost(e2):
+                    raise
+                raise _unavailable(e2, "read") from e2
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -410,6 +506,28 @@ class Store:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+def _connection_lost(e: DBAPIError) -> bool:
+    """The server went away (restart, shutdown, network), not a fault of the statement."""
+    if e.connection_invalidated:
+        return True
+    import psycopg
+
+    orig = e.orig
+    return isinstance(orig, psycopg.OperationalError) and not isinstance(
+        orig, psycopg.errors.TransactionRollbackError  # deadlock / serialisation: a real answer
+    )
+
+
+def _unavailable(e: BaseException, what: str) -> ApiError:
+    log.warning("database unavailable (%s): %s", what, str(e).splitlines()[0] if str(e) else type(e).__name__)
+    return ApiError(
+        503, "database_unavailable",
+        message_zh="数据库暂时不可用，请稍后重试",
+        message_en="The database is unavailable for a moment; try again",
+        headers={"Retry-After": "2"},
+    )
 
 
 def _resolve(items: list[tuple[Any, Any, BaseException | None]]) -> None:
@@ -449,4 +567,21 @@ def upgrade(url: str, revision: str = "head") -> None:
                         raise
                     time.sleep(0.05)
         eng.dispose()
+        command.upgrade(alembic_config(url), revision)
+        return
+    if url.startswith("postgresql"):
+        # Several hall-servers starting at once (systemd units on several hosts) each run the
+        # migrations: one at a time, under a session advisory lock; the others then find the
+        # schema at head and do nothing.
+        eng = create_engine(url, poolclass=NullPool)
+        try:
+            with eng.connect() as c:
+                c.exec_driver_sql("SELECT pg_advisory_lock(727001)")
+                try:
+                    command.upgrade(alembic_config(url), revision)
+                finally:
+                    c.exec_driver_sql("SELECT pg_advisory_unlock(727001)")
+        finally:
+            eng.dispose()
+        return
     command.upgrade(alembic_config(url), revision)

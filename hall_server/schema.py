@@ -350,3 +350,15 @@ pad_flags = Table(
     Column("details", Text, nullable=False),  # JSON
     Column("at_ms", BigInteger, nullable=False),
 )
+
+
+# ---- event log in commit order (migration 0005; see hall_server/db.py Tx.flush_events) -------
+# One row (id = 1): the last event id handed out. On PostgreSQL every transaction with events
+# bumps it right before COMMIT, so event ids follow commit order with no holes.
+event_counter = Table(
+    "event_counter",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_id", BigInteger, nullable=False),
+)
+Index("ix_events_at_ms", events.c.at_ms)
