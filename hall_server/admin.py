@@ -217,6 +217,10 @@ def process_photo(data: bytes) -> bytes:
     if min(w, h) < PHOTO_MIN_SIDE or max(w, h) > PHOTO_MAX_SIDE:
         raise bad("bad_dimensions", f"尺寸须在 {PHOTO_MIN_SIDE}–{PHOTO_MAX_SIDE} 像素之间",
                   f"sides must be {PHOTO_MIN_SIDE}-{PHOTO_MAX_SIDE} pixels", width=w, height=h)
+    if fmt == "JPEG":
+        # Decode at a reduced scale (JPEG's DCT draft mode): a 6000 px photo costs a few MB of
+        # memory, not a hundred, and the portrait is small anyway.
+        img.draft("RGB", (PHOTO_SIZE[0] * 2, PHOTO_SIZE[1] * 2))
     try:
         img.load()
         upright = ImageOps.exif_transpose(img) or img
@@ -689,8 +693,12 @@ async def import_matters(request: Request, p: Auth, dry_run: bool = False) -> Re
     raw = await request.body()
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if ctype in ("text/csv", XLSX_TYPE):
-        items: Any = await anyio.to_thread.run_sync(
-            catalog.read_matters_bytes, raw, ".csv" if ctype == "text/csv" else ".xlsx")
+        try:
+            items: Any = await anyio.to_thread.run_sync(
+                catalog.read_matters_bytes, raw, ".csv" if ctype == "text/csv" else ".xlsx")
+        except ValueError as e:  # not a table at all (empty, not UTF-8/GBK, not a workbook)
+            raise ApiError(422, "import_invalid", {"errors": [{"row": 0, "field": "file", "message": str(e)}],
+                                                   "count": 1}) from None
     else:
         try:
             items = json.loads(raw)

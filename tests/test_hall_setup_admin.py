@@ -195,3 +195,27 @@ def test_password_change_is_no_side_door_for_guessing(srv: RunningServer) -> Non
     same = Api(srv.url).post("/auth/password", json={"staff_no": "1006", "password": "demo1234",
                                                       "new_password": "demo1234"})
     assert same.status_code == 422 and same.json()["error"]["code"] == "weak_password"
+
+
+def test_catalog_import_by_api_content_types(srv: RunningServer, tmp_path: Path) -> None:
+    it = signed_in(srv.url, "9001")
+
+    def post(body: bytes, ctype: str, query: str = "") -> Any:
+        return it.post("/admin/matters/import" + query, data=body, headers={"Content-Type": ctype})
+
+    gbk = "事项编码,事项名称,业务类别,即办件\nAPI-1,接口事项,A,是\n".encode("gbk")
+    r = post(gbk, "text/csv", "?dry_run=true")
+    assert r.status_code == 200 and r.json() == {"dry_run": True, "would_import": 1}
+    assert it.get("/matters/API-1").status_code == 404  # the dry run wrote nothing
+    r = post(gbk, "text/csv")
+    assert r.status_code == 200 and r.json()["imported"] == 1
+    assert it.get("/matters/API-1").json()["instant"] is True
+    for body, ctype in ((b"", "text/csv"), (b"PK\x03\x04garbage",
+                                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")):
+        r = post(body, ctype)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "import_invalid", r.text
+    r = post("code,name_zh,category\nX-1,甲,A\nX-2,乙,Q\n".encode(), "text/csv")
+    assert r.status_code == 422
+    assert r.json()["error"]["details"]["errors"] == [
+        {"row": 2, "line": 3, "field": "category", "message": "unknown category Q"}]
+    assert it.get("/matters/X-1").status_code == 404  # nothing of the bad file
