@@ -14,8 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
+from api_client.client import HallClient
+from api_client.errors import ApiError as ClientApiError
 from tests.support.server_fixtures import REPO_ROOT, Api, signed_in, start_server_process
 
 EXAMPLE = REPO_ROOT / "hall.example.toml"
@@ -159,13 +162,20 @@ def test_a_real_hall_from_zero_with_the_cli(tmp_path: Path) -> None:
         assert [i["requirement"] for i in m["checklist"]] == ["required", "accepted_pending"]
         assert m["cross_region"] is True and m["instant"] is False
 
-        # the photo is served back re-encoded as the standard portrait (PNG 295x413)
-        r = clerk.get("/staff/2001/photo")
-        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-        img = Image.open(io.BytesIO(r.content))
+        # the photo is served back re-encoded as the standard portrait (PNG 295x413), fetched
+        # with the typed client exactly as the desk's pad service fetches it for the pad
+        desk = HallClient(url)
+        desk.login("2001", "my-own-pass", 3)
+        png = desk.staff_photo("2001")
+        img = Image.open(io.BytesIO(png))
         assert img.format == "PNG" and img.size == (295, 413)
-        assert r.content != photo.read_bytes()
+        assert png != photo.read_bytes()
         assert img.getpixel((150, 200))[0] > 150  # the upload's red, not a placeholder
+        # the typed client sees the forced change as its own error code, with both messages
+        clerk_otp = ok(cli(data, "staff", "reset-password", "2001"))["one_time_password"]  # type: ignore[index]
+        with pytest.raises(ClientApiError) as err:
+            HallClient(url).login("2001", clerk_otp, 3)  # type: ignore[arg-type]
+        assert err.value.code == "password_change_required" and "修改" in err.value.message_zh
 
         # the new password and the device revocation are in the audit log, with who did it
         audit_api = it.get("/admin/audit?limit=200").json()
