@@ -189,26 +189,37 @@ def _password(stdin: bool, prompt: str = "password: ") -> str:
     return pw
 
 
+def _input(prompt: str) -> str:
+    """Like input(), with the prompt on stderr: stdout carries only the JSON result."""
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise ValueError("init was cut short (end of input)")
+    return line.rstrip("\n")
+
+
 def _ask(prompt: str, default: str = "") -> str:
-    got = input(f"{prompt}{f' [{default}]' if default else ''}: ").strip()
+    got = _input(f"{prompt}{f' [{default}]' if default else ''}: ").strip()
     return got or default
 
 
 def interactive_spec() -> hallsetup.HallSpec:
     """Ask for what hall.toml would hold (hall, categories, windows, admin); the rules, pause
     reasons, rating reasons and calendar take the shipped defaults (change them later)."""
-    print("Setting up a new hall. Press Enter to accept [defaults]; an empty line ends a list.")
+    print("Setting up a new hall. Press Enter to accept [defaults]; an empty line ends a list.", file=sys.stderr)
     hall = {"code": _ask("hall code (letters/digits)"), "name_zh": _ask("hall name (zh)"),
             "name_en": _ask("hall name (en)"), "timezone": _ask("time zone", "Asia/Shanghai")}
     cats = []
-    print("Categories, one a line: CODE 中文名 [English name]   e.g.  A 市场主体登记 Business registration")
-    while line := input("category: ").strip():
+    print("Categories, one a line: CODE 中文名 [English name]   e.g.  A 市场主体登记 Business registration",
+          file=sys.stderr)
+    while line := _input("category: ").strip():
         code, _, rest = line.partition(" ")
         zh, _, en = rest.strip().partition(" ")
         cats.append({"code": code.upper(), "name_zh": zh, "name_en": en.strip()})
     wins = []
-    print("Windows, one a line: NO CATEGORIES [name]   e.g.  1 A,B 1号窗口")
-    while line := input("window: ").strip():
+    print("Windows, one a line: NO CATEGORIES [name]   e.g.  1 A,B 1号窗口", file=sys.stderr)
+    while line := _input("window: ").strip():
         no, _, rest = line.partition(" ")
         codes, _, name = rest.strip().partition(" ")
         n = int(no) if no.isdigit() else 0

@@ -207,3 +207,27 @@ def test_import_of_5000_matters_figure(tmp_path: Path) -> None:
     assert out["imported"] == 5000  # type: ignore[index]
     print(json.dumps({"figure": "catalog_import_5000_matters_xlsx_cli", "value": round(seconds, 2),
                       "unit": "s", "rows": len(rows) - 1}))
+
+
+def test_interactive_init_asks_and_builds_the_same_hall(tmp_path: Path) -> None:
+    """`hall-server init` without --from: the questions answered on stdin (as IT types them)."""
+    data = tmp_path / "hall"
+    answers = "\n".join([
+        "QZ", "泉州政务服务中心", "Quanzhou Service Centre", "",  # code, names, time zone default
+        "A 市场主体登记 Business registration", "B 社保医保", "",  # categories, empty line ends
+        "1 A 1号窗口", "2 A,B", "",  # windows
+        "9001", "信息管理员",  # the first IT admin
+        "it-admin-pw",  # their password (--admin-password-stdin)
+    ]) + "\n"
+    out = ok(cli(data, "init", "--admin-password-stdin", stdin=answers))
+    assert out["hall"]["code"] == "QZ" and out["hall"]["timezone"] == "Asia/Shanghai"  # type: ignore[index]
+    assert out["categories"] == 2 and out["windows"] == 2 and out["admin"] == "9001"  # type: ignore[index]
+    bad = cli(tmp_path / "other", "init", "--admin-password-stdin",
+              stdin="QZ\n泉州\n\n\nA 甲\n\n1 Z\n\n9001\n管理员\nit-admin-pw\n")
+    assert bad.returncode == 1 and "window 1: unknown categories ['Z']" in bad.stderr
+    srv = start_server_process(data, demo=False)
+    try:
+        it = signed_in(srv.url, "9001", password="it-admin-pw")
+        assert [w["categories"] for w in it.get("/hall").json()["windows"]] == [["A"], ["A", "B"]]
+    finally:
+        srv.terminate()
