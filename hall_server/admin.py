@@ -39,7 +39,7 @@ from hall_server.core import (
     window_out,
 )
 from hall_server.db import Tx, iso_ms, now_ms
-from hall_server.deps import Auth, IdPath, WinNo
+from hall_server.deps import Auth, IdPath, WinNo, session_alive
 from hall_server.errors import ApiError
 from hall_server.hallsetup import HallRules, RatingReasons, audit
 from hall_server.security import hash_password, verify_password
@@ -326,15 +326,18 @@ def rename_window_op(tx: Tx, actor: str, no: int, name_zh: str, name_en: str) ->
 
 def retire_window_op(tx: Tx, actor: str, no: int) -> JSON:
     """The window leaves the hall: refused while someone is signed in at it; its PCs are
-    revoked. Its tickets, cases and ratings keep the number (history is never rewritten);
+    revoked and its pads unpaired. Its tickets, cases and ratings keep the number (history is never rewritten);
     the audit row keeps what it was."""
     conn = tx.conn
     w = load_window(conn, no, for_update=True)
-    if w["session_id"] is not None and w["state"] != "closed":
+    if w["session_id"] is not None and session_alive(conn, w["session_id"]):
         raise ApiError(409, "window_in_use", {"staff_no": w["staff_no"]})
     before = window_out(conn, w)
     conn.execute(t.devices.update().where(t.devices.c.window_no == no, t.devices.c.revoked.is_(False))
                  .values(revoked=True))
+    # Its pads stop counting for it (a pad's ratings name the window it is paired with).
+    conn.execute(t.pads.update().where(t.pads.c.window_no == no, t.pads.c.unpaired_ms.is_(None))
+                 .values(unpaired_ms=now_ms()))
     conn.execute(t.windows.delete().where(t.windows.c.no == no))
     audit(conn, actor, "window.retire", str(no), before, None)
     return {"retired": no}

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from hall_server import schema as t
 from hall_server import workdays
@@ -198,7 +198,11 @@ def _resolve(base: Path, name: str) -> Path:
 
 # ---- the database side -------------------------------------------------------------------------
 def is_initialised(conn: Connection) -> bool:
-    return get_meta(conn, "hall_code") is not None
+    """A hall exists: made by init/--demo (meta `hall_code`), or by hand before init existed
+    (windows in the table) — such a database must keep serving after the upgrade."""
+    if get_meta(conn, "hall_code") is not None:
+        return True
+    return conn.execute(select(t.windows.c.no).limit(1)).first() is not None
 
 
 def audit(conn: Connection, actor: str, action: str, target: str,

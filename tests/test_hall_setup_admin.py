@@ -219,3 +219,21 @@ def test_catalog_import_by_api_content_types(srv: RunningServer, tmp_path: Path)
     assert r.json()["error"]["details"]["errors"] == [
         {"row": 2, "line": 3, "field": "category", "message": "unknown category Q"}]
     assert it.get("/matters/X-1").status_code == 404  # nothing of the bad file
+
+
+def test_a_hall_made_by_hand_before_init_still_counts_as_set_up(tmp_path: Path) -> None:
+    """Halls that were set up with SQL before `init` existed must keep starting after the
+    upgrade; an empty database must not."""
+    from hall_server import hallsetup
+    from hall_server import schema as t
+    from hall_server.db import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+    try:
+        store.migrate()
+        assert hallsetup.runtime(store).initialised is False
+        store.write_sync(lambda tx: tx.conn.execute(t.windows.insert().values(
+            no=1, name_zh="1号窗口", name_en="", categories="", state="closed")))
+        assert hallsetup.runtime(store).initialised is True
+    finally:
+        store.close()
