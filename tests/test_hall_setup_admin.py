@@ -73,9 +73,11 @@ def test_rate_later_window_counts_the_hall_calendar() -> None:
 
 
 # ---- the admin API -----------------------------------------------------------------------------
-@pytest.fixture
-def srv(fresh_hall_server: RunningServer) -> Iterator[RunningServer]:
-    yield fresh_hall_server
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def srv(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    """A fresh demo hall on SQLite and on PostgreSQL (the operations are the same SQL Core)."""
+    name = "fresh_hall_server" if request.param == "sqlite" else "pg_hall_server"
+    yield request.getfixturevalue(name)
 
 
 def delete(api: Api, path: str) -> Any:
