@@ -19,7 +19,14 @@ from PIL import Image
 
 from api_client.client import HallClient
 from api_client.errors import ApiError as ClientApiError
-from tests.support.server_fixtures import REPO_ROOT, Api, signed_in, start_server_process
+from tests.support.server_fixtures import (
+    REPO_ROOT,
+    Api,
+    drop_pg_db,
+    fresh_pg_url,
+    signed_in,
+    start_server_process,
+)
 
 EXAMPLE = REPO_ROOT / "hall.example.toml"
 
@@ -231,3 +238,27 @@ def test_interactive_init_asks_and_builds_the_same_hall(tmp_path: Path) -> None:
         assert [w["categories"] for w in it.get("/hall").json()["windows"]] == [["A"], ["A", "B"]]
     finally:
         srv.terminate()
+
+
+@pytest.mark.postgres
+def test_a_real_hall_from_zero_on_postgresql(tmp_path: Path) -> None:
+    base = os.environ.get("HALL_TEST_PG_URL")
+    if not base:
+        pytest.skip("HALL_TEST_PG_URL not set")
+    url = fresh_pg_url(base)
+    try:
+        ok(cli(tmp_path, "init", "--from", str(EXAMPLE), "--admin-password-stdin", "--db", url,
+               stdin="it-admin-pw\n"))
+        ok(cli(tmp_path, "staff", "add", "2001", "--name-zh", "李四", "--password-stdin", "--db", url,
+               stdin="clerk-pass-1\n"))
+        srv = start_server_process(tmp_path, db_url=url, demo=False)
+        try:
+            clerk = signed_in(srv.url, "2001", 3, password="clerk-pass-1")
+            issued = Api(srv.url).post("/tickets", json={"category": "C"}).json()
+            assert clerk.post("/windows/3/call-next").json()["ticket"]["id"] == issued["id"]
+            it = signed_in(srv.url, "9001", password="it-admin-pw")
+            assert {a["action"] for a in it.get("/admin/audit").json()} >= {"hall.init", "staff.create"}
+        finally:
+            srv.terminate()
+    finally:
+        drop_pg_db(url)
