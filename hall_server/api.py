@@ -123,6 +123,10 @@ async def login(
     hall.limiter.succeeded(body.staff_no)
     if staff["disabled"]:
         raise ApiError(403, "staff_disabled")
+    # After a reset the password is one-time: it proves who this is, but opens nothing until
+    # the staff member chose their own at POST /api/v1/auth/password (hall_server/admin.py).
+    if staff["must_change_password"]:
+        raise ApiError(403, "password_change_required")
     if body.window_no is None and staff["role"] == "staff" and staff["window_no"] is None:
         pass  # staff may sign in without a window (e.g. to look things up)
 
@@ -133,6 +137,9 @@ async def login(
             w = conn.execute(select(t.windows).where(t.windows.c.no == body.window_no)).mappings().first()
             if w is None:
                 raise ApiError(422, "unknown_window", {"window_no": body.window_no})
+            # A revoked PC opens no window, even where enrolment is optional (admin device revoke).
+            if x_device_id and conn.execute(select(t.devices.c.revoked).where(t.devices.c.id == x_device_id)).scalar():
+                raise ApiError(403, "device_revoked")
             if hall.settings.require_device and not _device_ok(conn, x_device_id, x_device_secret, body.window_no):
                 raise ApiError(403, "device_required")
             if w["staff_no"] is not None and w["staff_no"] != body.staff_no and w["session_id"]:

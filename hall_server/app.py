@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -18,7 +19,18 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hall_server import __version__, admin, api, documents, logmask, pads, queue, rate_later
+from hall_server import (
+    __version__,
+    admin,
+    api,
+    documents,
+    hallsetup,
+    logmask,
+    pads,
+    queue,
+    rate_later,
+    workdays,
+)
 from hall_server.core import Hall, get_meta, set_meta
 from hall_server.db import Store, Tx
 from hall_server.errors import ApiError, envelope, install_handlers
@@ -49,6 +61,9 @@ class RequestIdAndLimits:
             return self.settings.max_chunk_bytes
         if path == "/api/v1/admin/matters/import":
             return self.settings.max_import_bytes
+        if path.startswith("/api/v1/admin/staff/") and path.endswith("/photo"):
+            # a phone's photo is bigger than a JSON body; just over the limit gets bad_photo
+            return admin.PHOTO_MAX_BYTES + 64 * 1024
         return self.settings.max_json_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -169,6 +184,30 @@ async def _prune_events(hall: Hall) -> None:
         await asyncio.sleep(3600)
 
 
+def _with_hall_settings(settings: Settings, rt: hallsetup.Runtime) -> Settings:
+    changes: dict[str, Any] = {}
+    if rt.timezone:
+        changes["timezone"] = rt.timezone
+    if rt.rules is not None:
+        changes["rules"] = rt.rules.desk_rules()
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+async def _follow_hall_settings(hall: Hall, every_s: float = 30.0) -> None:
+    """Rules and the working calendar changed by the CLI or by another worker process reach
+    this process within `every_s` (the admin API also applies them at once in its own)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            rt = await asyncio.to_thread(hallsetup.runtime, hall.store)
+        except Exception:  # noqa: BLE001 - a database hiccup must not stop the follower
+            log.exception("reading the hall settings failed")
+            continue
+        if rt.rules is not None:
+            hall.rules = rt.rules.desk_rules()
+        workdays.set_current(rt.calendar)
+
+
 def create_app(settings: Settings) -> FastAPI:
     logmask.install()  # secrets and personal data never reach a log line (issue 10, finding 10)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -182,7 +221,10 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.demo:
             await asyncio.to_thread(seed_demo, store, settings.seed)
         key = await asyncio.to_thread(_signing_key, store)
-        hall = Hall(settings, store, TokenSigner(key, settings.access_token_seconds))
+        # The hall's own settings (hall-server init / admin) win over the defaults in Settings.
+        rt = await asyncio.to_thread(hallsetup.runtime, store)
+        workdays.set_current(rt.calendar)
+        hall = Hall(_with_hall_settings(settings, rt), store, TokenSigner(key, settings.access_token_seconds))
         hall.code = await asyncio.to_thread(hall_code, store)
         broker = Broker(asyncio.get_running_loop())
         hall.broker = broker
@@ -193,7 +235,8 @@ def create_app(settings: Settings) -> FastAPI:
         else:
             store.on_commit = broker.publish_threadsafe
         app.state.hall = hall
-        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(_prune_events(hall))]
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(_prune_events(hall)),
+                                          asyncio.create_task(_follow_hall_settings(hall))]
         if settings.arrival_rate > 0:
             tasks.append(asyncio.create_task(_simulate_arrivals(hall, settings.arrival_rate)))
         try:
@@ -216,6 +259,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_handlers(app)
     app.include_router(api.router)
     app.include_router(admin.router)
+    app.include_router(admin.auth_router)  # POST /api/v1/auth/password
     app.include_router(documents.router)
     app.include_router(pads.router)
     app.include_router(rate_later.router)

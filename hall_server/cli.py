@@ -1,11 +1,12 @@
 """`hall-server` command line: serve (with --demo and the arrival simulator) and the IT
 subcommands that work directly on the database (create-staff, disable-staff,
-set-window-categories, enrollment-code, import-matters, migrate, check-db)."""
+set-window-categories, enrollment-code, migrate, check-db; hall set-up and administration — init,
+staff, device, window, category, pause-reason, rating-reasons, rules, calendar, audit,
+import-matters — are in hall_server/hallcli.py)."""
 
 from __future__ import annotations
 
 import argparse
-import csv
 import getpass
 import json
 import os
@@ -71,13 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(e)
     e.add_argument("window_no", type=int)
 
-    i = sub.add_parser("import-matters", help="import matters from a .json array or .csv file")
-    _common(i)
-    i.add_argument("file", type=Path)
-
     k = sub.add_parser("check-db", help="check the schema revision and the event log (exit 0 ok, 1 problem, 2 unreachable)")
     _common(k)
     k.add_argument("--keep-hours", type=float, default=24.0, help="event retention the servers use")
+
+    from hall_server import hallcli
+
+    hallcli.add_commands(sub, _common)
     return ap
 
 
@@ -93,53 +94,6 @@ def _store(ns: argparse.Namespace) -> Any:
     store = Store(settings.database_url())
     store.migrate()
     return store
-
-
-def read_matters_file(path: Path) -> list[dict[str, Any]]:
-    """JSON: an array of Matter. CSV: one row per checklist item (matter columns repeated;
-    `item_id` empty for a matter without items)."""
-    if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, list):
-            raise ValueError("expected a JSON array")
-        return data
-    if path.suffix.lower() != ".csv":
-        raise ValueError("expected a .json or .csv file")
-    by_code: dict[str, dict[str, Any]] = {}
-    bools = ("instant", "cross_region", "deleted", "original_required", "e_licence")
-
-    def b(v: str, line: int, f: str) -> bool:
-        if v.strip().lower() in ("1", "true", "yes", "y"):
-            return True
-        if v.strip().lower() in ("", "0", "false", "no", "n"):
-            return False
-        raise ValueError(f"line {line}: {f}: expected true/false, got {v!r}")
-
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            code = (row.get("code") or "").strip()
-            if not code:
-                raise ValueError(f"line {line}: code: required")
-            try:
-                tl = int(row.get("time_limit_days") or 0)
-                copies = int(row.get("copies") or 1)
-            except ValueError as e:
-                raise ValueError(f"line {line}: {e}") from None
-            m = by_code.setdefault(code, {
-                "code": code, "name_zh": row.get("name_zh", ""), "name_en": row.get("name_en", ""),
-                "department_zh": row.get("department_zh", ""), "department_en": row.get("department_en", ""),
-                "category": row.get("category", ""), "time_limit_days": tl,
-                **{k: b(row.get(k, ""), line, k) for k in bools[:3]}, "checklist": [],
-            })
-            if row.get("item_id"):
-                m["checklist"].append({
-                    "id": row["item_id"], "name_zh": row.get("item_name_zh", ""),
-                    "name_en": row.get("item_name_en", ""), "requirement": row.get("requirement") or "required",
-                    "copies": copies, "original_required": b(row.get("original_required", ""), line, "original_required"),
-                    "e_licence": b(row.get("e_licence", ""), line, "e_licence"),
-                    "notes_zh": row.get("notes_zh", ""), "notes_en": row.get("notes_en", ""),
-                })
-    return list(by_code.values())
 
 
 def serve(ns: argparse.Namespace) -> int:
@@ -164,6 +118,12 @@ def serve(ns: argparse.Namespace) -> int:
     print(f"database: {_redact(settings.database_url())}", flush=True)
     if ns.demo:
         print("demo hall: staff 1001..1012, supervisor 8001, IT 9001, password demo1234", flush=True)
+    if not ns.demo:
+        from hall_server.hallcli import require_hall
+
+        rc = require_hall(settings.database_url())
+        if rc:
+            return rc
     if ns.workers > 1:
         # Several processes: migrate and seed once here, so the workers do not race each other
         # creating tables or seeding; each worker runs the app factory from the environment.
@@ -259,8 +219,10 @@ def app_from_env() -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from hall_server.hallcli import COMMANDS as hall_commands
+
     known = {"serve", "migrate", "create-staff", "disable-staff", "set-window-categories",
-             "enrollment-code", "import-matters", "check-db"}
+             "enrollment-code", "check-db"} | hall_commands
     if not argv or (argv[0] not in known and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
     ns = build_parser().parse_args(argv)
@@ -271,7 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as e:
         print(f"error: {e.code}: {e.message_en} / {e.message_zh}", file=sys.stderr)
         for err in e.details.get("errors", [])[:50]:
-            print(f"  row {err.get('row')}: {err.get('field')}: {err.get('message')}", file=sys.stderr)
+            if isinstance(err, str):
+                print(f"  {err}", file=sys.stderr)
+            elif "line" in err:  # from a CSV/XLSX file: the row number its editor shows
+                print(f"  line {err['line']}: {err.get('field')}: {err.get('message')}", file=sys.stderr)
+            else:
+                print(f"  row {err.get('row')}: {err.get('field')}: {err.get('message')}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -281,17 +248,20 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(ns: argparse.Namespace) -> int:
     if ns.cmd == "serve":
         return serve(ns)
+    from hall_server import hallcli
+
+    if ns.cmd in hallcli.COMMANDS:
+        return hallcli.dispatch(ns, _store)
     if ns.cmd == "migrate":
         _store(ns).close()
         print("database schema is up to date")
         return 0
     if ns.cmd == "check-db":
         return check_db(ns)
-    from hall_server import admin, catalog
+    from hall_server import admin
+    from hall_server.hallcli import actor
     from hall_server.security import hash_password
 
-    if ns.cmd == "import-matters":
-        items = read_matters_file(ns.file)
     store = _store(ns)
     try:
         if ns.cmd == "create-staff":
@@ -299,15 +269,16 @@ def _dispatch(ns: argparse.Namespace) -> int:
             if len(pw) < 8:
                 raise ValueError("the password needs at least 8 characters")
             h = hash_password(pw)
-            out: Any = store.write_sync(lambda tx: admin.create_staff_op(tx, ns.staff_no, ns.name_zh, ns.name_en, ns.role, h))
+            out: Any = store.write_sync(lambda tx: admin.create_staff_op(
+                tx, ns.staff_no, ns.name_zh, ns.name_en, ns.role, h, actor=actor()))
         elif ns.cmd == "disable-staff":
-            out = store.write_sync(lambda tx: admin.set_disabled_op(tx, ns.staff_no, not ns.enable))
+            out = store.write_sync(lambda tx: admin.set_disabled_op(tx, ns.staff_no, not ns.enable, actor=actor()))
         elif ns.cmd == "set-window-categories":
-            out = store.write_sync(lambda tx: admin.set_window_categories_op(tx, ns.window_no, ns.categories))
+            out = store.write_sync(lambda tx: admin.set_window_categories_op(
+                tx, ns.window_no, ns.categories, actor=actor()))
         elif ns.cmd == "enrollment-code":
-            out = store.write_sync(lambda tx: admin.enrollment_code_op(tx, ns.window_no, Settings().enrollment_code_seconds))
-        elif ns.cmd == "import-matters":
-            out = store.write_sync(lambda tx: catalog.import_matters(tx, items))
+            out = store.write_sync(lambda tx: admin.enrollment_code_op(
+                tx, ns.window_no, Settings().enrollment_code_seconds, actor=actor()))
         else:
             build_parser().print_help()
             return 2

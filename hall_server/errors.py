@@ -66,6 +66,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "upload_complete": ("文件已上传完毕", "The upload is already complete"),
     "bad_enrollment_code": ("登记码无效或已过期", "Invalid or expired enrollment code"),
     "staff_exists": ("该工号已存在", "This staff number already exists"),
+    # hall set-up and administration (issue 14; hall_server/admin.py, hallsetup.py)
+    "password_change_required": ("请先修改初始密码再登录", "Change your one-time password before signing in"),
+    "weak_password": ("新密码至少 8 位，且不能与原密码相同", "The new password needs 8+ characters and must differ from the old one"),
+    "device_revoked": ("此电脑的登记已被注销，不能在窗口登录", "This PC's enrolment was revoked; it cannot open a window"),
+    "already_initialised": ("数据库中已有大厅，不能重复初始化", "This database already holds a hall; init never overwrites it"),
+    "not_initialised": ("大厅尚未初始化，请先运行 hall-server init", "The hall is not set up yet; run hall-server init first"),
+    "bad_photo": ("照片不符合要求", "The photo is not acceptable"),
+    "in_use": ("仍在使用中，不能删除", "Still in use; it cannot be removed"),
+    "window_exists": ("该窗口号已存在", "This window number already exists"),
+    "invalid_calendar": ("节假日文件有误，未导入任何内容", "Invalid calendar file; nothing was imported"),
+    "invalid_settings": ("设置有误，未作任何修改", "Invalid settings; nothing was changed"),
     "import_invalid": ("导入数据有误，未导入任何内容", "Invalid import data; nothing was imported"),
     "conflict": ("操作冲突", "Conflict"),
 }

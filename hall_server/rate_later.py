@@ -15,8 +15,8 @@ A citizen who does not rate at the window may rate later, within the hall's wind
   reload never posts twice. The form is the only credential: the token travels in it, the body
   is small and url-encoded only, and a cross-site Origin is refused; there is no cookie to ride.
 
-Working days count Monday to Friday; public holidays and make-up working days are not modelled
-(the window may close a little early around a holiday, never late). A case without a completion
+Working days follow the hall's working calendar (hall_server/workdays.py: Monday to Friday,
+minus public holidays, plus make-up working days). A case without a completion
 time (still open, or abandoned) counts from its start. `clock` is the time seam tests replace.
 The rating shows up in `/stats` and `/windows/{no}/ratings` like any other; no rating event
 exists in the contract, so none is emitted.
@@ -46,6 +46,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from hall_server import schema as t
+from hall_server import workdays
 from hall_server.core import Hall, get_meta, hall_of, json_response
 from hall_server.db import Tx, now_ms
 from hall_server.deps import Auth, IdPath
@@ -163,15 +164,9 @@ async def _key(hall: Hall) -> bytes:
 
 # ---- the window of working days ----------------------------------------------------------------
 def last_rating_day(done: date, days: int) -> date:
-    """The last day a case finished on `done` may be rated: `days` working days (Mon-Fri) later.
-
-    Holidays and make-up working days are not modelled."""
-    d, n = done, 0
-    while n < days:
-        d += timedelta(days=1)
-        if d.weekday() < 5:
-            n += 1
-    return d
+    """The last day a case finished on `done` may be rated: `days` working days later, by the
+    hall's working calendar (holidays and make-up working days: hall_server/workdays.py)."""
+    return workdays.working_days_after(done, days)
 
 
 def window_end_ms(hall: Hall, from_ms: int) -> tuple[int, date]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData(
@@ -362,3 +363,34 @@ event_counter = Table(
     Column("last_id", BigInteger, nullable=False),
 )
 Index("ix_events_at_ms", events.c.at_ms)
+
+# ---- hall set-up and administration (migration 0006; see hall_server/admin.py) ---------------
+# Every administrative change (API, CLI, init) writes one row: who, when, what, before/after.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),  # staff_no, or "cli:<os user>"
+    Column("action", String(64), nullable=False),  # e.g. "staff.reset_password"
+    Column("target", String(200), nullable=False),
+    Column("before", Text, nullable=True),  # JSON, never a secret
+    Column("after", Text, nullable=True),
+    Index("ix_audit_log_at", "at_ms"),
+)
+
+# The working calendar: only the exceptions to Monday-Friday (see hall_server/workdays.py).
+calendar_days = Table(
+    "calendar_days",
+    metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD
+    Column("kind", String(8), nullable=False),  # "holiday" (weekday off) | "workday" (make-up)
+    Column("name_zh", String(100), nullable=False),
+    Column("name_en", String(100), nullable=False),
+    Column("year", Integer, nullable=False),
+)
+
+# staff.must_change_password (0006): set by a password reset; login answers 403
+# password_change_required until the staff member has chosen a new password.
+staff.append_column(Column("must_change_password", Boolean, nullable=False, default=False,
+                           server_default=false()))

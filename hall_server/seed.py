@@ -1,5 +1,6 @@
-"""Seeding the demo hall (`--demo`) in a few bulk inserts, from `hall_server.demo_data` when
-present, else from a small built-in hall so the server still starts."""
+"""Seeding the demo hall (`--demo`) through the same `hallsetup.init_hall` as `hall-server init`,
+from `hall_server.demo_data` when present, else from a small built-in hall so the server still
+starts; then the demo staff and catalog in a few bulk inserts."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from hall_server import schema as t
 from hall_server.catalog import bump_version, write_matters
 from hall_server.core import get_meta, set_meta
 from hall_server.db import Store, Tx
+from hall_server.hallsetup import demo_spec, init_hall, is_initialised
 from hall_server.security import hash_password
 
 DEMO_PASSWORD = "demo1234"
@@ -118,30 +118,20 @@ def seed_demo(store: Store, seed: int = 1) -> bool:
     src = load_source(seed)
     pw_hash = hash_password(DEMO_PASSWORD)  # one hash for all demo staff: seeding stays quick
 
+    # The same path as `hall-server init`: the demo files make a HallSpec (demo-hall.toml for
+    # the settings, demo_data for the structure), then demo staff and the catalog are added.
+    spec, years = demo_spec(src.hall, src.categories, src.windows, src.pause_reasons, src.rating_reasons)
+
     def fn(tx: Tx) -> bool:
         conn = tx.conn
-        if get_meta(conn, "seeded"):
+        if get_meta(conn, "seeded") or is_initialised(conn):
             return False
-        set_meta(conn, "hall_code", src.hall["code"])
-        set_meta(conn, "hall_name_zh", src.hall["name_zh"])
-        set_meta(conn, "hall_name_en", src.hall["name_en"])
-        conn.execute(t.categories.insert(), [dict(c) for c in src.categories])
-        conn.execute(t.windows.insert(), [
-            {"no": w["no"], "name_zh": w["name_zh"], "name_en": w["name_en"],
-             "categories": ",".join(w["categories"]), "state": "closed"}
-            for w in src.windows
-        ])
+        init_hall(tx, spec, "demo", None, years)
         conn.execute(t.staff.insert(), [
             {"staff_no": s["staff_no"], "name_zh": s["name_zh"], "name_en": s["name_en"], "role": s["role"],
              "password_hash": pw_hash, "disabled": False, "window_no": s.get("window_no"),
              "photo": src.avatars.get(s["staff_no"])}
             for s in src.staff
-        ])
-        conn.execute(t.pause_reasons.insert(), [dict(p) for p in src.pause_reasons])
-        rr = src.rating_reasons
-        conn.execute(t.rating_reasons.insert(), [
-            {"code": r["code"], "version": rr["version"], "position": i, "text_zh": r["text_zh"], "text_en": r["text_en"]}
-            for i, r in enumerate(rr["reasons"])
         ])
         version = bump_version(conn)
         write_matters(conn, src.matters, version)
@@ -154,5 +144,3 @@ def seed_demo(store: Store, seed: int = 1) -> bool:
 def hall_code(store: Store) -> str:
     return store.read_sync(lambda c: get_meta(c, "hall_code")) or "HALL"
 
-
-_unused = (select,)
