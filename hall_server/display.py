@@ -359,6 +359,9 @@ def translate(ev: PendingEvent, board: Board, window_no: int | None, now: int) -
     return None
 
 
+_PING = PendingEvent(-1, "ping", 0, None, None, None, {})
+
+
 async def display_stream(hall: Hall, token: str, window_no: int | None,
                          after: int | None) -> AsyncIterator[bytes]:
     # Subscribe first, then read the board: nothing falls between the two; what the board
@@ -373,22 +376,32 @@ async def display_stream(hall: Hall, token: str, window_no: int | None,
             missed = await hall.store.read(lambda c: _calls_after(c, after, window_no))
             english = await hall.store.read(read_english)
             now = now_ms()
-            for ev in missed:
-                number, wno = _number(ev.data), ev.window_no
+            for m in missed:
+                number, wno = _number(m.data), m.window_no
                 if number is not None and wno is not None:
-                    yield _sse("call", call_json(ev.id, CALL_TYPES[ev.type], number, wno, ev.at_ms,
-                                                 english, now), ev.id)
+                    yield _sse("call", call_json(m.id, CALL_TYPES[m.type], number, wno, m.at_ms,
+                                                 english, now), m.id)
         board = await hall.store.read(lambda c: load_board(c, hall, window_no))
         sent = board.last_event_id
         yield _sse("board", board.public(), sent)
+        loop = asyncio.get_running_loop()
+        ping = hall.settings.ping_seconds
+        next_check = loop.time() + ping
         while True:
+            ev: PendingEvent | None
             try:
-                ev = await asyncio.wait_for(sub.queue.get(), timeout=hall.settings.ping_seconds)
+                ev = await asyncio.wait_for(sub.queue.get(), timeout=max(0.0, next_check - loop.time()))
             except TimeoutError:
-                epoch = await hall.store.read(read_epoch)
+                ev = _PING
+            if loop.time() >= next_check:
+                # Every ping interval, busy or quiet: is the key still good (a revoke ends the
+                # stream), and the English switch.
+                next_check = loop.time() + ping
+                epoch, board.english = await hall.store.read(lambda c: (read_epoch(c), read_english(c)))
                 if parse_key(key, token, epoch) is None:
                     yield _sse("revoked", {})
                     return
+            if ev is _PING:
                 yield b": ping\n\n"
                 continue
             if ev is None:

@@ -207,6 +207,7 @@
   var es = null, delay = 1000, downSince = 0;
   function offline(on) {
     document.getElementById("offline").hidden = !on;
+    body.setAttribute("data-live", on ? "0" : "1");
     if (on && !downSince) { downSince = Date.now(); }
     if (!on) { downSince = 0; }
   }
