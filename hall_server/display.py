@@ -65,7 +65,7 @@ router = APIRouter(include_in_schema=False)
 COOKIE = "hall_display"
 COOKIE_PATH = "/display"
 COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest a browser keeps a cookie (Chromium's cap)
-RECENT = 7  # calls kept: the one being made now and six before it
+RECENT = 6  # calls kept: the one being made now and five before it (what the TV has room for)
 FRESH_MS = 60_000  # a call older than this (replayed after an outage) is shown, not spoken
 META_EPOCH = "display_epoch"
 META_ENGLISH = "display_english"
@@ -593,9 +593,16 @@ def _tile(w: dict[str, Any]) -> str:
     else:
         zh, en = STATE_TEXT.get(w["state"], STATE_TEXT["closed"])
         value = f'<span class="wstate">{_bi(zh, en)}</span>'
+    # The tile says "N 号窗口" only: "Window N" did not fit 7 tiles a row, and the number reads
+    # the same in both languages (the heading above the tiles is bilingual).
     return (f'<li class="tile state-{e(w["state"])}{" busy" if number else ""}" data-no="{w["no"]}">'
-            f'<span class="wname">{e(w["no"])} 号窗口 <span class="en" lang="en">Window {e(w["no"])}</span></span>'
-            f'{value}</li>')
+            f'<span class="wname">{e(w["no"])} 号窗口</span>{value}</li>')
+
+
+def tile_columns(n: int) -> int:
+    """Columns of window tiles: two rows up to 20 windows, then three (the page's `cols-N`)."""
+    rows = 2 if n <= 20 else 3
+    return max(4, min(10, math.ceil(n / rows)))
 
 
 def _hall_body(board: Board) -> str:
@@ -621,7 +628,7 @@ def _hall_body(board: Board) -> str:
         f'<section class="recent" aria-labelledby="recent-h"><h2 id="recent-h">{_bi("最近呼叫", "Recent calls")}</h2>'
         f'<ol id="recent">{rows}</ol></section>'
         f'<section class="windows" aria-labelledby="windows-h"><h2 id="windows-h">{_bi("各窗口当前号码", "Now serving at each window")}</h2>'
-        f'<ul id="windows">{tiles}</ul></section>'
+        f'<ul id="windows" class="cols-{tile_columns(len(board.windows))}">{tiles}</ul></section>'
     )
 
 

@@ -8,7 +8,7 @@
   var win = body.getAttribute("data-window") || "";
   var voice = body.getAttribute("data-voice") === "1";
   var lastId = body.getAttribute("data-after") || "";
-  var RECENT = 7, FRESH_MS = 60000;
+  var RECENT = 6, FRESH_MS = 60000;
   var STATE = { open: ["等待叫号", "Waiting"], paused: ["暂停服务", "Paused"], closed: ["未开放", "Closed"] };
   var board = JSON.parse(document.getElementById("board-data").textContent || "{}");
   var byNo = {};
@@ -73,14 +73,13 @@
 
     var ul = document.getElementById("windows");
     clear(ul);
+    // The same column count as display.py's tile_columns().
+    var n = board.windows.length;
+    ul.className = "cols-" + Math.max(4, Math.min(10, Math.ceil(n / (n <= 20 ? 2 : 3))));
     board.windows.forEach(function (w) {
       var li = el("li", "tile state-" + w.state + (w.current ? " busy" : ""));
       li.setAttribute("data-no", String(w.no));
-      var name = el("span", "wname", w.no + " 号窗口 ");
-      var en = el("span", "en", "Window " + w.no);
-      en.lang = "en";
-      name.appendChild(en);
-      li.appendChild(name);
+      li.appendChild(el("span", "wname", w.no + " 号窗口"));
       if (w.current) {
         li.appendChild(el("span", "wnum", w.current));
       } else {
@@ -103,8 +102,22 @@
     st.appendChild(bi(s[0], s[1]));
   }
 
+  function fit() {
+    // The call now as large as its panel allows: the CSS size fits the panel's height; shrink
+    // it here when the number and window are wider than the panel (5-character numbers,
+    // window 12).
+    var line = document.querySelector(".now-line");
+    if (!line) { return; }
+    line.style.fontSize = "";
+    var need = 0, kids = line.children;
+    for (var i = 0; i < kids.length; i++) { need += kids[i].getBoundingClientRect().width; }
+    var px = parseFloat(getComputedStyle(line).fontSize);
+    need += 0.12 * px * Math.max(0, kids.length - 1);
+    var avail = line.clientWidth * 0.98;
+    if (need > avail) { line.style.fontSize = Math.floor(px * avail / need) + "px"; }
+  }
   function render() {
-    if (page === "hall") { renderHall(); } else { renderWindow(); }
+    if (page === "hall") { renderHall(); fit(); } else { renderWindow(); }
   }
 
   function flash() {
@@ -253,5 +266,6 @@
   }
   tick();
   setInterval(tick, 5000);
+  if (page === "hall") { fit(); window.addEventListener("resize", fit); }
   connect();
 })();
