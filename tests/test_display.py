@@ -275,3 +275,25 @@ def test_each_call_has_its_spoken_clip(hall: RunningServer, capsys: pytest.Captu
         assert chime.status_code == 200 and 1.0 <= wav_seconds(chime.content) <= 1.2
     finally:
         st.close()
+
+
+@pytest.mark.postgres
+def test_display_stream_on_postgresql(pg_hall_server: RunningServer, capsys: pytest.CaptureFixture[str]) -> None:
+    """On PostgreSQL the events reach the display through LISTEN/NOTIFY like any stream."""
+    s, _ = display_session(pg_hall_server, capsys)
+    st = Stream(s, pg_hall_server.url + "/display/events")
+    try:
+        st.next("board")
+        w1 = signed_in(pg_hall_server.url, "1001", 1)
+        tk = call_at(w1, 1)
+        call, eid = st.next("call")
+        assert (call["number"], call["window_no"], int(eid)) == (tk["number"], 1, call["id"])
+    finally:
+        st.close()
+    back = Stream(s, pg_hall_server.url + "/display/events", headers={"Last-Event-ID": str(call["id"] - 1)})
+    try:
+        assert back.next("call")[0]["number"] == tk["number"]
+        board, _ = back.next("board")
+        assert board["recent"][0]["number"] == tk["number"]
+    finally:
+        back.close()

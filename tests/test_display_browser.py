@@ -312,3 +312,16 @@ def test_every_display_page_accessible(chromium: Browser, hall: RunningServer) -
     page.screenshot(path=str(shots() / "display_refused.png"))
     ctx.close()
     assert {k: v for k, v in problems.items() if v} == {}
+
+
+def test_a_revoked_display_says_why(chromium: Browser, tmp_path: Path) -> None:
+    srv = start_server_thread(data_dir=tmp_path / "hall", demo=True, ping_seconds=0.5)
+    try:
+        ctx, page, _ = open_display(chromium, key_url(srv.url, srv.data_dir, srv.db_url), [ZH_VOICE])
+        cli_json(srv.data_dir, srv.db_url, "revoke")
+        page.wait_for_selector('body[data-page="refused"]', timeout=10_000)
+        assert "信息管理员" in page.inner_text("main") and "ask IT" in page.inner_text("main")
+        assert page.locator("#windows").count() == 0
+        ctx.close()
+    finally:
+        srv.stop()

@@ -217,12 +217,10 @@
   });
 
   // ---- the stream, and coming back after an outage -------------------------------------------
-  var es = null, delay = 1000, downSince = 0;
+  var es = null, delay = 1000;
   function offline(on) {
     document.getElementById("offline").hidden = !on;
     body.setAttribute("data-live", on ? "0" : "1");
-    if (on && !downSince) { downSince = Date.now(); }
-    if (!on) { downSince = 0; }
   }
   function data(ev) { if (ev.lastEventId) { lastId = ev.lastEventId; } return JSON.parse(ev.data); }
   function connect() {
@@ -250,11 +248,15 @@
       offline(true);
       if (es.readyState === EventSource.CLOSED) {
         // The browser gave up (the server answered with an error, e.g. a proxy's 502 while
-        // the hall server restarts): try again ourselves, from the last event we saw.
+        // the hall server restarts): try again ourselves, from the last event we saw. If the
+        // server is up and refuses this display (its key was revoked while it was away),
+        // reload to show why; never reload while the server is unreachable (the browser's
+        // error page would not come back by itself).
         es.close();
-        if (Date.now() - downSince > 300000) { location.reload(); return; }
-        setTimeout(connect, delay);
-        delay = Math.min(delay * 2, 10000);
+        var retry = function () { setTimeout(connect, delay); delay = Math.min(delay * 2, 10000); };
+        fetch(location.pathname, { cache: "no-store", credentials: "same-origin" }).then(function (r) {
+          if (r.status === 401 || r.status === 403 || r.status === 404) { location.reload(); } else { retry(); }
+        }, retry);
       }
     });
   }
