@@ -492,10 +492,9 @@ class Synth:
             del self.inflight[digest]
 
     async def _make(self, parts: list[tuple[str, str]]) -> bytes:
-        rate = 0
-        pcm = bytearray()
         async with self.sem:
             with tempfile.TemporaryDirectory(prefix="hall-say-") as tmp:
+                files: list[Path] = []
                 for i, (voice, text) in enumerate(parts):
                     out = Path(tmp) / f"{i}.wav"
                     # argv, never a shell; the text holds only our words, A-Z and digits.
@@ -509,19 +508,11 @@ class Synth:
                         await proc.wait()
                         raise RuntimeError("espeak-ng took longer than 15 s") from None
                     if proc.returncode != 0:
-                        raise RuntimeError(f"espeak-ng failed ({proc.returncode}): {err.decode(errors='replace')[:200]}")
-                    with wave.open(str(out), "rb") as w:
-                        if w.getnchannels() != 1 or w.getsampwidth() != 2:
-                            raise RuntimeError("espeak-ng wrote an unexpected WAV format")
-                        if not rate:
-                            rate = w.getframerate()
-                            pcm += chime_pcm(rate) + bytes(2 * int(rate * 0.25))
-                        elif w.getframerate() != rate:
-                            raise RuntimeError("espeak-ng voices differ in sample rate")
-                        else:
-                            pcm += bytes(2 * int(rate * 0.6))  # a pause between the languages
-                        pcm += w.readframes(w.getnframes())
-        return _wav(rate, bytes(pcm))
+                        raise RuntimeError(f"espeak-ng failed ({proc.returncode}): "
+                                           f"{err.decode(errors='replace')[:200]}")
+                    files.append(out)
+                # Joining the samples is CPU work: off the event loop.
+                return await asyncio.to_thread(_join, files)
 
     def _store(self, path: Path, data: bytes) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -532,6 +523,25 @@ class Synth:
         files = sorted(self.cache_dir.glob("*.wav"), key=lambda p: p.stat().st_mtime)
         for old in files[:-CACHE_FILES]:
             old.unlink(missing_ok=True)
+
+
+def _join(files: list[Path]) -> bytes:
+    """One WAV: the chime, a breath, then each language's words with a pause between."""
+    rate = 0
+    pcm = bytearray()
+    for f in files:
+        with wave.open(str(f), "rb") as w:
+            if w.getnchannels() != 1 or w.getsampwidth() != 2:
+                raise RuntimeError("espeak-ng wrote an unexpected WAV format")
+            if not rate:
+                rate = w.getframerate()
+                pcm += chime_pcm(rate) + bytes(2 * int(rate * 0.25))
+            elif w.getframerate() != rate:
+                raise RuntimeError("espeak-ng voices differ in sample rate")
+            else:
+                pcm += bytes(2 * int(rate * 0.6))  # a pause between the languages
+            pcm += w.readframes(w.getnframes())
+    return _wav(rate, bytes(pcm))
 
 
 _SYNTHS: weakref.WeakKeyDictionary[Hall, Synth] = weakref.WeakKeyDictionary()
@@ -784,5 +794,5 @@ async def _require_any(request: Request) -> str:
 @router.get("/display/chime.wav")
 async def chime(request: Request) -> Response:
     await _require_any(request)
-    return Response(chime_wav(), media_type="audio/wav",
+    return Response(await asyncio.to_thread(chime_wav), media_type="audio/wav",
                     headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})

@@ -192,6 +192,13 @@ def test_call_shows_within_a_second_is_spoken_and_recall_repeats(chromium: Brows
     page.wait_for_selector('#windows li[data-no="1"] .wstate', timeout=5000)
     page.wait_for_timeout(6500)  # the flash of the last call is over: the steady board
     page.screenshot(path=str(shots() / "display_hall_1920x1080.png"))
+    # A smaller TV (1366x768) gets the same board, scaled, nothing cut.
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.wait_for_timeout(300)
+    assert page.evaluate(OUTSIDE) == []
+    page.screenshot(path=str(shots() / "display_hall_1366x768.png"))
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.wait_for_timeout(300)
     # Big type for 5 m: the number now called is a fifth of the screen's height and more.
     size = float(page.evaluate("parseFloat(getComputedStyle(document.getElementById('now-num')).fontSize)"))
     tile = float(page.evaluate("parseFloat(getComputedStyle(document.querySelector('.wnum')).fontSize)"))
