@@ -567,14 +567,18 @@ def _sha(text: str) -> str:
     return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
-def _headers() -> dict[str, str]:
+@lru_cache(maxsize=1)
+def _csp() -> str:
     _, style, script = _assets()
     # The one inline style and script are allowed by their hashes; the page may talk to and
     # play audio from this server only; nothing else loads, nothing frames it.
-    csp = (f"default-src 'none'; script-src 'sha256-{_sha(script)}'; style-src 'sha256-{_sha(style)}'; "
-           "connect-src 'self'; media-src 'self'; img-src 'self'; base-uri 'none'; "
-           "form-action 'none'; frame-ancestors 'none'")
-    return {"Content-Security-Policy": csp, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+    return (f"default-src 'none'; script-src 'sha256-{_sha(script)}'; style-src 'sha256-{_sha(style)}'; "
+            "connect-src 'self'; media-src 'self'; img-src 'self'; base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'none'")
+
+
+def _headers() -> dict[str, str]:
+    return {"Content-Security-Policy": _csp(), "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
             "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}
 
 
@@ -658,7 +662,7 @@ def _window_body(board: Board, window_no: int) -> str:
 def _render(board: Board, window_no: int | None, voice: bool) -> HTMLResponse:
     frame, style, script = _assets()
     if window_no is None:
-        title = f"{board.hall_zh} 叫号屏"
+        title = f"{board.hall_zh} 叫号屏".strip()
         heading = _bi(board.hall_zh or "叫号屏", board.hall_en or "Call display")
         body = _hall_body(board)
     else:

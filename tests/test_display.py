@@ -191,9 +191,20 @@ def test_stream_carries_numbers_and_windows_only(hall: RunningServer, capsys: py
         assert w1.post(f"/tickets/{tk['id']}/recall").status_code == 200
         again, _ = st.next("call")
         assert again["kind"] == "recall" and again["number"] == tk["number"] and again["id"] > call["id"]
+        # Suspended (the citizen fetches a paper): the window is free; resumed: its number again.
+        assert w1.post(f"/tickets/{tk['id']}/start").status_code == 200
+        assert w1.post(f"/tickets/{tk['id']}/suspend", json={"note": "fetching a paper"}).status_code == 200
+        assert st.next("clear")[0] == {"window_no": 1, "number": tk["number"]}
+        assert w1.post(f"/tickets/{tk['id']}/resume", json={"window_no": 1}).status_code == 200
+        assert st.next("current")[0] == {"window_no": 1, "number": tk["number"]}
         assert w1.post(f"/tickets/{tk['id']}/complete", json={"outcome": "completed"}).status_code == 200
         cleared, _ = st.next("clear")
         assert cleared == {"window_no": 1, "number": tk["number"]}
+        # Handed to another window: window 1 is free at once.
+        other = call_at(w1, 1)
+        st.next("call")
+        assert w1.post(f"/tickets/{other['id']}/transfer", json={"to_window_no": 2}).status_code == 200
+        assert st.next("clear")[0] == {"window_no": 1, "number": other["number"]}
         w1.post("/windows/1/pause", json={"reason_code": "break"})
         assert st.next("window")[0] == {"window_no": 1, "state": "paused"}
     finally:
@@ -201,7 +212,8 @@ def test_stream_carries_numbers_and_windows_only(hall: RunningServer, capsys: py
     # Nothing but numbers, windows, states and the words: no staff, matter, category, case or
     # ticket id, whatever the staff stream carries.
     text = "\n".join(st.raw)
-    for leak in ("1001", "staff", "工作人员", "matter", "category", "case", "ticket", "priority", "break"):
+    for leak in ("1001", "staff", "工作人员", "matter", "category", "case", "ticket", "priority", "break",
+                 "paper", "target"):
         assert leak not in text, leak
 
 
