@@ -332,3 +332,38 @@ def test_a_revoked_display_says_why(chromium: Browser, tmp_path: Path) -> None:
         ctx.close()
     finally:
         srv.stop()
+
+
+def test_a_call_made_while_the_tv_was_cut_off_is_shown_and_spoken(chromium: Browser,
+                                                                   hall: RunningServer) -> None:
+    """The TV's network drops (a loopback TCP proxy between it and the server is stopped, its
+    open stream reset); a window calls meanwhile; the link comes back: the page resumes from
+    the last event it saw and shows and speaks the call it missed."""
+    from urllib.parse import urlsplit
+
+    from tests.faultproxy import FaultProxy
+
+    server_port = urlsplit(hall.url).port
+    assert server_port is not None
+    proxy = FaultProxy(server_port).start()
+    try:
+        url = key_url(proxy.url, hall.data_dir, hall.db_url)
+        ctx, page, _ = open_display(chromium, url, [ZH_VOICE])
+        first = call_at(signed_in(hall.url, "1001", 1), 1)
+        shows(page, first["number"])
+        port = proxy.port
+        proxy.stop()  # the TV's cable is pulled
+        page.wait_for_selector('body[data-live="0"]', timeout=15_000)
+        missed = call_at(signed_in(hall.url, "1002", 2), 2)
+        page.wait_for_timeout(1500)
+        assert page.inner_text("#now-num") == first["number"]
+        proxy = FaultProxy(server_port, listen_port=port).start()  # and plugged back in
+        page.wait_for_selector('body[data-live="1"]', timeout=30_000)
+        shows(page, missed["number"])
+        assert page.inner_text('#windows li[data-no="2"] .wnum') == missed["number"]
+        wait_for(lambda: any(s["text"] == display.say_zh(missed["number"], 2)
+                             for s in page.evaluate("window.__spoken")), timeout=10,
+                 what="the missed call spoken")
+        ctx.close()
+    finally:
+        proxy.stop()
