@@ -5,7 +5,8 @@ length read from the WAV header matches what Chromium decoded); a recall speaks 
 where the hall set it; the TV comes back by itself after the server is killed and restarted;
 the small per-window display; the page's own strict CSP holds (no violation, script and style
 run). axe-core (0 serious/critical) runs in a separate context that may inject it.
-Screenshots: $COUNTER_ARTIFACTS/screenshots/display_*.png (hall TV 1920x1080, window 640x360)."""
+Screenshots: $COUNTER_ARTIFACTS/screenshots/display_*.png (hall TV 1920x1080 steady and while
+calling, 1366x768, offline, window 640x360, refused)."""
 
 from __future__ import annotations
 
@@ -166,6 +167,8 @@ def test_call_shows_within_a_second_is_spoken_and_recall_repeats(chromium: Brows
     shows(page, tk["number"])
     elapsed = time.monotonic() - t0
     assert elapsed < 1.0, f"the call took {elapsed:.3f} s to show"
+    page.wait_for_timeout(550)  # the flash at its brightest: what the waiting room sees first
+    page.screenshot(path=str(shots() / "display_hall_calling.png"))
     assert page.inner_text("#now-win").startswith("1")
     assert page.inner_text("#now-say") == f"请 {tk['number']} 号到 1 号窗口办理"
     assert page.inner_text('#windows li[data-no="1"] .wnum') == tk["number"]
