@@ -23,6 +23,7 @@ from hall_server import (
     __version__,
     admin,
     api,
+    display,
     documents,
     hallsetup,
     logmask,
@@ -264,5 +265,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pads.router)
     app.include_router(rate_later.router)
     app.include_router(rate_later.page_router)  # the citizen's page, outside /api/v1
+    app.include_router(display.router)  # the call display (叫号屏), outside /api/v1
     app.add_middleware(RequestIdAndLimits, settings=settings)
     return app

@@ -79,7 +79,45 @@ def build_parser() -> argparse.ArgumentParser:
     from hall_server import hallcli
 
     hallcli.add_commands(sub, _common)
+    _display_parser(sub)
     return ap
+
+
+def _display_parser(sub: Any) -> None:
+    """`hall-server display token|revoke|english`: the call display's keys and announcement."""
+    dp = sub.add_parser("display", help="call display (叫号屏): keys for TVs, English announcements",
+                        description="Make the address a hall TV or window display opens "
+                                    "(docs/display.md), revoke every display key, or switch the "
+                                    "English announcement on or off.")
+    dsub = dp.add_subparsers(dest="display_cmd", required=True)
+    tk = dsub.add_parser("token", help="print the address (with its key) a display opens once")
+    _common(tk)
+    tk.add_argument("--window", type=int, default=None, metavar="N",
+                    help="a key for the small display above window N only (default: the hall TV)")
+    tk.add_argument("--url", default=os.environ.get("HALL_PUBLIC_URL", ""),
+                    help="the server's address as the TV reaches it, e.g. http://10.0.0.5:8123")
+    rv = dsub.add_parser("revoke", help="end every display key now (then make new ones)")
+    _common(rv)
+    en = dsub.add_parser("english", help="announce calls in English too (on) or not (off)")
+    _common(en)
+    en.add_argument("state", choices=["on", "off", "show"])
+
+
+def display_command(ns: argparse.Namespace, store: Any) -> dict[str, Any]:
+    """Run `hall-server display …` on the database (own function: docs/display.md)."""
+    from hall_server import display
+    from hall_server.app import _signing_key
+
+    if ns.display_cmd == "token":
+        _signing_key(store)  # the server's secret, made now if the server never ran
+        out: dict[str, Any] = store.write_sync(lambda tx: display.key_op(tx, ns.window))
+        base = (ns.url or "http://<server>:8123").rstrip("/")
+        out["url"] = base + out.pop("path")
+        return out
+    if ns.display_cmd == "revoke":
+        return dict(store.write_sync(display.revoke_op))
+    on = None if ns.state == "show" else ns.state == "on"
+    return dict(store.write_sync(lambda tx: display.english_op(tx, on)))
 
 
 def _settings(ns: argparse.Namespace, **kw: Any) -> Settings:
@@ -222,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     from hall_server.hallcli import COMMANDS as hall_commands
 
     known = {"serve", "migrate", "create-staff", "disable-staff", "set-window-categories",
-             "enrollment-code", "check-db"} | hall_commands
+             "enrollment-code", "check-db", "display"} | hall_commands
     if not argv or (argv[0] not in known and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
     ns = build_parser().parse_args(argv)
@@ -279,6 +317,8 @@ def _dispatch(ns: argparse.Namespace) -> int:
         elif ns.cmd == "enrollment-code":
             out = store.write_sync(lambda tx: admin.enrollment_code_op(
                 tx, ns.window_no, Settings().enrollment_code_seconds, actor=actor()))
+        elif ns.cmd == "display":
+            out = display_command(ns, store)
         else:
             build_parser().print_help()
             return 2
