@@ -59,6 +59,8 @@ _SECRET_KEY_RE = re.compile(
     # line (a password may hold spaces: cutting at the first one leaked its second half)
     r"(\"(?:[^\"\\\r\n]|\\.)*\"?|'(?:[^'\\\r\n]|\\.)*'?|[^\r\n]*)"
 )
+_SECRET_HINT_RE = re.compile(
+    r"(?i)pass|pwd|secret|token|cookie|otp|key|session|enrol|pair|one.?time")
 # A bare `code` key is an error code ("bad_credentials") unless its value holds a digit: then it
 # is a pairing or enrolment code.
 _CODE_KEY_RE = re.compile(
@@ -90,7 +92,11 @@ def _mask_numbers(text: str) -> str:
     out: list[str] | None = None
     for run in _RUN_RE.finditer(text):
         s = run.group(0)
+        if len(s) < 11:  # fewer than 11 digits: neither a phone nor an ID number
+            continue
         groups = [(g.start(), g.end()) for g in _GROUP_RE.finditer(s)]
+        if sum(e - b for b, e in groups) < 11:
+            continue
         has_x = not s[-1].isdigit()
         hide: set[int] = set()
         for i in range(len(groups)):
@@ -119,7 +125,8 @@ def _mask_numbers(text: str) -> str:
 
 def mask_text(text: str) -> str:
     """Mask ID numbers, mobile numbers, passwords, tokens and one-time codes in `text`."""
-    text = _SECRET_KEY_RE.sub(lambda m: m.group(1) + _stars(m.group(2)), text)
+    if _SECRET_HINT_RE.search(text):  # the full pattern is costly; most lines hold no key
+        text = _SECRET_KEY_RE.sub(lambda m: m.group(1) + _stars(m.group(2)), text)
     text = _CODE_KEY_RE.sub(r"\1***", text)
     text = _CODE_TEXT_RE.sub(r"\1***", text)
     text = _ENROL_SHAPE_RE.sub("******-******-******", text)
