@@ -18,6 +18,7 @@ import json
 import logging
 import unicodedata
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -284,9 +285,24 @@ def test_server_records_are_masked_whoever_formats_them() -> None:
     assert "ValueError: bad citizen 11****" in text and "GET /rate-later?c=*** HTTP/1.1" in text
 
 
-def test_create_app_installs_the_server_masking() -> None:
-    import inspect
+def test_the_real_server_masks_its_records(tmp_path: Path) -> None:
+    """Starting the real server (create_app) is what installs the masking."""
+    from tests.support.server_fixtures import start_server_thread
 
-    from hall_server import app
-
-    assert "logmask.install()" in inspect.getsource(app.create_app)
+    saved, was_installed = logging.getLogRecordFactory(), logmask._installed
+    logging.setLogRecordFactory(logging.LogRecord)
+    logmask._installed = False
+    try:
+        rec = logging.getLogger("hall_server").makeRecord(
+            "hall_server", logging.ERROR, __file__, 1, "token=%s", ("abc def",), None)
+        assert rec.getMessage() == "token=abc def"  # not installed: nothing masked
+        srv = start_server_thread(data_dir=tmp_path / "hall", demo=True)
+        try:
+            rec = logging.getLogger("hall_server").makeRecord(
+                "hall_server", logging.ERROR, __file__, 1, "token=%s", ("abc def",), None)
+            assert rec.getMessage() == "token=***"
+        finally:
+            srv.stop()
+    finally:
+        logging.setLogRecordFactory(saved)
+        logmask._installed = was_installed
