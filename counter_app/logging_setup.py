@@ -71,8 +71,9 @@ _CODE_TEXT_RE = re.compile(
     r"([^\s\"'&,;}]+)")
 # The shape of an enrolment code (hall-server enrollment-code): three groups of six hex digits.
 _ENROL_SHAPE_RE = re.compile(r"(?i)(?<![0-9a-z])[0-9a-f]{6}-[0-9a-f]{6}-[0-9a-f]{6}(?![0-9a-z])")
-# A rate-later link's `c=` token (<case id>-<mac>), in a query string or on its own.
-_C_PARAM_RE = re.compile(r"([?&;]c=)[^&#\s\"'<>]+")
+# A rate-later link's `c=` token (<case id>-<mac>) and the pad page's `#pair=<token>`, in a URL,
+# and the rate-later token on its own.
+_C_PARAM_RE = re.compile(r"([#?&;](?:c|pair)=)[^&#\s\"'<>]+")
 _C_SHAPE_RE = re.compile(r"(?<![\w-])\d+-[A-Za-z0-9_-]{22}(?![\w-])")
 _AUTH_RE = re.compile(r"(?i)((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+")
 _CHINA_MOBILE_2ND = "3456789"

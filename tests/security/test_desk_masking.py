@@ -194,7 +194,7 @@ def test_enrolment_codes(sink: Callable[[str, str, bool], str], code: str, in_ar
 @given(token=b64u, code=pair_codes, in_args=st.booleans(), tpl=st.sampled_from(
     ['{"pairing_token": "%s", "code": "%s"}', "pair_token=%s code=%s",
      "pairing token: %s, pairing code %s", "{'token': '%s', 'pairing_code': '%s'}",
-     "token: %s 配对码 %s"]))
+     "token: %s 配对码 %s", "pad page http://10.0.0.7:8765/pad/#pair=%s (code=%s)"]))
 def test_pairing_tokens_and_codes(sink: Callable[[str, str, bool], str], token: str, code: str,
                                   in_args: bool, tpl: str) -> None:
     text = tpl % (token, code)
@@ -246,6 +246,7 @@ def test_old_rules_missed_these() -> None:
     assert "AB12CD" not in m("code AB12CD-0F0F0F-123456")
     assert "482913" not in m('{"code": "482913"}')
     assert "abcdefghijklmnopqrstuv" not in m("?c=12-abcdefghijklmnopqrstuv")
+    assert "QWERTYUIOPasdfghjklzxc" not in m("http://10.0.0.7:8765/pad/#pair=QWERTYUIOPasdfghjklzxc")
     # ... and what must stay readable for IT
     assert m('{"code": "bad_credentials"}') == '{"code": "bad_credentials"}'
     assert m("matter_code=M0012 window 3") == "matter_code=M0012 window 3"
