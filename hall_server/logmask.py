@@ -36,6 +36,8 @@ _SECRET_KEY_RE = re.compile(
     # line (a password may hold spaces: cutting at the first one leaked its second half)
     r"(\"(?:[^\"\\\r\n]|\\.)*\"?|'(?:[^'\\\r\n]|\\.)*'?|[^\r\n]*)"
 )
+_SECRET_HINT_RE = re.compile(
+    r"(?i)pass|pwd|secret|token|cookie|otp|key|session|enrol|pair|one.?time")
 # A bare `code` key is an error code ("bad_credentials") unless its value holds a digit: then it
 # is a pairing or enrolment code.
 _CODE_KEY_RE = re.compile(
@@ -46,8 +48,9 @@ _CODE_TEXT_RE = re.compile(
     r"([^\s\"'&,;}]+)")
 # The shape of an enrolment code (hall-server enrollment-code): three groups of six hex digits.
 _ENROL_SHAPE_RE = re.compile(r"(?i)(?<![0-9a-z])[0-9a-f]{6}-[0-9a-f]{6}-[0-9a-f]{6}(?![0-9a-z])")
-# A rate-later link's `c=` token (<case id>-<mac>), in a query string or on its own.
-_C_PARAM_RE = re.compile(r"([?&;]c=)[^&#\s\"'<>]+")
+# A rate-later link's `c=` token (<case id>-<mac>) and the pad page's `#pair=<token>`, in a URL,
+# and the rate-later token on its own.
+_C_PARAM_RE = re.compile(r"([#?&;](?:c|pair)=)[^&#\s\"'<>]+")
 _C_SHAPE_RE = re.compile(r"(?<![\w-])\d+-[A-Za-z0-9_-]{22}(?![\w-])")
 _AUTH_RE = re.compile(r"(?i)((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+")
 _CHINA_MOBILE_2ND = "3456789"
@@ -67,7 +70,11 @@ def _mask_numbers(text: str) -> str:
     out: list[str] | None = None
     for run in _RUN_RE.finditer(text):
         s = run.group(0)
+        if len(s) < 11:  # fewer than 11 digits: neither a phone nor an ID number
+            continue
         groups = [(g.start(), g.end()) for g in _GROUP_RE.finditer(s)]
+        if sum(e - b for b, e in groups) < 11:
+            continue
         has_x = not s[-1].isdigit()
         hide: set[int] = set()
         for i in range(len(groups)):
@@ -96,7 +103,8 @@ def _mask_numbers(text: str) -> str:
 
 def mask_text(text: str) -> str:
     """Mask ID numbers, mobile numbers, passwords, tokens and one-time codes in `text`."""
-    text = _SECRET_KEY_RE.sub(lambda m: m.group(1) + _stars(m.group(2)), text)
+    if _SECRET_HINT_RE.search(text):  # the full pattern is costly; most lines hold no key
+        text = _SECRET_KEY_RE.sub(lambda m: m.group(1) + _stars(m.group(2)), text)
     text = _CODE_KEY_RE.sub(r"\1***", text)
     text = _CODE_TEXT_RE.sub(r"\1***", text)
     text = _ENROL_SHAPE_RE.sub("******-******-******", text)

@@ -76,8 +76,9 @@ class TlsHall:
 
 
 @pytest.fixture
-def tls_hall(tmp_path: Path) -> Iterator[TlsHall]:
-    """The real hall server behind uvicorn's own TLS, certificate for localhost/127.0.0.1."""
+def tls_hall(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TlsHall]:
+    """The real hall server behind uvicorn's own TLS, certificate for localhost/127.0.0.1
+    (or for the names given by indirect parametrisation)."""
     import uvicorn
 
     from hall_server.app import create_app
@@ -85,7 +86,8 @@ def tls_hall(tmp_path: Path) -> Iterator[TlsHall]:
 
     ca = trustme.CA()
     pem = tmp_path / "server.pem"
-    ca.issue_cert("localhost", "127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    names = getattr(request, "param", ("localhost", "127.0.0.1"))
+    ca.issue_cert(*names).private_key_and_cert_chain_pem.write_to_path(str(pem))
     ca_file = tmp_path / "hall-ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     app = create_app(Settings(data_dir=tmp_path / "hall", demo=True))
@@ -143,6 +145,17 @@ def test_wrong_ca_then_the_right_one(tls_hall: TlsHall, memory_keyring: MemoryKe
                                                    ca_bundle=str(tls_hall.ca_file)))
     assert rc == 0, text
     assert line(results, "server").status == OK and line(results, "TLS").status == OK
+
+
+@pytest.mark.parametrize("tls_hall", [("hall.example",)], indirect=True)
+def test_certificate_for_another_name(tls_hall: TlsHall, memory_keyring: MemoryKeyring,
+                                      tmp_path: Path) -> None:
+    url = f"https://localhost:{tls_hall.port}"
+    rc, results, _t = run(tmp_path, write_config(tmp_path, server_url=url,
+                                                 ca_bundle=str(tls_hall.ca_file)))
+    tls = line(results, "TLS")
+    assert rc == 1 and tls.status == FAIL
+    assert "the certificate is not for the host name 'localhost'" in tls.detail
 
 
 def test_missing_ca_file(tls_hall: TlsHall, memory_keyring: MemoryKeyring,

@@ -18,6 +18,7 @@ import json
 import logging
 import unicodedata
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -193,7 +194,7 @@ def test_enrolment_codes(sink: Callable[[str, str, bool], str], code: str, in_ar
 @given(token=b64u, code=pair_codes, in_args=st.booleans(), tpl=st.sampled_from(
     ['{"pairing_token": "%s", "code": "%s"}', "pair_token=%s code=%s",
      "pairing token: %s, pairing code %s", "{'token': '%s', 'pairing_code': '%s'}",
-     "token: %s 配对码 %s"]))
+     "token: %s 配对码 %s", "pad page http://10.0.0.7:8765/pad/#pair=%s (code=%s)"]))
 def test_pairing_tokens_and_codes(sink: Callable[[str, str, bool], str], token: str, code: str,
                                   in_args: bool, tpl: str) -> None:
     text = tpl % (token, code)
@@ -245,6 +246,7 @@ def test_old_rules_missed_these() -> None:
     assert "AB12CD" not in m("code AB12CD-0F0F0F-123456")
     assert "482913" not in m('{"code": "482913"}')
     assert "abcdefghijklmnopqrstuv" not in m("?c=12-abcdefghijklmnopqrstuv")
+    assert "QWERTYUIOPasdfghjklzxc" not in m("http://10.0.0.7:8765/pad/#pair=QWERTYUIOPasdfghjklzxc")
     # ... and what must stay readable for IT
     assert m('{"code": "bad_credentials"}') == '{"code": "bad_credentials"}'
     assert m("matter_code=M0012 window 3") == "matter_code=M0012 window 3"
@@ -284,9 +286,24 @@ def test_server_records_are_masked_whoever_formats_them() -> None:
     assert "ValueError: bad citizen 11****" in text and "GET /rate-later?c=*** HTTP/1.1" in text
 
 
-def test_create_app_installs_the_server_masking() -> None:
-    import inspect
+def test_the_real_server_masks_its_records(tmp_path: Path) -> None:
+    """Starting the real server (create_app) is what installs the masking."""
+    from tests.support.server_fixtures import start_server_thread
 
-    from hall_server import app
-
-    assert "logmask.install()" in inspect.getsource(app.create_app)
+    saved, was_installed = logging.getLogRecordFactory(), logmask._installed
+    logging.setLogRecordFactory(logging.LogRecord)
+    logmask._installed = False
+    try:
+        rec = logging.getLogger("hall_server").makeRecord(
+            "hall_server", logging.ERROR, __file__, 1, "token=%s", ("abc def",), None)
+        assert rec.getMessage() == "token=abc def"  # not installed: nothing masked
+        srv = start_server_thread(data_dir=tmp_path / "hall", demo=True)
+        try:
+            rec = logging.getLogger("hall_server").makeRecord(
+                "hall_server", logging.ERROR, __file__, 1, "token=%s", ("abc def",), None)
+            assert rec.getMessage() == "token=***"
+        finally:
+            srv.stop()
+    finally:
+        logging.setLogRecordFactory(saved)
+        logmask._installed = was_installed
