@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hall_server import __version__, admin, api, documents, pads, queue, rate_later
+from hall_server import __version__, admin, api, applicants, documents, pads, queue, rate_later
 from hall_server.core import Hall, get_meta, set_meta
 from hall_server.db import Store, Tx
 from hall_server.errors import ApiError, envelope, install_handlers
@@ -186,6 +186,7 @@ def create_app(settings: Settings) -> FastAPI:
         else:
             store.on_commit = broker.publish_threadsafe
         app.state.hall = hall
+        app.state.applicant_keys = await asyncio.to_thread(applicants.ApplicantKeys, settings.data_dir)
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(_prune_events(hall))]
         if settings.arrival_rate > 0:
             tasks.append(asyncio.create_task(_simulate_arrivals(hall, settings.arrival_rate)))
@@ -211,6 +212,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(documents.router)
     app.include_router(pads.router)
+    app.include_router(applicants.router)
     app.include_router(rate_later.router)
     app.include_router(rate_later.page_router)  # the citizen's page, outside /api/v1
     app.add_middleware(RequestIdAndLimits, settings=settings)

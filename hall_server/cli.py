@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import-matters", help="import matters from a .json array or .csv file")
     _common(i)
     i.add_argument("file", type=Path)
+
+    r = sub.add_parser("rotate-applicant-key", help="new applicant data key; re-encrypt every record")
+    _common(r)
+    pa = sub.add_parser("purge-applicants", help="delete applicant records past the retention")
+    _common(pa)
+    pa.add_argument("--days", type=int, default=Settings().applicant_retention_days,
+                    help="retention in days after the case (default: %(default)s)")
     return ap
 
 
@@ -189,7 +196,7 @@ def app_from_env() -> Any:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     known = {"serve", "migrate", "create-staff", "disable-staff", "set-window-categories",
-             "enrollment-code", "import-matters"}
+             "enrollment-code", "import-matters", "rotate-applicant-key", "purge-applicants"}
     if not argv or (argv[0] not in known and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
     ns = build_parser().parse_args(argv)
@@ -214,7 +221,7 @@ def _dispatch(ns: argparse.Namespace) -> int:
         _store(ns).close()
         print("database schema is up to date")
         return 0
-    from hall_server import admin, catalog
+    from hall_server import admin, applicants, catalog
     from hall_server.security import hash_password
 
     if ns.cmd == "import-matters":
@@ -235,6 +242,10 @@ def _dispatch(ns: argparse.Namespace) -> int:
             out = store.write_sync(lambda tx: admin.enrollment_code_op(tx, ns.window_no, Settings().enrollment_code_seconds))
         elif ns.cmd == "import-matters":
             out = store.write_sync(lambda tx: catalog.import_matters(tx, items))
+        elif ns.cmd == "rotate-applicant-key":
+            out = applicants.rotate(store, ns.data_dir)
+        elif ns.cmd == "purge-applicants":
+            out = applicants.purge(store, ns.days)
         else:
             build_parser().print_help()
             return 2
