@@ -276,6 +276,14 @@ def check_credit_code(value: str) -> str:
     return v
 
 
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def age_on(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
@@ -361,8 +369,13 @@ async def put_applicant(request: Request, case_id: IdPath, body: ApplicantIn, p:
     today = datetime.now(hall.tz).date()
     number, born = check_document(body.doc_type, body.doc_number, today)
     name = " ".join(body.name.split())
-    if not name or any(c.isdigit() or not c.isprintable() for c in name):
+    if not name or any(c.isdigit() for c in name):
         raise _invalid("name")
+    for field, value in (("name", name), ("address", body.address), ("company_name", body.company_name)):
+        # Control characters and lone surrogates (valid JSON escapes, not text) are refused here
+        # rather than failing the encryption with a 500.
+        if not value.isprintable() or not _utf8(value):
+            raise _invalid(field)
     phone = check_phone(body.phone) if body.phone.strip() else ""
     company = body.company_name.strip()
     code = ""

@@ -161,12 +161,16 @@ def test_bad_input_is_refused_with_a_clear_message_and_stores_nothing(srv: Runni
                         ({**PERSON, "phone": "12345"}, "phone"),
                         ({**PERSON, "doc_type": "passport", "doc_number": "ABC"}, "doc_number"),
                         ({**PERSON, "company_name": "某公司", "credit_code": "91350100M000100Y44"}, "credit_code"),
-                        ({**PERSON, "name": "张3"}, "name")):
+                        ({**PERSON, "name": "张3"}, "name"),
+                        ({**PERSON, "company_name": "某\x07公司", "credit_code": "91350100M000100Y43"},
+                         "company_name")):
         r = w1.put(f"/cases/{case_id}/applicant", json=body)
         assert r.status_code == 422, r.text
         err = r.json()["error"]
         assert err["code"] == "invalid_applicant" and err["details"]["field"] == field
         assert err["message_zh"] and err["message_en"]
+    r = w1.put(f"/cases/{case_id}/applicant", json={**PERSON, "address": "泉城路\ud800"})  # lone surrogate
+    assert r.status_code == 422 and r.json()["error"]["message_en"], r.text
     assert w1.get(f"/cases/{case_id}/applicant").json()["error"]["code"] == "no_applicant"
     # A company with the person who came; a younger person is not offered the green channel.
     r = w1.put(f"/cases/{case_id}/applicant", json={
