@@ -92,7 +92,7 @@ class Relabel:
                 pass  # the owner is being torn down
 
 
-def themed_listbox(master: Any, height: int = 8) -> tk.Listbox:
+def themed_listbox(master: tk.Misc, height: int = 8) -> tk.Listbox:
     """A plain Tk Listbox in theme colours: arrow keys and Enter work out of the box."""
     lb = tk.Listbox(
         master, height=height, activestyle="none", exportselection=False,
@@ -101,6 +101,12 @@ def themed_listbox(master: Any, height: int = 8) -> tk.Listbox:
         highlightthickness=2, highlightcolor=style.pick("accent"),
         highlightbackground=style.pick("tree_heading_bg"), relief="flat", borderwidth=0)
     return lb
+
+
+def selected_indices(lb: tk.Listbox) -> tuple[int, ...]:
+    """The selected rows of ``lb`` (typeshed leaves ``curselection`` unannotated)."""
+    sel: tuple[int, ...] = lb.curselection()  # type: ignore[no-untyped-call]
+    return sel
 
 
 def select_index(lb: tk.Listbox, index: int) -> None:
@@ -113,7 +119,7 @@ def select_index(lb: tk.Listbox, index: int) -> None:
     lb.see(index)
 
 
-def action_button(master: Any, *, command: Callable[[], None], kind: str = "primary",
+def action_button(master: tk.Misc, *, command: Callable[[], None], kind: str = "primary",
                   size: int = 18, height: int = 64, width: int = 150) -> ctk.CTkButton:
     colours = {
         "primary": {},

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import tkinter as tk
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import customtkinter as ctk
 
+from api_client.models import Matter
 from ui import style
 from ui.i18n import N_, _
 from ui.presenters import format as fmt
-from ui.presenters.desk import ACTIONS
+from ui.presenters.desk import ACTIONS, TransferChoice
 from ui.views.checklist import ChecklistPanel
 from ui.views.common import Relabel, action_button, set_enabled
 from ui.views.dialogs import CompleteDialog, MatterDialog, PauseDialog, TransferDialog
@@ -38,7 +40,7 @@ NOTICE_MS = 10000
 class LockScreen(ctk.CTkFrame):
     """Covers the desk; only the password unlocks it (Enter)."""
 
-    def __init__(self, master: Any, on_unlock: Callable[[str], None]) -> None:
+    def __init__(self, master: tk.Misc, on_unlock: Callable[[str], None]) -> None:
         super().__init__(master, corner_radius=0, fg_color=style.color("panel_alt"))
         self._on_unlock = on_unlock
         self.labels = Relabel(self)
@@ -78,14 +80,15 @@ class LockScreen(ctk.CTkFrame):
 
 
 class DeskView(ctk.CTkFrame):
-    def __init__(self, master: Any, *, on_action: Callable[[str], None],
+    def __init__(self, master: tk.Misc, *, on_action: Callable[[str], None],
                  on_resume: Callable[[int], None], on_set_material: Callable[[str, str, str], None],
-                 search: Callable[[str, Callable[[list[Any]], None]], None],
+                 search: Callable[[str, Callable[[list[Matter]], None]], None],
                  on_language: Callable[[], None], on_unlock: Callable[[str], None],
                  on_capture: Callable[[str | None], None] | None = None) -> None:
         super().__init__(master, corner_radius=0, fg_color="transparent")
         self._on_action = on_action
         self._search = search
+        self.capture_button: ctk.CTkButton | None = None  # made below when capture is wired
         self.labels = Relabel(self, self._relabel)
         self.grid_columnconfigure(0, weight=3, uniform="cols")
         self.grid_columnconfigure(1, weight=2, uniform="cols")
@@ -149,7 +152,7 @@ class DeskView(ctk.CTkFrame):
         order = ["call_next", "recall", "no_show", "start", "complete", "transfer",
                  "suspend", "change_matter", "pause", "evaluate", "lock"]
         for i, action in enumerate(order):
-            b = action_button(grid, command=lambda a=action: self._on_action(a),
+            b = action_button(grid, command=partial(self._on_action, action),
                               kind=ACTION_KIND.get(action, "primary"), size=18, height=66, width=120)
             b.grid(row=i // 6, column=i % 6, padx=4, pady=4, sticky="ew")
             grid.grid_columnconfigure(i % 6, weight=1, uniform="b")
@@ -161,7 +164,6 @@ class DeskView(ctk.CTkFrame):
         self.checklist = ChecklistPanel(left, on_set=on_set_material)
         self.checklist.grid(row=3, column=0, sticky="nsew")
         # Document capture (issue 6): opens the capture panel on the selected checklist item.
-        self.capture_button: ctk.CTkButton | None = None
         if on_capture is not None:
             self.capture_button = ctk.CTkButton(
                 self.checklist, height=34, width=170, font=style.font(15, "bold"),
@@ -191,8 +193,8 @@ class DeskView(ctk.CTkFrame):
         return str(sel[0]) if sel else None
 
     def _relabel(self) -> None:
-        if getattr(self, "capture_button", None) is not None:
-            self.capture_button.configure(text=_("Capture / scan…"))  # type: ignore[union-attr]
+        if self.capture_button is not None:
+            self.capture_button.configure(text=_("Capture / scan…"))
         for action, b in self.buttons.items():
             label = self._pause_label if action == "pause" else _(ACTION_LABELS[action])
             if action == self._busy:
@@ -282,7 +284,7 @@ class DeskView(ctk.CTkFrame):
         self.dialog = dialog
 
     def ask_transfer(self, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
-                     on_done: Callable[[dict[str, Any]], None]) -> None:
+                     on_done: Callable[[TransferChoice], None]) -> None:
         self._open(TransferDialog(self, windows, categories, on_done))
 
     def ask_pause(self, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None:
@@ -293,8 +295,8 @@ class DeskView(ctk.CTkFrame):
         self._open(CompleteDialog(self, outcomes, on_done))
 
     def ask_matter(self, on_done: Callable[[str], None]) -> None:
-        def describe(m: Any) -> str:
-            return f"{fmt.loc(m, 'name')}  ·  {fmt.loc(m, 'department')}  ·  {m.code}"
+        def describe(m: Matter) -> str:
+            return f"{fmt.name(m)}  ·  {fmt.pick(m.department_zh, m.department_en)}  ·  {m.code}"
 
         self._open(MatterDialog(self, self._search, describe, on_done))
 
