@@ -26,7 +26,7 @@ from counter_app.idcard.serial_reader import SerialIdCardReader
 
 CARD_FIELDS = {
     "name": "张三明", "sex": "1", "ethnicity": "01", "birth": "19580312",
-    "address": "山东省济南市历下区泉城路188号", "id_number": "370102195803121234",
+    "address": "山东省济南市历下区泉城路188号", "id_number": "370102195803122234",
     "authority": "济南市公安局历下分局", "valid_from": "20180101", "valid_until": "20380101",
 }
 
@@ -63,7 +63,7 @@ def test_text_block_layout() -> None:
     assert len(text) == 256
     assert text[:6].decode("utf-16-le") == "张三明" and text[6:30] == " ".encode("utf-16-le") * 12
     assert text[30:32].decode("utf-16-le") == "1"
-    assert text[122:158].decode("utf-16-le") == "370102195803121234"  # 30+2+4+16+70 = 122
+    assert text[122:158].decode("utf-16-le") == "370102195803122234"  # 30+2+4+16+70 = 122
     card = ga467.card_from_text(text)
     assert (card.name, card.sex, card.ethnicity, card.birth_date) == ("张三明", "男", "汉", date(1958, 3, 12))
     assert (card.valid_from, card.valid_until) == (date(2018, 1, 1), date(2038, 1, 1))
@@ -153,7 +153,7 @@ def line() -> Iterator[tuple[SerialIdCardReader, Module]]:
 def test_happy_path_reads_the_card_and_drops_the_wlt_photo(line) -> None:  # type: ignore[no-untyped-def]
     reader, module = line
     card = reader.read_card(timeout_s=5)
-    assert (card.name, card.id_number, card.address) == ("张三明", "370102195803121234", CARD_FIELDS["address"])
+    assert (card.name, card.id_number, card.address) == ("张三明", "370102195803122234", CARD_FIELDS["address"])
     assert card.authority == "济南市公安局历下分局" and card.doc_type == "resident_id"
     assert card.photo is None  # wlt: only a vendor SDK decodes it
     assert not card.expired(date(2026, 12, 3))
@@ -203,7 +203,7 @@ def test_garbled_frames_are_survived_then_refused(line) -> None:  # type: ignore
     # An answer cut and followed by noise once: the command is sent again and the card read.
     module.behaviour = lambda cmd, n: ((module.standard(cmd, n) or b"")[:40] + os.urandom(64)
                                        if cmd == ga467.CMD_READ_BASE and n == 2 else module.standard(cmd, n))
-    assert reader.read_card().id_number == "370102195803121234"
+    assert reader.read_card().id_number == "370102195803122234"
     assert reader.commands_resent >= 1
     # Nothing but noise: a clear read error, not a hang and not "reader offline".
     module.behaviour = lambda cmd, n: b"\xaa\xaa\xaa\x96\x69\xff\xff" + os.urandom(50)
