@@ -52,7 +52,7 @@ class InvalidEntryError(CounterError):
 
 
 def _bad(field: str, zh: str, en: str) -> InvalidEntryError:
-    return InvalidEntryError(zh, en, code="invalid_" + field, details={"field": field})
+    return InvalidEntryError(message_zh=zh, message_en=en, code="invalid_" + field, details={"field": field})
 
 
 def _clean(value: str) -> str:
