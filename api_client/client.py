@@ -36,7 +36,9 @@ import requests
 from . import errors
 from ._http import Transport
 from .models import (
+    ApplicantCase,
     Case,
+    CaseApplicant,
     Category,
     DeviceCredential,
     EnrollmentCode,
@@ -565,6 +567,36 @@ class HallClient:
             {"matter_code": matter_code},
             idempotency_key=idempotency_key,
         )
+
+    # --- the applicant on a case (docs/applicant.md) -----------------------------------------------
+    def set_applicant(
+        self, case_id: int, applicant: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> CaseApplicant:
+        """Record who came (the ``ApplicantIn`` fields); the reply is masked."""
+        return self._put(f"/cases/{_seg(case_id)}/applicant", CaseApplicant.from_json, dict(applicant),
+                         idempotency_key=idempotency_key)
+
+    def applicant(self, case_id: int) -> CaseApplicant:
+        return self._get(f"/cases/{_seg(case_id)}/applicant", CaseApplicant.from_json)
+
+    def reveal_applicant(self, case_id: int, purpose: str) -> CaseApplicant:
+        """The unmasked record; the server writes an audit row with ``purpose``."""
+        return self._post(f"/cases/{_seg(case_id)}/applicant/reveal", CaseApplicant.from_json,
+                          {"purpose": purpose})
+
+    def search_applicants(
+        self, *, case_no: str | None = None, id_number: str | None = None, phone: str | None = None,
+        day: str | None = None,
+    ) -> list[ApplicantCase]:
+        params = {k: v for k, v in (("case_no", case_no), ("id_number", id_number), ("phone", phone),
+                                    ("day", day)) if v}
+
+        def parse(obj: Any) -> list[ApplicantCase]:
+            if not isinstance(obj, dict):
+                raise errors.invalid_response("applicant search should be an object")
+            return self._list(ApplicantCase.from_json, "cases")(obj.get("cases"))
+
+        return self._get("/applicants/search", parse, params=params)
 
     def set_material(
         self,

@@ -24,7 +24,9 @@ from typing import Any, Self, TypeVar
 from .errors import ApiResponseValidationError, invalid_response
 
 __all__ = [
+    "ApplicantCase",
     "Case",
+    "CaseApplicant",
     "Category",
     "ChecklistItem",
     "DeviceCredential",
@@ -664,6 +666,57 @@ class Case:
             materials=o.seq("materials", MaterialStatus.from_json, default_empty=True),
             notes=o.opt_text("notes") or "",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CaseApplicant:
+    """The applicant on a case: masked (张*明, 3701**********1234) unless from ``reveal``."""
+
+    case_id: int
+    masked: bool
+    name: str
+    doc_type: str
+    doc_number: str
+    phone: str
+    address: str
+    company_name: str
+    credit_code: str
+    disability_certificate: bool
+    source: str
+    green_channel_suggested: bool
+    birth_date: str | None = None  # only in a revealed record (YYYY-MM-DD)
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Self:
+        o = _Obj(obj, "CaseApplicant")
+        return cls(
+            case_id=o.integer("case_id"), masked=o.flag("masked"), name=o.text("name"),
+            doc_type=o.text("doc_type"), doc_number=o.text("doc_number"), phone=o.text("phone", ""),
+            address=o.text("address", ""), company_name=o.text("company_name", ""),
+            credit_code=o.text("credit_code", ""),
+            disability_certificate=o.flag("disability_certificate", False),
+            source=o.text("source", "manual"),
+            green_channel_suggested=o.flag("green_channel_suggested", False),
+            birth_date=o.opt_text("birth_date") if o.has("birth_date") else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicantCase:
+    """One hit of ``search_applicants``: a past case and its masked applicant."""
+
+    case_no: str
+    window_no: int
+    day: str
+    matter_code: str | None
+    applicant: CaseApplicant
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Self:
+        o = _Obj(obj, "ApplicantCase")
+        return cls(case_no=o.text("case_no"), window_no=o.integer("window_no"), day=o.text("day"),
+                   matter_code=o.opt_text("matter_code"),
+                   applicant=o.obj("applicant", CaseApplicant.from_json))
 
 
 @dataclass(frozen=True, slots=True)

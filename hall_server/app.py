@@ -23,6 +23,7 @@ from hall_server import (
     __version__,
     admin,
     api,
+    applicants,
     display,
     documents,
     hallsetup,
@@ -236,6 +237,7 @@ def create_app(settings: Settings) -> FastAPI:
         else:
             store.on_commit = broker.publish_threadsafe
         app.state.hall = hall
+        app.state.applicant_keys = await asyncio.to_thread(applicants.ApplicantKeys, settings.data_dir)
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(_prune_events(hall)),
                                           asyncio.create_task(_follow_hall_settings(hall))]
         if settings.arrival_rate > 0:
@@ -263,6 +265,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin.auth_router)  # POST /api/v1/auth/password
     app.include_router(documents.router)
     app.include_router(pads.router)
+    app.include_router(applicants.router)
     app.include_router(rate_later.router)
     app.include_router(rate_later.page_router)  # the citizen's page, outside /api/v1
     app.include_router(display.router)  # the call display (叫号屏), outside /api/v1

@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     hallcli.add_commands(sub, _common)
     _display_parser(sub)
+
+    r = sub.add_parser("rotate-applicant-key", help="new applicant data key; re-encrypt every record")
+    _common(r)
+    pa = sub.add_parser("purge-applicants", help="delete applicant records past the retention")
+    _common(pa)
+    pa.add_argument("--days", type=int, default=Settings().applicant_retention_days,
+                    help="retention in days after the case (default: %(default)s)")
     return ap
 
 
@@ -260,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     from hall_server.hallcli import COMMANDS as hall_commands
 
     known = {"serve", "migrate", "create-staff", "disable-staff", "set-window-categories",
-             "enrollment-code", "check-db", "display"} | hall_commands
+             "enrollment-code", "check-db", "display",
+             "rotate-applicant-key", "purge-applicants"} | hall_commands
     if not argv or (argv[0] not in known and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
     ns = build_parser().parse_args(argv)
@@ -296,7 +304,7 @@ def _dispatch(ns: argparse.Namespace) -> int:
         return 0
     if ns.cmd == "check-db":
         return check_db(ns)
-    from hall_server import admin
+    from hall_server import admin, applicants
     from hall_server.hallcli import actor
     from hall_server.security import hash_password
 
@@ -319,6 +327,10 @@ def _dispatch(ns: argparse.Namespace) -> int:
                 tx, ns.window_no, Settings().enrollment_code_seconds, actor=actor()))
         elif ns.cmd == "display":
             out = display_command(ns, store)
+        elif ns.cmd == "rotate-applicant-key":
+            out = applicants.rotate(store, ns.data_dir)
+        elif ns.cmd == "purge-applicants":
+            out = applicants.purge(store, ns.days)
         else:
             build_parser().print_help()
             return 2

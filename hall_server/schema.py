@@ -394,3 +394,34 @@ calendar_days = Table(
 # password_change_required until the staff member has chosen a new password.
 staff.append_column(Column("must_change_password", Boolean, nullable=False, default=False,
                            server_default=false()))
+
+# ---- the applicant on a case (migration 0007; see hall_server/applicants.py) -----------------
+# Every personal field lives only inside `data_enc` (AES-GCM under a key outside the database,
+# named by `key_id`); lookups go through keyed hashes (HMAC), never through plaintext.
+case_applicants = Table(
+    "case_applicants",
+    metadata,
+    Column("case_id", BigInteger, ForeignKey("cases.id"), primary_key=True),
+    Column("key_id", String(32), nullable=False),
+    Column("data_enc", Text, nullable=False),  # base64(nonce | ciphertext+tag) of the JSON fields
+    Column("id_hash", String(64), nullable=True),  # HMAC of the normalised document number
+    Column("phone_hash", String(64), nullable=True),  # HMAC of the normalised phone number
+    Column("green_suggested", Boolean, nullable=False, default=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("updated_by", String(32), nullable=False),
+    Index("ix_case_applicants_id_hash", "id_hash"),
+    Index("ix_case_applicants_phone_hash", "phone_hash"),
+)
+
+applicant_audit = Table(
+    "applicant_audit",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("case_id", BigInteger, nullable=True),  # no FK: the audit outlives purged applicants
+    Column("action", String(16), nullable=False),  # put, reveal, search, purge, rotate
+    Column("staff_no", String(32), nullable=False),  # "cli" for the IT commands
+    Column("window_no", Integer, nullable=True),
+    Column("purpose", Text, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_applicant_audit_case", "case_id"),
+)

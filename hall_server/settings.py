@@ -52,6 +52,10 @@ class Settings:
     ping_seconds: float = 15.0
     pad_pairing_seconds: int = 120  # a pad pairing token/code lives this long (pads.py)
     pad_code_attempts: int = 5  # wrong 6-digit codes allowed per pairing
+    # The applicant on a case (applicants.py): records kept this long after the case, then purged
+    # by `hall-server purge-applicants`; the green channel is suggested from this age.
+    applicant_retention_days: int = 180
+    green_channel_age: int = 65
     # Run Alembic `upgrade head` when the app starts (the CLI `migrate` does it alone).
     migrate_on_start: bool = True
 

@@ -54,6 +54,8 @@ class NoticeData:
     day: date = field(default_factory=date.today)
     department: str = ""
     phone: str = ""
+    # The applicant's full name (the notice is handed to them; counter_app/applicant.py, issue 17).
+    applicant: str = ""
 
 
 def missing_items(matter: Any, case: Any) -> list[MissingItem]:
@@ -123,6 +125,8 @@ def render(data: NoticeData) -> bytes:
     rows = [("办理事项", data.matter), ("受理窗口", data.window), ("办件编号", data.case_no)]
     if data.department:
         rows.insert(1, ("承办部门", data.department))
+    if data.applicant:
+        rows.insert(0, ("申请人", data.applicant))
     for k, v in rows:
         pdf.cell(28, 8, f"{k}：")
         pdf.multi_cell(width - 28, 8, v, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
