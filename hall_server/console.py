@@ -473,7 +473,8 @@ async def live_stream(request: Request) -> Response:
 
 
 # ---- figures ---------------------------------------------------------------------------------
-def _bars(values: list[tuple[str, float]], width: int = 720, height: int = 200) -> dict[str, Any]:
+def _bars(values: list[tuple[str, float]], width: int = 720, height: int = 200,
+          colors: list[str] | None = None) -> dict[str, Any]:
     """Geometry of a server-rendered SVG bar chart (labels under the bars, value on top)."""
     top = max((v for _, v in values), default=0) or 1
     n = max(len(values), 1)
@@ -482,7 +483,8 @@ def _bars(values: list[tuple[str, float]], width: int = 720, height: int = 200) 
     for i, (label, v) in enumerate(values):
         h = round((height - 40) * v / top, 1)
         bars.append({"x": round(i * slot + slot * 0.15, 1), "w": round(slot * 0.7, 1), "y": round(height - 20 - h, 1),
-                     "h": h, "label": label, "value": v, "cx": round(i * slot + slot / 2, 1)})
+                     "h": h, "label": label, "value": v, "cx": round(i * slot + slot / 2, 1),
+                     "color": colors[i] if colors else "#1f5fa8"})
     return {"width": width, "height": height, "bars": bars, "base": height - 20}
 
 
@@ -515,13 +517,16 @@ async def figures_page(request: Request, day: str = "") -> Response:
         "hours": _bars([(f"{i}", float(v)) for i, v in enumerate(h["tickets_per_hour"]) if 7 <= i <= 19]),
         "served": _bars([(str(w["window_no"]), float(w["served"])) for w in data["windows"]]),
         "levels": _bars([((level_en if lang == "en" else level_names)[k], float(v))
-                         for k, v in h["ratings_by_level"].items()]),
+                         for k, v in h["ratings_by_level"].items()],
+                       colors=[LEVEL_COLORS[k] for k in h["ratings_by_level"]]),
     }
     return render(request, "figures.html", user, hall_name=await hall_name(request), day=chosen,
                   figs=data, charts=charts)
 
 
 # ---- ratings ---------------------------------------------------------------------------------
+LEVEL_COLORS = {"very_satisfied": "#156d3a", "satisfied": "#2f8a52", "basic": "#8a5300",
+                "dissatisfied": "#b8463d", "very_dissatisfied": "#a3231b"}
 LEVEL_ORDER = {"very_dissatisfied": 0, "dissatisfied": 1, "basic": 2, "satisfied": 3, "very_satisfied": 4}
 
 
@@ -920,6 +925,29 @@ async def catalog_post(request: Request) -> Response:
 
 
 # ---- audit log -------------------------------------------------------------------------------
+def _short(v: Any, limit: int = 140) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, list) and len(v) > 3:
+        return f"[{len(v)} items]"
+    text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def audit_changes(before: Any, after: Any) -> list[tuple[str, str, str]]:
+    """(field, before, after) for what changed: a supervisor reads "recall_limit 3 → 2", not two
+    JSON documents (the full rows stay one click away)."""
+    if isinstance(before, dict) or isinstance(after, dict):
+        b = before if isinstance(before, dict) else {}
+        a = after if isinstance(after, dict) else {}
+        keys = [k for k in dict.fromkeys([*b, *a]) if b.get(k) != a.get(k) or before is None or after is None]
+        return [(str(k), _short(b.get(k)) if before is not None else "", _short(a.get(k)) if after is not None else "")
+                for k in keys]
+    if before == after:
+        return []
+    return [("", _short(before), _short(after))]
+
+
 @router.get("/audit")
 async def audit_page(request: Request, action: str = "", before_id: int = 0) -> Response:
     try:
@@ -933,8 +961,8 @@ async def audit_page(request: Request, action: str = "", before_id: int = 0) -> 
     for r in rows:
         r["at_local"] = datetime.fromisoformat(r["at"].replace("Z", "+00:00")).astimezone(hall.tz).strftime(
             "%Y-%m-%d %H:%M:%S")
-        r["before_s"] = "" if r["before"] is None else json.dumps(r["before"], ensure_ascii=False, indent=1, default=str)
-        r["after_s"] = "" if r["after"] is None else json.dumps(r["after"], ensure_ascii=False, indent=1, default=str)
+        r["changes"] = audit_changes(r["before"], r["after"])
+        r["full"] = json.dumps({"before": r["before"], "after": r["after"]}, ensure_ascii=False, indent=1, default=str)
     return render(request, "audit.html", user, hall_name=await hall_name(request), rows=rows, action=action,
                   actions=actions, next_before=rows[-1]["id"] if len(rows) == 100 else 0)
 

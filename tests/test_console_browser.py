@@ -173,7 +173,14 @@ def test_a_real_hall_built_only_through_the_console(server: ServerProcess, brows
     submit(page, "#window-add", {"no": "2", "name_zh": "2号窗口", "name_en": "Window 2", "categories": "B"})
     submit(page, "#window-add", {"no": "3", "name_zh": "3号窗口 综合", "name_en": "Window 3 General", "categories": "A,B"})
     submit(page, "#window-add", {"no": "4", "name_zh": "临时窗口", "categories": "A"})
+    # retiring asks first: "cancel" keeps the window, "OK" retires it
+    answers = ["dismiss"]
+    page.on("dialog", lambda d: d.dismiss() if answers and answers.pop() == "dismiss" else d.accept())
+    page.click("tr[data-window='4'] form[action$='/retire'] button")
+    page.wait_for_timeout(300)
+    assert page.locator("tr[data-window='4']").count() == 1
     submit(page, "tr[data-window='4'] form[action$='/retire']", {})
+    assert page.locator("tr[data-window='4']").count() == 0
     submit(page, "tr[data-window='1'] form[action$='/rename']", {"name_zh": "1号窗口 登记", "name_en": "Window 1 Registration"})
     submit(page, "tr[data-window='1'] form[action$='/categories']", {"categories": "A,B"})
     # a bad one: an unknown category is refused with a clear message, nothing added
@@ -311,7 +318,7 @@ def test_a_real_hall_built_only_through_the_console(server: ServerProcess, brows
                  "calendar.import", "device.enrollment_code", "pause_reason.add"):
         assert want in actions, want
     row = page.locator("#audit-table tbody tr[data-action='rules.set']").first
-    assert "9001" in row.inner_text() and '"recall_limit": 3' in row.inner_text() and '"recall_limit": 2' in row.inner_text()
+    assert "\t9001\t" in row.inner_text() and "recall_limit\t3\t→\t2" in row.inner_text()
     assert otp not in page.content()
 
     # -- every page: axe-core, screenshots at both sizes, in both roles; nothing from outside

@@ -1,8 +1,14 @@
-/* The console's only script: the live hall page follows the server's event stream
-   (/console/live/stream sends the re-rendered fragment on every change). No inline script
-   anywhere (the Content-Security-Policy forbids it). */
+/* The console's only script (no inline script anywhere: the Content-Security-Policy forbids it).
+   1. The live hall page follows the server's event stream (/console/live/stream sends the
+      re-rendered fragment on every change).
+   2. Forms marked data-confirm (retire, remove, disable, reset, revoke) ask before posting. */
 (function () {
   "use strict";
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    var msg = form && form.getAttribute && form.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) { e.preventDefault(); }
+  });
   var live = document.getElementById("live");
   if (!live || !window.EventSource) { return; }
   var es = new EventSource(live.getAttribute("data-src"));
