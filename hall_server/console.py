@@ -31,12 +31,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import anyio.to_thread
 import jinja2
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, func, select
@@ -46,6 +46,7 @@ from hall_server import admin, catalog, hallsetup, stats, workdays
 from hall_server import schema as t
 from hall_server.core import Hall, all_windows, get_meta, hall_of
 from hall_server.db import Tx, now_ms
+from hall_server.deps import MAX_INT
 from hall_server.errors import ApiError
 from hall_server.hallsetup import HallRules, RatingReasons
 from hall_server.security import hash_password, sha256_hex, verify_password
@@ -452,11 +453,10 @@ async def live_stream(request: Request) -> Response:
                 html = render_fragment(lang, snap)
                 yield ("event: hall\n" + "".join(f"data: {line}\n" for line in html.splitlines()) + "\n").encode()
                 try:
-                    ev = await asyncio.wait_for(sub.queue.get(), timeout=15)
+                    if await asyncio.wait_for(sub.queue.get(), timeout=15) is None:
+                        return  # the server is stopping
                 except TimeoutError:
-                    ev = True  # type: ignore[assignment]
-                if ev is None:
-                    return
+                    pass  # no event for 15 s: send the fragment again (the waits have grown)
                 await asyncio.sleep(0.05)
                 while not sub.queue.empty():
                     if sub.queue.get_nowait() is None:
@@ -516,7 +516,7 @@ async def figures_page(request: Request, day: str = "") -> Response:
     charts = {
         "hours": _bars([(f"{i}", float(v)) for i, v in enumerate(h["tickets_per_hour"]) if 7 <= i <= 19]),
         "served": _bars([(str(w["window_no"]), float(w["served"])) for w in data["windows"]]),
-        "levels": _bars([((level_en if lang == "en" else level_names)[k], float(v))
+        "levels": _bars(width=480, values=[((level_en if lang == "en" else level_names)[k], float(v))
                          for k, v in h["ratings_by_level"].items()],
                        colors=[LEVEL_COLORS[k] for k in h["ratings_by_level"]]),
     }
@@ -798,7 +798,7 @@ async def _calendar_ctx(request: Request, year: int) -> dict[str, Any]:
 
 
 @router.get("/calendar")
-async def calendar_page(request: Request, year: int = 0) -> Response:
+async def calendar_page(request: Request, year: Annotated[int, Query(ge=0, le=9999)] = 0) -> Response:
     try:
         user = await need(request)
     except Refused as r:
@@ -949,7 +949,8 @@ def audit_changes(before: Any, after: Any) -> list[tuple[str, str, str]]:
 
 
 @router.get("/audit")
-async def audit_page(request: Request, action: str = "", before_id: int = 0) -> Response:
+async def audit_page(request: Request, action: str = "",
+                     before_id: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> Response:
     try:
         user = await need(request)
     except Refused as r:
@@ -958,11 +959,12 @@ async def audit_page(request: Request, action: str = "", before_id: int = 0) -> 
     act = action[:64] or None
     rows = await hall.store.read(lambda c: admin.audit_rows(c, 100, before_id or None, act))
     actions = await hall.store.read(lambda c: sorted(c.execute(select(t.audit_log.c.action).distinct()).scalars()))
-    for r in rows:
-        r["at_local"] = datetime.fromisoformat(r["at"].replace("Z", "+00:00")).astimezone(hall.tz).strftime(
+    for row in rows:
+        row["at_local"] = datetime.fromisoformat(row["at"].replace("Z", "+00:00")).astimezone(hall.tz).strftime(
             "%Y-%m-%d %H:%M:%S")
-        r["changes"] = audit_changes(r["before"], r["after"])
-        r["full"] = json.dumps({"before": r["before"], "after": r["after"]}, ensure_ascii=False, indent=1, default=str)
+        row["changes"] = audit_changes(row["before"], row["after"])
+        row["full"] = json.dumps({"before": row["before"], "after": row["after"]}, ensure_ascii=False, indent=1,
+                                 default=str)
     return render(request, "audit.html", user, hall_name=await hall_name(request), rows=rows, action=action,
                   actions=actions, next_before=rows[-1]["id"] if len(rows) == 100 else 0)
 

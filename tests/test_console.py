@@ -23,6 +23,8 @@ from tests.support.server_fixtures import (
     REPO_ROOT,
     Api,
     ServerProcess,
+    drop_pg_db,
+    fresh_pg_url,
     signed_in,
     start_server_process,
 )
@@ -57,7 +59,7 @@ PAGES = ["/console/", "/console/figures", "/console/ratings", "/console/staff", 
 IT_ONLY = {"/console/staff", "/console/devices", "/console/catalog"}
 
 
-def init_empty_hall(data: Path) -> None:
+def init_empty_hall(data: Path, db_url: str | None = None) -> None:
     """`hall-server init --from` a toml with only what init requires (hall, one category, one
     window) and the first IT admin."""
     data.mkdir(parents=True, exist_ok=True)
@@ -65,21 +67,30 @@ def init_empty_hall(data: Path) -> None:
     spec.write_text(MINIMAL_TOML, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     env.pop("HALL_DB_URL", None)
+    db = ["--db", db_url] if db_url else []
     r = subprocess.run([sys.executable, "-m", "hall_server", "init", "--from", str(spec), "--admin-password-stdin",
-                        "--data-dir", str(data)], input=IT_PW + "\n", capture_output=True, text=True,
+                        "--data-dir", str(data), *db], input=IT_PW + "\n", capture_output=True, text=True,
                        timeout=180, env=env, cwd=str(REPO_ROOT))
     assert r.returncode == 0, r.stderr
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    db_url = None
+    if request.param == "postgresql":
+        base = os.environ.get("HALL_TEST_PG_URL")
+        if not base:
+            pytest.skip("HALL_TEST_PG_URL not set")
+        db_url = fresh_pg_url(base)
     data = tmp_path_factory.mktemp("console") / "hall"
-    init_empty_hall(data)
-    srv = start_server_process(data, demo=False)
+    init_empty_hall(data, db_url)
+    srv = start_server_process(data, demo=False, db_url=db_url)
     try:
         yield srv
     finally:
         srv.terminate()
+        if db_url:
+            drop_pg_db(db_url)
 
 
 def browser_session() -> requests.Session:
@@ -241,3 +252,52 @@ def test_password_reset_from_the_console_forces_a_change(server: ServerProcess) 
     assert r.status_code == 303 and s.get(url + "/console/ratings").status_code == 200
     _, r = console_login(url, "8102", "my-own-supervisor-pw")
     assert r.status_code == 303
+
+
+def test_live_stream_sends_the_fragment_on_a_call_and_ends_with_the_session(server: ServerProcess) -> None:
+    """The live page's event stream for a console session (on PostgreSQL the events come through
+    LISTEN/NOTIFY): a clerk's call shows in the next fragment; without a session there is none."""
+    url = server.url
+    assert browser_session().get(url + "/console/live/stream", timeout=5).status_code == 401
+    it = it_session(url)
+    page = it.get(url + "/console/staff").text
+    it.post(url + "/console/staff/create", data={"csrf": csrf_of(page), "staff_no": "2101", "name_zh": "钱七",
+                                                 "role": "staff", "password": "clerk-pass-7"})
+    clerk = signed_in(url, "2101", 1, password="clerk-pass-7")
+    with it.get(url + "/console/live/stream", stream=True, timeout=10) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        assert "default-src 'none'" in r.headers["content-security-policy"]
+        lines = r.iter_lines(decode_unicode=True)
+
+        def next_fragment() -> str:
+            data: list[str] = []
+            for line in lines:
+                if line.startswith("data: "):
+                    data.append(line[6:])
+                elif line == "" and data:
+                    return "\n".join(data)
+            raise AssertionError("stream ended")
+
+        first = next_fragment()
+        assert 'data-window="1"' in first
+        t = Api(url).post("/tickets", json={"category": "A"}).json()
+        assert clerk.post("/windows/1/call-next").status_code == 200
+        for _ in range(10):
+            frag = next_fragment()
+            if t["number"] in frag:
+                break
+        else:
+            raise AssertionError("the call never showed")
+        assert "钱七" in frag
+        # logout closes the server session: the stream ends at the next event
+        token = csrf_of(it.get(url + "/console/").text)
+        assert it.post(url + "/console/logout", data={"csrf": token}, allow_redirects=False).status_code == 303
+        Api(url).post("/tickets", json={"category": "A"})
+        ended = False
+        for _ in range(5):
+            try:
+                next_fragment()
+            except AssertionError:
+                ended = True
+                break
+        assert ended
