@@ -617,6 +617,10 @@ async def staff_post(request: Request, action: str) -> Response:
             await _write(request, user, lambda tx: admin.create_staff_op(
                 tx, body.staff_no, body.name_zh, body.name_en, body.role, pw, actor=user.staff_no))
         elif action == "update":
+            if staff_no == user.staff_no:
+                # An IT admin disabling or demoting themselves could leave the hall without one.
+                raise ApiError(409, "own_account", message_zh="不能停用自己的账号或更改自己的角色。",
+                               message_en="You cannot disable your own account or change your own role.")
             patch = admin.StaffPatch.model_validate({
                 "role": _s(form, "role") or None, "disabled": {"1": True, "0": False}.get(_s(form, "disabled")),
                 "name_zh": _s(form, "name_zh") or None, "name_en": _s(form, "name_en") or None})

@@ -207,6 +207,10 @@ def test_supervisor_reads_but_cannot_change_anything(server: ServerProcess) -> N
                        ("/console/reasons/pause", {"code": "x", "name_zh": "x", "public_zh": "x"})):
         r = sup.post(url + path, data={**data, "csrf": token}, allow_redirects=False)
         assert r.status_code == 403, path
+    # an IT admin cannot lock themselves out either
+    it_token = csrf_of(it.get(url + "/console/staff").text)
+    r = it.post(url + "/console/staff/update", data={"csrf": it_token, "staff_no": "9001", "disabled": "1"})
+    assert r.status_code == 409 and "不能停用自己的账号" in r.text
     rules = signed_in(url, "9001", password=IT_PW).get("/admin/rules").json()
     assert rules["recall_limit"] != 9
     audit = signed_in(url, "9001", password=IT_PW).get("/admin/audit?limit=500").json()

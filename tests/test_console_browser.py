@@ -213,6 +213,7 @@ def test_a_real_hall_built_only_through_the_console(server: ServerProcess, brows
     # -- catalog: a bad file names its rows and imports nothing; a GBK CSV dry run, then real; an XLSX
     page.goto(url + "/console/catalog")
     submit(page, "#catalog-form", {}, {"file": ("bad.csv", BAD_CSV.encode("gbk"), "text/csv")})
+    page.screenshot(path=str(artifacts() / "console_it_catalog_errors_1920x1080.png"), full_page=True)
     errors = page.inner_text("#import-errors")
     assert "4\ttime_limit_days" in errors and "4\tinstant" in errors and page.inner_text("#matter-count") == "0"
     submit(page, "#catalog-form", {}, {"file": ("bad2.csv", "code,name_zh,category\nOK-2,好,A\nBAD-3,坏,Z\n".encode("utf-8-sig"),
@@ -246,6 +247,7 @@ def test_a_real_hall_built_only_through_the_console(server: ServerProcess, brows
     page.goto(url + "/console/staff")
     submit(page, "tr[data-staff='2001'] form[action$='/reset']", {})
     otp = page.inner_text("#otp").strip()
+    page.screenshot(path=str(artifacts() / "console_it_staff_otp_1920x1080.png"), full_page=True)
     r = Api(url).post("/auth/login", json={"staff_no": "2001", "password": otp, "window_no": 1})
     assert r.status_code == 403 and r.json()["error"]["code"] == "password_change_required"
     r = Api(url).post("/auth/password", json={"staff_no": "2001", "password": otp, "new_password": "clerk-own-pw"})
