@@ -164,6 +164,12 @@ def test_a_real_hall_built_only_through_the_console(server: ServerProcess, brows
     page = it_ctx.new_page()
     resp = page.goto(url + "/console/")
     assert resp is not None and "default-src 'none'" in resp.headers["content-security-policy"]
+    # the sign-in page itself: accessible, photographed
+    for w, h in ((1920, 1080), (1366, 768)):
+        page.set_viewport_size({"width": w, "height": h})
+        page.screenshot(path=str(artifacts() / f"console_login_{w}x{h}.png"), full_page=True)
+    assert not axe_serious(page)
+    page.set_viewport_size({"width": 1920, "height": 1080})
     sign_in(page, url, "9001", IT_PW)
     assert page.url == url + "/console/"
 
@@ -287,6 +293,11 @@ def test_a_real_hall_built_only_through_the_console(server: ServerProcess, brows
     # a pause shows its reason live
     assert clerk.post("/windows/1/pause", json={"reason_code": "break"}).status_code == 200
     wait_js(sup, "document.querySelector(\"tr[data-window='1']\").textContent.includes('暂时休息')")
+    for _ in range(3):
+        Api(url).post("/tickets", json={"category": "A"})
+    Api(url).post("/tickets", json={"category": "B"})
+    wait_js(sup, "document.querySelector(\"tr[data-category='A'] td.waiting\").textContent.trim() === '3'")
+    sup.screenshot(path=str(artifacts() / "console_supervisor_live_paused_1920x1080.png"), full_page=True)
     assert clerk.post("/windows/1/resume").status_code == 200
 
     # -- ratings: a bad one and a good one; the bad one is listed first
