@@ -24,6 +24,7 @@ from hall_server import (
     admin,
     api,
     applicants,
+    console,
     display,
     documents,
     hallsetup,
@@ -63,6 +64,10 @@ class RequestIdAndLimits:
             return self.settings.max_chunk_bytes
         if path == "/api/v1/admin/matters/import":
             return self.settings.max_import_bytes
+        if path == "/console/catalog":
+            return self.settings.max_import_bytes
+        if path in ("/console/staff/photo", "/console/calendar", "/console/reasons/rating"):
+            return console.MAX_UPLOAD + 64 * 1024
         if path.startswith("/api/v1/admin/staff/") and path.endswith("/photo"):
             # a phone's photo is bigger than a JSON body; just over the limit gets bad_photo
             return admin.PHOTO_MAX_BYTES + 64 * 1024
@@ -269,5 +274,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(rate_later.router)
     app.include_router(rate_later.page_router)  # the citizen's page, outside /api/v1
     app.include_router(display.router)  # the call display (叫号屏), outside /api/v1
+
+    app.include_router(console.router)  # the supervisor and IT console, /console/ (docs/console.md)
     app.add_middleware(RequestIdAndLimits, settings=settings)
     return app
