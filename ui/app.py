@@ -436,6 +436,9 @@ def run(settings: Any, *, demo_credentials: tuple[str, str] | None = None, core:
         return 2
     if demo_credentials is not None:
         app.sign_in(*demo_credentials)
+    from ui import clerk_script  # test-only input, off unless COUNTER_TEST_CLERK is set
+
+    clerk_script.attach(app)
     return app.mainloop()
 
 
