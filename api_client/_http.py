@@ -88,8 +88,8 @@ class Transport:
         if s is None:
             if self._closed:
                 raise errors.ApiConnectionError(
-                    "The client has been closed",
-                    "客户端已关闭",
+                    message_en="The client has been closed",
+                    message_zh="客户端已关闭",
                     code="client_closed",
                     retryable=False,
                 )

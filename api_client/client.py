@@ -300,7 +300,7 @@ class HallClient:
             refresh_token = self._refresh_token
         if refresh_token is None:
             raise errors.AuthenticationError(
-                "Not signed in", "尚未登录", code="not_signed_in", status=401
+                message_en="Not signed in", message_zh="尚未登录", code="not_signed_in", status=401
             )
         try:
             result = self._post(

@@ -57,9 +57,9 @@ class ApiError(Exception):
 
     def __init__(
         self,
-        message_en: str,
-        message_zh: str,
         *,
+        message_zh: str,
+        message_en: str,
         code: str,
         request_id: str | None = None,
         retryable: bool | None = None,
@@ -100,9 +100,9 @@ class ApiTLSError(ApiError):
 
     default_retryable = False
 
-    def __init__(self, message_en: str, message_zh: str, **kw: Any) -> None:
+    def __init__(self, *, message_zh: str, message_en: str, **kw: Any) -> None:
         kw["retryable"] = False
-        super().__init__(message_en, message_zh, **kw)
+        super().__init__(message_zh=message_zh, message_en=message_en, **kw)
 
 
 class ApiResponseValidationError(ApiError):
@@ -118,9 +118,9 @@ class ApiStatusError(ApiError):
 
     def __init__(
         self,
-        message_en: str,
-        message_zh: str,
         *,
+        message_zh: str,
+        message_en: str,
         code: str,
         status: int,
         request_id: str | None = None,
@@ -129,7 +129,8 @@ class ApiStatusError(ApiError):
         retryable: bool | None = None,
     ) -> None:
         super().__init__(
-            message_en, message_zh, code=code, request_id=request_id, retryable=retryable
+            message_zh=message_zh, message_en=message_en, code=code, request_id=request_id,
+            retryable=retryable,
         )
         self.status = status
         self.details: dict[str, Any] = dict(details or {})
@@ -282,8 +283,8 @@ def from_response(response: requests.Response) -> ApiStatusError:
     elif code in _NOT_RETRYABLE_CODES:
         retryable = False
     return cls(
-        en,
-        zh,
+        message_zh=zh,
+        message_en=en,
         code=code,
         status=status,
         request_id=request_id,
@@ -320,8 +321,8 @@ def from_transport_exception(exc: BaseException, *, what: str = "") -> ApiError:
     # SSLError subclasses ConnectionError in requests: test it first.
     if _is_tls_failure(exc):
         return ApiTLSError(
-            f"The server's certificate was refused; the connection is not trusted{where}: {exc}",
-            "服务器证书未通过验证（证书颁发机构未知、主机名不符或已过期），连接不安全，已拒绝。"
+            message_en=f"The server's certificate was refused; the connection is not trusted{where}: {exc}",
+            message_zh="服务器证书未通过验证（证书颁发机构未知、主机名不符或已过期），连接不安全，已拒绝。"
             "请联系信息科检查服务器证书和CA配置。",
             code="tls_error",
         )
@@ -330,8 +331,8 @@ def from_transport_exception(exc: BaseException, *, what: str = "") -> ApiError:
         requests.exceptions.Timeout | urllib3.exceptions.TimeoutError | TimeoutError,
     ):
         return ApiTimeoutError(
-            f"The server did not answer in time{where}",
-            "服务器响应超时，请检查网络后重试",
+            message_en=f"The server did not answer in time{where}",
+            message_zh="服务器响应超时，请检查网络后重试",
             code="timeout",
         )
     if isinstance(
@@ -343,8 +344,8 @@ def from_transport_exception(exc: BaseException, *, what: str = "") -> ApiError:
         | urllib3.exceptions.LocationParseError,
     ):
         return ApiConnectionError(
-            f"The server address is not valid{where}: {exc}",
-            "服务器地址配置有误，请联系信息科",
+            message_en=f"The server address is not valid{where}: {exc}",
+            message_zh="服务器地址配置有误，请联系信息科",
             code="invalid_url",
             retryable=False,
         )
@@ -356,19 +357,19 @@ def from_transport_exception(exc: BaseException, *, what: str = "") -> ApiError:
         | urllib3.exceptions.DecodeError,
     ):
         return ApiConnectionError(
-            f"The connection broke while the server was answering{where}",
-            "与服务器的连接在传输中断开",
+            message_en=f"The connection broke while the server was answering{where}",
+            message_zh="与服务器的连接在传输中断开",
             code="connection_broken",
         )
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return ApiResponseValidationError(
-            f"The server redirected in a loop{where}",
-            "服务器重定向次数过多",
+            message_en=f"The server redirected in a loop{where}",
+            message_zh="服务器重定向次数过多",
             code="invalid_response",
         )
     return ApiConnectionError(
-        f"Cannot reach the server{where}: {type(exc).__name__}",
-        "无法连接服务器，请检查网络",
+        message_en=f"Cannot reach the server{where}: {type(exc).__name__}",
+        message_zh="无法连接服务器，请检查网络",
         code="connection_error",
     )
 
@@ -376,8 +377,8 @@ def from_transport_exception(exc: BaseException, *, what: str = "") -> ApiError:
 def invalid_response(problem: str, *, request_id: str | None = None) -> ApiResponseValidationError:
     """The error for a body that does not match the contract; ``problem`` names the field."""
     return ApiResponseValidationError(
-        f"The server's answer does not match the Hall API: {problem}",
-        f"服务器返回的数据不符合接口约定：{problem}",
+        message_en=f"The server's answer does not match the Hall API: {problem}",
+        message_zh=f"服务器返回的数据不符合接口约定：{problem}",
         code="invalid_response",
         request_id=request_id,
     )

@@ -206,15 +206,15 @@ def _run_day(app: Any, url: str, n: int) -> float:
 
 def run() -> list[dict[str, Any]]:
     from counter_app.config import Settings
+    from counter_desk.wiring import build_app
     from tests.support.server_fixtures import start_server_process
     from ui import i18n
-    from ui.app import DeskApp
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     out: list[dict[str, Any]] = []
     with _Display():
         server = start_server_process(tmp / "hall", db_url=f"sqlite:///{tmp / 'hall.sqlite3'}")
-        app = DeskApp(Settings(server_url=server.url, window_no=1, data_dir=tmp / "desk",
+        app = build_app(Settings(server_url=server.url, window_no=1, data_dir=tmp / "desk",
                                log_dir=tmp / "logs", idle_lock_minutes=0, language="zh"))
         tracemalloc.start(_FRAMES)
         try:

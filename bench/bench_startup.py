@@ -1,8 +1,8 @@
-"""Packaged desk start to first frame, against `python -m counter_app` in the same run; bundle size.
+"""Packaged desk start to first frame, against `python -m counter_desk` in the same run; bundle size.
 
 Builds the app with build/build.py into a temp folder (or uses COUNTER_BUNDLE=<app folder>),
 then alternates runs of `<bundle>/counter-app --first-frame-exit` and
-`python -m counter_app --first-frame-exit`: each opens the real desk window, waits for its first
+`python -m counter_desk --first-frame-exit`: each opens the real desk window, waits for its first
 <Map> and prints `first-frame <s since process start>`. The figure is timed from outside (spawn to
 that line), so it includes the interpreter's and the bootloader's start. Starts its own Xvfb
 when DISPLAY is unset.
@@ -70,7 +70,7 @@ def run() -> list[dict[str, Any]]:
                    COUNTER_MACHINE_CONFIG=str(tmp / "machine.toml"),
                    COUNTER_USER_CONFIG=str(tmp / "prefs.toml"))
         packaged_cmd = [str(app_dir / "counter-app"), "--first-frame-exit"]
-        source_cmd = [sys.executable, "-m", "counter_app", "--first-frame-exit"]
+        source_cmd = [sys.executable, "-m", "counter_desk", "--first-frame-exit"]
         packaged: list[float] = []
         source: list[float] = []
         inside_p: list[float] = []

@@ -165,14 +165,14 @@ def _handoff_figures() -> list[dict[str, Any]]:
 def _event_to_row(n: int = 150) -> list[dict[str, Any]]:
     from counter_app.config import Settings
     from counter_app.events import QueueChanged
+    from counter_desk.wiring import build_app
     from tests.support.server_fixtures import Api, start_server_process
-    from ui.app import DeskApp
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ui-"))
     # A separate process, as in a hall: an in-process server would compete for the GIL with
     # the Tk thread and measure that instead.
     srv = start_server_process(tmp / "hall", demo=True)
-    app = DeskApp(Settings(server_url=srv.url, window_no=1, data_dir=tmp / "desk",
+    app = build_app(Settings(server_url=srv.url, window_no=1, data_dir=tmp / "desk",
                            log_dir=tmp / "logs", idle_lock_minutes=0))
     published: dict[str, float] = {}
     drawn: dict[str, float] = {}

@@ -188,8 +188,8 @@ class Catalog:
         another ``CounterError`` for other API failures, ``ConfigError`` without a client.
         """
         if self._client is None:
-            raise ConfigError("未配置服务器，无法同步事项目录",
-                              "No server is configured; the catalog cannot be synced")
+            raise ConfigError(message_zh="未配置服务器，无法同步事项目录",
+                              message_en="No server is configured; the catalog cannot be synced")
         with self._lock:
             since = self._state.version
             page = self._fetch(since)
@@ -204,7 +204,7 @@ class Catalog:
                 result = self._apply(page, full)
             except sqlite3.DatabaseError as exc:
                 if not _is_corruption(exc):
-                    raise CounterError("无法写入本地事项目录", "Cannot write the local catalog",
+                    raise CounterError(message_zh="无法写入本地事项目录", message_en="Cannot write the local catalog",
                                        code="catalog_write") from exc
                 # Damaged while running: set it aside and refill the new file from scratch.
                 self._recover(str(exc))

@@ -1,55 +1,57 @@
-"""CounterCore: wires the desk's services together around one HallClient and one EventBus.
+"""CounterCore: the desk's services around one HallClient and one EventBus.
 
-Built once per process from the Settings. Owns the order of things at sign-in (hall, desk state
-from the server's snapshot, live queue, catalog in the background) and at sign-out. All blocking
-methods are for worker threads; nothing here touches Tk.
+The core does not build its services: the composition root (`counter_desk.wiring.build_core`)
+builds the client, the catalog, the outbox, the documents, the pad and the update service with
+their concrete types and hands them over here, so every module the desk runs is named by an
+import statement PyInstaller can see. The core owns the order of things at sign-in (hall, desk
+state from the server's snapshot, live queue, pad, outbox, catalog in the background) and at
+sign-out and close. All blocking methods are for worker threads; nothing here touches Tk.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
+from collections.abc import Callable
 from datetime import date
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from counter_app.catalog import Catalog
 from counter_app.config import Settings
-from counter_app.credentials import CredentialStore, select_os_backend_if_frozen
 from counter_app.desk import Desk
+from counter_app.documents.service import DocumentService
 from counter_app.errors import CounterError, from_api
 from counter_app.events import ErrorRaised, EventBus, SignedOut, StatsUpdated
 from counter_app.live import LiveQueue
+from counter_app.outbox import Outbox
 from counter_app.session import SessionService
 
 if TYPE_CHECKING:
     from api_client import HallClient
     from api_client.models import Hall, Me, Stats
+    from counter_app.pad.service import PadService
+    from counter_app.updates import UpdateService
 
 log = logging.getLogger(__name__)
 
 
-def _optional(module: str) -> Any:
-    """Import a sibling service that may not have landed yet (catalog, outbox)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        log.warning("%s not available: %s", module, exc)
-        return None
-
-
 class CounterCore:
-    """The headless core: `.bus .client .session .desk .live .catalog .outbox .hall`."""
+    """The headless core: `.bus .client .session .desk .live .catalog .outbox .documents .pad
+    .updates .hall`.
 
-    def __init__(self, settings: Settings, *, bus: EventBus | None = None,
-                 client: HallClient | None = None,
-                 credentials: CredentialStore | None = None) -> None:
+    `catalog`, `outbox` and `documents` are None only in a core built without them on purpose
+    (a unit test); `pad` is None when no pad is configured, `updates` when IT set no update_url
+    or the install cannot be updated. `pad` and `updates` are attached by the wiring after the
+    core exists, because both follow the core's session and desk.
+    """
+
+    def __init__(self, settings: Settings, *, client: HallClient, bus: EventBus | None = None,
+                 catalog: Catalog | None = None, outbox: Outbox | None = None,
+                 documents: DocumentService | None = None,
+                 warnings: list[tuple[str, str]] | None = None) -> None:
         self.settings = settings
         self.bus = bus or EventBus()
-        self.credentials = credentials or CredentialStore(settings.server_url)
-        self.warnings: list[tuple[str, str]] = []
-        if client is None:
-            client = self._make_client()
+        self.warnings: list[tuple[str, str]] = list(warnings or [])
         self.client: HallClient = client
         self.live = LiveQueue(self.client, self.bus, settings.window_no)
         self.desk = Desk(self.client, self.bus, settings.window_no,
@@ -61,86 +63,17 @@ class CounterCore:
         self.session.on_signing_out.append(self._before_sign_out)
         self.bus.subscribe(SignedOut, lambda _e: self.desk.reset())
         self.hall: Hall | None = None
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        cat_mod = _optional("counter_app.catalog")
-        self.catalog: Any = (cat_mod.Catalog(settings.data_dir / "catalog.sqlite3", self.client,
-                                             self.bus) if cat_mod else None)
-        out_mod = _optional("counter_app.outbox")
-        self.outbox: Any = (out_mod.Outbox(settings.data_dir / "outbox.sqlite3",
-                                           out_mod.HallSender(self.client), bus=self.bus)
-                            if out_mod else None)
-        self.documents: Any = self._make_documents()
+        #: Called (worker thread) with the hall each time it is loaded at sign-in.
+        self.on_hall_loaded: list[Callable[[Hall], None]] = []
+        self.catalog: Catalog | None = catalog
+        self.outbox: Outbox | None = outbox
+        self.documents: DocumentService | None = documents
         self._closed = False
         self._catalog_thread: threading.Thread | None = None
-        # The evaluator pad (issue 5): built when configured, started at sign-in.
-        self.pad: Any = self._make_pad() if settings.pad_transport in ("lan", "web") else None
-        # Signed updates (issue 7): only when IT set update_url; never installs while serving.
-        self.updates: Any = self._make_updates() if settings.update_url else None
-
-    def _make_documents(self) -> Any:
-        """Scanned documents (encrypted store + upload kind on the outbox); None if unavailable."""
-        doc_mod = _optional("counter_app.documents.service")
-        if doc_mod is None:
-            return None
-        folder = getattr(self.settings, "scanner_folder", "") or ""
-        try:
-            return doc_mod.DocumentService.for_core(
-                self.settings.data_dir, self.client, self.outbox, self.bus,
-                hot_folder=Path(folder) if folder else None)
-        except Exception:
-            log.exception("document capture not available")
-            return None
-
-    def _make_updates(self) -> Any:
-        """The background update service, started now; None if it cannot run here."""
-        upd_mod = _optional("counter_app.updates")
-        if upd_mod is None:
-            return None
-        try:
-            service = upd_mod.UpdateService.for_core(self)
-        except Exception as exc:  # e.g. no install folder: the desk works on, not updated
-            log.warning("signed updates are off: %s", exc)
-            return None
-        service.start()
-        return service
-
-    def _make_client(self) -> HallClient:
-        from api_client import HallClient
-
-        select_os_backend_if_frozen()
-        cred = None
-        try:
-            cred = self.credentials.load()
-        except Exception:
-            log.exception("reading the device credential failed")
-        if self.credentials.warning:
-            self.warnings.append(self.credentials.warning)
-        s = self.settings
-        return HallClient(
-            s.server_url, ca_bundle=s.ca_bundle, proxies=s.proxies,
-            device_id=cred.device_id if cred else None,
-            device_secret=cred.device_secret if cred else None,
-        )
-
-    def _make_pad(self) -> Any:
-        from counter_app.pad.lan import LanPadTransport
-        from counter_app.pad.service import PadService
-
-        def register(body: dict[str, str]) -> dict[str, Any]:
-            import dataclasses
-
-            code = body.get("code")
-            info = self.client.register_pad(
-                pad_id=body["pad_id"], public_key=body["public_key"], alg=body["alg"],
-                token=body.get("token"), code=code,
-                window_no=self.settings.window_no if code else None)
-            d = dataclasses.asdict(info)
-            d["paired_at"] = info.paired_at.isoformat()
-            return d
-
-        transport = LanPadTransport(self.settings.pad_listen_host, self.settings.pad_listen_port,
-                                    register=register)
-        return PadService(self, transport)
+        # The evaluator pad (issue 5): attached by the wiring, started at sign-in.
+        self.pad: PadService | None = None
+        # Signed updates (issue 7): attached by the wiring; never installs while serving.
+        self.updates: UpdateService | None = None
 
     def _start_pad(self) -> None:
         if self.pad is None:
@@ -154,7 +87,9 @@ class CounterCore:
     # -- sign-in / sign-out ------------------------------------------------------------------
     def _after_sign_in(self, me: Me) -> None:
         try:
-            self.hall = self.client.hall()
+            self.hall = hall = self.client.hall()
+            for hook in list(self.on_hall_loaded):
+                hook(hall)
         except Exception as exc:
             self._report(exc, "loading the hall")
         try:
@@ -177,6 +112,8 @@ class CounterCore:
         self.live.stop()
 
     def _sync_catalog(self) -> None:
+        if self.catalog is None:
+            return
         try:
             # The catalog publishes CatalogSynced on the bus itself.
             self.catalog.sync()
@@ -229,10 +166,9 @@ class CounterCore:
         if self._catalog_thread is not None:
             # Let a running sync finish its transaction before its database is closed.
             self._catalog_thread.join(30)
-        close = getattr(self.catalog, "close", None)
-        if callable(close):
+        if self.catalog is not None:
             try:
-                close()
+                self.catalog.close()
             except Exception:
                 log.exception("closing the catalog failed")
         self.client.close()

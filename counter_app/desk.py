@@ -136,7 +136,7 @@ class Desk:
             raise IllegalActionError(*_NO_TICKET, code="no_ticket")
         if states and t.state not in states:
             raise IllegalActionError(
-                f"号 {t.number} 当前状态不允许此操作", f"Ticket {t.number} does not allow this now",
+                message_zh=f"号 {t.number} 当前状态不允许此操作", message_en=f"Ticket {t.number} does not allow this now",
                 code="illegal_transition", details={"state": t.state},
             )
         return t
@@ -148,13 +148,13 @@ class Desk:
         if st in (CALLING, SERVING):
             t = self._ticket
             num = t.number if t else ""
-            raise IllegalActionError(f"请先办结或处理当前号 {num}",
-                                     f"Finish or dispose of the current ticket {num} first",
+            raise IllegalActionError(message_zh=f"请先办结或处理当前号 {num}",
+                                     message_en=f"Finish or dispose of the current ticket {num} first",
                                      code="window_busy")
         if st == PAUSED:
-            raise IllegalActionError("窗口已暂停，请先恢复服务", "The window is paused; resume first",
+            raise IllegalActionError(message_zh="窗口已暂停，请先恢复服务", message_en="The window is paused; resume first",
                                      code="window_paused")
-        raise IllegalActionError("窗口已关闭", "The window is closed", code="window_closed")
+        raise IllegalActionError(message_zh="窗口已关闭", message_en="The window is closed", code="window_closed")
 
     # -- rebuilding from the server ----------------------------------------------------------
     def apply_snapshot(self, snap: QueueSnapshot) -> None:
@@ -286,8 +286,8 @@ class Desk:
                  matter_code: str | None = None, priority: str | None = None) -> Ticket:
         def op(key: str) -> Ticket:
             if to_window_no is None and to_category is None and matter_code is None:
-                raise IllegalActionError("请选择转移到的窗口或事项",
-                                         "Choose a window or matter to transfer to",
+                raise IllegalActionError(message_zh="请选择转移到的窗口或事项",
+                                         message_en="Choose a window or matter to transfer to",
                                          code="transfer_target_missing")
             t = self._need_ticket("called", "serving")
             t2 = self._client.transfer(t.id, to_window_no=to_window_no, to_category=to_category,
@@ -326,7 +326,7 @@ class Desk:
     def complete(self, outcome: str, note: str = "", reason: str = "") -> ServiceResult:
         def op(key: str) -> ServiceResult:
             if outcome == "rejected" and not reason.strip():
-                raise IllegalActionError("不予受理需要填写理由", "A rejection needs a reason",
+                raise IllegalActionError(message_zh="不予受理需要填写理由", message_en="A rejection needs a reason",
                                          code="reason_required")
             t = self._need_ticket("called", "serving")
             res = self._client.complete(t.id, outcome, note, reason, idempotency_key=key)
@@ -339,7 +339,7 @@ class Desk:
     def pause(self, reason_code: str) -> Window:
         def op(key: str) -> Window:
             if not reason_code:
-                raise IllegalActionError("暂停需要选择原因", "Pausing needs a reason",
+                raise IllegalActionError(message_zh="暂停需要选择原因", message_en="Pausing needs a reason",
                                          code="reason_required")
             if self.state in (CALLING, SERVING):
                 self._need_idle()
@@ -371,7 +371,7 @@ class Desk:
     def _need_case(self) -> Case:
         c = self._case
         if c is None:
-            raise IllegalActionError("当前没有办件", "There is no open case", code="no_case")
+            raise IllegalActionError(message_zh="当前没有办件", message_en="There is no open case", code="no_case")
         return c
 
     def set_matter(self, code: str) -> Case:

@@ -116,7 +116,7 @@ def from_api(err: BaseException) -> CounterError:
 
     if not isinstance(err, api.ApiError):
         return CounterError(
-            "程序内部错误，请查看日志", "Internal error; see the log", code="internal"
+            message_zh="程序内部错误，请查看日志", message_en="Internal error; see the log", code="internal"
         )
     zh, en = _server_message(err)
     kw: dict[str, Any] = {
@@ -130,31 +130,31 @@ def from_api(err: BaseException) -> CounterError:
         return OfflineError(**kw)
     if isinstance(err, api.ApiTLSError):
         return ConfigError(
-            "无法验证服务器证书，请联系信息科检查证书配置",
-            "The server's certificate cannot be verified; ask IT to check the CA configuration",
+            message_zh="无法验证服务器证书，请联系信息科检查证书配置",
+            message_en="The server's certificate cannot be verified; ask IT to check the CA configuration",
             **kw,
         )
     if isinstance(err, api.ApiResponseValidationError):
         return CounterError(
-            "服务器返回了无法识别的数据", "The server sent data the desk cannot read", **kw
+            message_zh="服务器返回了无法识别的数据", message_en="The server sent data the desk cannot read", **kw
         )
     if isinstance(err, api.ConflictError):
         if err.code == "idempotency_in_progress":
-            return DeskBusyError(zh, en, **kw)
-        return IllegalActionError(zh, en, **kw)
+            return DeskBusyError(message_zh=zh, message_en=en, **kw)
+        return IllegalActionError(message_zh=zh, message_en=en, **kw)
     if isinstance(err, (api.AuthenticationError, api.PermissionDeniedError)):
-        return CredentialError(zh, en, **kw)
+        return CredentialError(message_zh=zh, message_en=en, **kw)
     if isinstance(err, api.RateLimitError):
         if err.code == "too_many_attempts":
-            return CredentialError(zh, en, **kw)
+            return CredentialError(message_zh=zh, message_en=en, **kw)
         return OfflineError(
-            zh or "服务器繁忙，请稍后再试", en or "The server is busy; try again shortly", **kw
+            message_zh=zh or "服务器繁忙，请稍后再试", message_en=en or "The server is busy; try again shortly", **kw
         )
     if isinstance(err, api.ServerError):
         return OfflineError(
-            "服务器暂时出错，请稍后再试", "The server had a problem; try again shortly", **kw
+            message_zh="服务器暂时出错，请稍后再试", message_en="The server had a problem; try again shortly", **kw
         )
     if isinstance(err, (api.BadRequestError, api.NotFoundError, api.UnprocessableEntityError,
                         api.PayloadTooLargeError)):
-        return IllegalActionError(zh, en, **kw)
-    return CounterError(zh, en, **kw)
+        return IllegalActionError(message_zh=zh, message_en=en, **kw)
+    return CounterError(message_zh=zh, message_en=en, **kw)

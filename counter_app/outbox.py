@@ -354,16 +354,16 @@ class Outbox:
             self._call(lambda conn: self._tx(conn, work))
         except OutboxClosedError:
             raise NotSavedError(
-                "待发队列已关闭，未保存。", "The outbox is closed; not saved.", code="outbox_closed"
+                message_zh="待发队列已关闭，未保存。", message_en="The outbox is closed; not saved.", code="outbox_closed"
             ) from None
         except sqlite3.IntegrityError as exc:
             raise NotSavedError(
-                f"记录重复，未保存：{exc}", f"Duplicate item, not saved: {exc}", code="duplicate"
+                message_zh=f"记录重复，未保存：{exc}", message_en=f"Duplicate item, not saved: {exc}", code="duplicate"
             ) from exc
         except (sqlite3.Error, OSError) as exc:
             raise NotSavedError(
-                f"本地保存失败（磁盘已满或读写错误），未保存：{exc}",
-                f"Could not save locally (disk full or I/O error); NOT saved: {exc}",
+                message_zh=f"本地保存失败（磁盘已满或读写错误），未保存：{exc}",
+                message_en=f"Could not save locally (disk full or I/O error); NOT saved: {exc}",
                 code="disk_error",
             ) from exc
         self._changed()
@@ -379,8 +379,8 @@ class Outbox:
             values = localdb.rating_row(row_id, obj, self.tz)
         except (KeyError, ValueError, TypeError) as exc:
             raise NotSavedError(
-                f"评价数据不完整，未保存：{exc}",
-                f"Incomplete rating, not saved: {exc}",
+                message_zh=f"评价数据不完整，未保存：{exc}",
+                message_en=f"Incomplete rating, not saved: {exc}",
                 code="bad_rating",
             ) from exc
 

@@ -1,33 +1,24 @@
-"""`counter-app --self-test`: does this build (frozen or from source) have what the desk needs?
+"""The headless half of `counter-app --self-test`, and the CheckResult that doctor shares.
 
-Checks the files and libraries the installer is responsible for, not the hall's network (that is
-`doctor`): customtkinter's themes and fonts and our own theme, the gettext catalogs, the keyring
+Checks what the installer is responsible for that the core can see without the UI: the keyring
 backend, SQLite with WAL and synchronous=FULL, the TLS CA bundle, the pad server's port and the
-optional scanner backends. Prints one line per check and exits 1 if any check failed.
-
-The desk's first-frame timing hook (`--first-frame-exit`, used by bench/bench_startup.py) lives
-here too: it loads `ui.app` by a string import, like counter_app.cli, so this module never imports
-Tk itself (tests/test_layering.py walks import statements).
+optional scanner backends. The whole self-test (these, plus the UI's theme and catalogs and every
+service the wiring builds) is `counter_desk.selftest`, in the composition root.
 """
 
 from __future__ import annotations
 
-import gettext
-import importlib
 import importlib.util
-import json
-import os
 import platform
 import socket
 import sqlite3
 import ssl
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from counter_app import __version__
 from counter_app.config import Settings
@@ -72,65 +63,6 @@ def _package_dir(name: str) -> Path | None:
     if meipass and (Path(meipass) / name).is_dir():
         return Path(meipass) / name
     return Path(spec.origin).parent if spec.origin else None
-
-
-def _ui_resource(*parts: str) -> Path:
-    # String import: counter_app must not import ui by a statement (layering); ui.resources
-    # itself imports no Tk, it only knows where ui's data files are, frozen or not.
-    resources: Any = importlib.import_module("ui.resources")
-    return Path(resources.resource_path(*parts))
-
-
-def check_theme() -> list[CheckResult]:
-    out: list[CheckResult] = []
-    ctk = _package_dir("customtkinter")
-    if ctk is None:
-        return [CheckResult("customtkinter", FAIL, "not importable",
-                            "重新安装本程序（安装包不完整）",
-                            "Reinstall the application (the bundle is incomplete)")]
-    assets = ctk / "assets"
-    themes = sorted(p.name for p in (assets / "themes").glob("*.json"))
-    fonts = sorted(p.name for p in (assets / "fonts").rglob("*") if p.suffix in (".ttf", ".otf"))
-    out.append(CheckResult(
-        "customtkinter themes", OK if "blue.json" in themes else FAIL,
-        f"{len(themes)} in {assets / 'themes'}", "重新安装本程序（缺少界面主题文件）",
-        "Reinstall the application (theme files are missing)"))
-    out.append(CheckResult(
-        "customtkinter fonts", OK if any("Roboto" in f for f in fonts) else FAIL,
-        f"{len(fonts)} font files", "重新安装本程序（缺少字体文件）",
-        "Reinstall the application (font files are missing)"))
-    try:
-        theme = _ui_resource("theme", "counter.json")
-        json.loads(theme.read_text(encoding="utf-8"))
-        out.append(CheckResult("desk theme", OK, str(theme)))
-    except (OSError, ValueError, ImportError) as exc:
-        out.append(CheckResult("desk theme", FAIL, f"{type(exc).__name__}: {exc}",
-                               "重新安装本程序（缺少 ui/theme）",
-                               "Reinstall the application (ui/theme is missing)"))
-    return out
-
-
-def check_translations() -> list[CheckResult]:
-    try:
-        localedir = _ui_resource("locale")
-    except ImportError as exc:
-        return [CheckResult("translations", FAIL, f"ui not importable: {exc}",
-                            "重新安装本程序", "Reinstall the application")]
-    out = []
-    for lang, locale in (("zh", "zh_CN"), ("en", "en")):
-        try:
-            t = gettext.translation("counter", localedir=str(localedir), languages=[locale])
-            # A catalog that loads but holds nothing is as bad as none: count its messages.
-            n = len(getattr(t, "_catalog", {}))
-            out.append(CheckResult(f"translations {lang}", OK if n > 1 else FAIL,
-                                   f"{n} messages ({localedir / locale})",
-                                   "重新安装本程序（翻译目录为空）",
-                                   "Reinstall the application (the catalog is empty)"))
-        except OSError as exc:
-            out.append(CheckResult(f"translations {lang}", FAIL, f"{locale}: {exc}",
-                                   "重新安装本程序（缺少 .mo 翻译文件）",
-                                   "Reinstall the application (.mo catalogs are missing)"))
-    return out
 
 
 def check_keyring() -> list[CheckResult]:
@@ -238,8 +170,9 @@ def check_scanners() -> list[CheckResult]:
 
 
 def run_checks(settings: Settings | None = None) -> list[CheckResult]:
+    """The headless checks (see the module docstring)."""
     checks: list[Callable[[], Iterable[CheckResult]]] = [
-        check_theme, check_translations, check_keyring, check_sqlite,
+        check_keyring, check_sqlite,
         lambda: check_tls(settings), lambda: check_pad_port(settings), check_scanners,
     ]
     results: list[CheckResult] = []
@@ -252,12 +185,10 @@ def run_checks(settings: Settings | None = None) -> list[CheckResult]:
     return results
 
 
-def main(settings: Settings | None = None, out: TextIO | None = None) -> int:
-    """Print the report; 0 if nothing failed, 1 otherwise."""
-    stream = out or sys.stdout
+def report(results: list[CheckResult], stream: TextIO) -> int:
+    """Print a header, one line per check and the total; 0 if nothing failed, 1 otherwise."""
     print(f"counter-app {__version__} self-test ({'frozen' if frozen() else 'source'}, "
           f"Python {platform.python_version()}, {platform.platform()})", file=stream)
-    results = run_checks(settings)
     for r in results:
         print(r.render(), file=stream)
     failed = [r for r in results if r.failed]
@@ -265,48 +196,6 @@ def main(settings: Settings | None = None, out: TextIO | None = None) -> int:
     return 1 if failed else 0
 
 
-def _seconds_since_start() -> float | None:
-    """Seconds since this process started (for the first-frame figure), if knowable."""
-    if sys.platform.startswith("linux"):
-        # Start time in clock ticks since boot vs. now since boot: both on the same clock
-        # (psutil's create_time adds the boot time, which /proc only gives in whole seconds).
-        try:
-            fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-            started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
-            return time.clock_gettime(time.CLOCK_BOOTTIME) - started
-        except (OSError, ValueError, IndexError):
-            return None
-    try:
-        import psutil  # type: ignore[import-untyped]
-
-        return time.time() - float(psutil.Process().create_time())
-    except ImportError:
-        return None
-
-
-def first_frame_exit(settings: Settings) -> int:
-    """Open the desk's root window, wait for its first <Map>, print the time, exit.
-
-    Prints `first-frame <seconds since process start>`; the benchmark also times the process
-    from outside, which does not depend on how the start time is read.
-    """
-    ui_app: Any = importlib.import_module("ui.app")
-    app = ui_app.DeskApp(settings)
-    mapped: list[float] = []
-
-    def on_map(_e: Any) -> None:
-        if not mapped:
-            mapped.append(_seconds_since_start() or -1.0)
-
-    app.root.bind("<Map>", on_map, add="+")
-    while not mapped:
-        app.root.update()
-        time.sleep(0.001)
-    app.root.update_idletasks()
-    print(f"first-frame {mapped[0]:.4f}", flush=True)
-    app.destroy()
-    try:
-        app.core.close()
-    except Exception:  # the process is about to end; nothing to keep
-        pass
-    return 0
+def main(settings: Settings | None = None, out: TextIO | None = None) -> int:
+    """Print the headless checks' report; 0 if nothing failed, 1 otherwise."""
+    return report(run_checks(settings), out or sys.stdout)

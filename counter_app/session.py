@@ -81,7 +81,7 @@ class SessionService:
 
         staff_no = staff_no.strip()
         if not staff_no or not password:
-            raise CredentialError("请输入工号和密码", "Enter your staff number and password",
+            raise CredentialError(message_zh="请输入工号和密码", message_en="Enter your staff number and password",
                                   code="missing_credentials")
         try:
             result = self._client.login(staff_no, password, window_no=self.window_no)
@@ -145,7 +145,7 @@ class SessionService:
         """
         staff = self._staff
         if staff is None:
-            raise IllegalActionError("尚未登录", "Not signed in", code="not_signed_in")
+            raise IllegalActionError(message_zh="尚未登录", message_en="Not signed in", code="not_signed_in")
         if not password:
             return False
         try:

@@ -16,14 +16,18 @@ import sys
 import time
 import tomllib
 import zipfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from counter_app import __version__
-from counter_app.config import load_settings, machine_config_path, user_config_path
+from counter_app.config import Settings, load_settings, machine_config_path, user_config_path
 from counter_app.doctor import redact_url
 from counter_app.logging_setup import mask_text
+
+#: Writes a self-test report for these settings to the stream; returns its exit code.
+SelfTest = Callable[[Settings, TextIO], int]
 
 SECRET_WORDS = ("secret", "password", "passwd", "token", "code", "key")
 
@@ -73,8 +77,10 @@ def versions() -> dict[str, Any]:
     }
 
 
-def make_bundle(out_path: Path, *, config: Path | None = None, prefs: Path | None = None) -> Path:
-    """Write the zip; returns its path."""
+def make_bundle(out_path: Path, *, config: Path | None = None, prefs: Path | None = None,
+                self_test: SelfTest | None = None) -> Path:
+    """Write the zip; returns its path. `self_test` writes the self-test report (the
+    composition root passes the whole one; by default the headless checks of this package)."""
     from counter_app import doctor, selftest
 
     loaded = load_settings(config, prefs)
@@ -88,7 +94,7 @@ def make_bundle(out_path: Path, *, config: Path | None = None, prefs: Path | Non
                            ("config/user-prefs.json", upath)):
             zf.writestr(name, redact_config(path) if path.exists() else "# absent\n")
         buf = io.StringIO()
-        selftest.main(s, out=buf)
+        (self_test or selftest.main)(s, buf)
         zf.writestr("self-test.txt", _scrub(buf.getvalue(), s.proxy))
         buf = io.StringIO()
         doctor.report(doctor.run_checks(loaded, mpath), buf)
@@ -101,11 +107,11 @@ def make_bundle(out_path: Path, *, config: Path | None = None, prefs: Path | Non
     return out_path
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, self_test: SelfTest | None = None) -> int:
     out: Path = args.out or Path.cwd() / time.strftime("counter-app-support-%Y%m%d-%H%M%S.zip")
     try:
         path = make_bundle(out, config=getattr(args, "config", None),
-                           prefs=getattr(args, "prefs", None))
+                           prefs=getattr(args, "prefs", None), self_test=self_test)
     except OSError as exc:
         print(f"cannot write {out}: {exc} / 无法写入 {out}", file=sys.stderr)
         return 1

@@ -42,10 +42,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from counter_app import __version__
-from counter_app.config import load_settings
+from counter_app.config import Settings, load_settings
+from counter_app.events import EventBus, SignedIn, SignedOut, UpdateInstalled, UpdateReady
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +82,34 @@ def pep440(version: str) -> str:
     raise UpdateError(f"not a version tufup can order: {version!r}")
 
 
-def core_busy(core: Any) -> Callable[[], bool]:
+class _Session(Protocol):
+    @property
+    def signed_in(self) -> bool: ...
+
+
+class _Desk(Protocol):
+    @property
+    def state(self) -> str: ...
+
+
+class DeskActivity(Protocol):
+    """What the update service reads of the desk (a CounterCore is one): who is signed in and
+    whether a ticket is open. Nothing else of the core is reachable from here."""
+
+    @property
+    def session(self) -> _Session: ...
+
+    @property
+    def desk(self) -> _Desk: ...
+
+
+def core_busy(core: DeskActivity) -> Callable[[], bool]:
     """The guard for a CounterCore: busy while someone is signed in or a ticket is open."""
 
     def busy() -> bool:
-        session = getattr(core, "session", None)
-        desk = getattr(core, "desk", None)
-        if getattr(session, "signed_in", False):
+        if core.session.signed_in:
             return True
-        return getattr(desk, "state", "idle") in ("calling", "serving")
+        return core.desk.state in ("calling", "serving")
 
     return busy
 
@@ -394,7 +414,7 @@ class UpdateService:
 
     RETRY_BUSY_S = 60.0  # a periodic check that found the desk busy is tried again this soon
 
-    def __init__(self, updater: Updater, *, bus: Any = None,
+    def __init__(self, updater: Updater, *, bus: EventBus | None = None,
                  may_check: Callable[[], bool] = lambda: True) -> None:
         self.updater = updater
         self.bus = bus
@@ -411,31 +431,28 @@ class UpdateService:
         self.desk_lock: DeskLock | None = None
 
     @classmethod
-    def for_core(cls, core: Any) -> UpdateService:
-        """The service for a CounterCore: guards from its session and desk, applies at sign-out.
-
-        Raises UpdateError when `update_url` is set but the install cannot be found.
+    def for_core(cls, settings: Settings, bus: EventBus, activity: DeskActivity) -> UpdateService:
+        """The service for a desk: guards from its session and desk (`activity`), applies at
+        sign-out. Raises UpdateError when `update_url` is set but the install cannot be found.
         """
-        from counter_app.events import SignedIn, SignedOut
-
-        cfg = settings_from(core.settings)
+        cfg = settings_from(settings)
         if cfg is None:
             raise UpdateError("updates are off (update_url is empty)")
-        service = cls(Updater(cfg, __version__, busy=core_busy(core)), bus=core.bus,
-                      may_check=core_idle(core))
+        service = cls(Updater(cfg, __version__, busy=core_busy(activity)), bus=bus,
+                      may_check=core_idle(activity))
         lock = DeskLock(cfg.install_root)
 
-        def signed_in(_e: object) -> None:
+        def signed_in(_e: SignedIn) -> None:
             if not lock.acquire():
                 log.warning("could not take %s: `update --apply` cannot see this shift",
                             lock.path)
 
-        def signed_out(_e: object) -> None:
+        def signed_out(_e: SignedOut) -> None:
             lock.release()
             service.request_apply()
 
-        core.bus.subscribe(SignedIn, signed_in)
-        core.bus.subscribe(SignedOut, signed_out)
+        bus.subscribe(SignedIn, signed_in)
+        bus.subscribe(SignedOut, signed_out)
         service.desk_lock = lock
         return service
 
@@ -487,7 +504,7 @@ class UpdateService:
             log.exception("update check failed")
         if version is not None and version != self.ready:
             self.ready = version
-            self._publish("UpdateReady", version)
+            self._publish(UpdateReady(version))
         with self._done:
             self.checks += 1
             self._done.notify_all()
@@ -509,15 +526,12 @@ class UpdateService:
             return None
         version = self.ready or staged.name.removeprefix(f"{APP_NAME}-")
         self.ready, self.installed = None, version
-        self._publish("UpdateInstalled", version)
+        self._publish(UpdateInstalled(version))
         return version
 
-    def _publish(self, name: str, version: str) -> None:
-        if self.bus is None:
-            return
-        from counter_app import events
-
-        self.bus.publish(getattr(events, name)(version))
+    def _publish(self, event: UpdateReady | UpdateInstalled) -> None:
+        if self.bus is not None:
+            self.bus.publish(event)
 
     def _run(self) -> None:
         next_check = time.monotonic()
@@ -540,11 +554,11 @@ class UpdateService:
             self._wake.clear()
 
 
-def core_idle(core: Any) -> Callable[[], bool]:
+def core_idle(core: DeskActivity) -> Callable[[], bool]:
     """May a background check run: not while a ticket is called or served at this desk."""
 
     def idle() -> bool:
-        return getattr(getattr(core, "desk", None), "state", "idle") not in ("calling", "serving")
+        return core.desk.state not in ("calling", "serving")
 
     return idle
 

@@ -90,14 +90,14 @@ CHROMIUM_ARGS = [
 def make_desk(server_url: str, tmp: Any, window_no: int = 1, **kw: Any) -> Any:
     """A real CounterCore with the LAN pad link on a free loopback port, signed in."""
     from counter_app.config import Settings
-    from counter_app.core import CounterCore
+    from counter_desk.wiring import build_core
     from tests.support.server_fixtures import DEMO_PASSWORD, free_port
 
     d = tmp / f"desk{window_no}-{time.monotonic_ns()}"
     settings = Settings(server_url=server_url, window_no=window_no, data_dir=d / "data",
                         log_dir=d / "logs", idle_lock_minutes=0, pad_transport="lan",
                         pad_listen_host="127.0.0.1", pad_listen_port=free_port(), **kw)
-    core = CounterCore(settings)
+    core = build_core(settings)
     core.session.sign_in(str(1000 + window_no), DEMO_PASSWORD)
     return core
 

@@ -78,7 +78,10 @@ def test_built_app_self_test_passes(built: tuple[Path, Path, str], tmp_path: Pat
     assert r.returncode == 0, r.stdout + r.stderr
     assert "(frozen," in r.stdout
     for name in ("customtkinter themes", "customtkinter fonts", "desk theme", "translations zh",
-                 "translations en", "sqlite", "CA bundle (certifi)"):
+                 "translations en", "sqlite", "CA bundle (certifi)",
+                 # the services the frozen desk once lacked (string imports, issue 12)
+                 "catalog", "search", "outbox", "documents store", "documents upload",
+                 "documents service"):
         assert f"[ok] {name}:" in r.stdout, name
     assert "journal wal, synchronous 2" in r.stdout
 

@@ -20,8 +20,8 @@ from api_client import HallClient
 from api_client.models import LoginResult
 from counter_app import support
 from counter_app.config import load_settings, save_user_prefs
-from counter_app.core import CounterCore
 from counter_app.logging_setup import setup_logging
+from counter_desk.wiring import build_core
 from tests.support.deploy_fixtures import MemoryKeyring
 from tests.support.server_fixtures import RunningServer, signed_in
 
@@ -77,7 +77,7 @@ def test_no_password_or_token_in_any_file(fresh_hall_server: RunningServer, tmp_
     old_level = root.level
     setup_logging(settings.log_dir, level=logging.DEBUG)
     client = RecordingClient(url)
-    core = CounterCore(settings, client=client)
+    core = build_core(settings, client=client)
     try:
         me = core.session.sign_in("4242", canary)
         assert me.window is not None and me.window.categories

@@ -72,7 +72,7 @@ class FakeSource:
     def sync_matters(self, updated_since: int = 0) -> MatterPage:
         self.calls.append(updated_since)
         if self.offline:
-            raise ApiConnectionError("Cannot connect", "无法连接服务器", code="connection_error")
+            raise ApiConnectionError(message_en="Cannot connect", message_zh="无法连接服务器", code="connection_error")
         items = [r for c, r in sorted(self.rows.items()) if r["version"] > updated_since]
         return MatterPage.from_json(
             {"catalog_version": self.version, "items": items, "next_after": None})

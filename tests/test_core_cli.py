@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from counter_app import __version__
-from counter_app.cli import main
+from counter_desk.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def test_doctor_passes_against_a_running_server(
 
 def test_demo_headless_check_runs_everything_and_prints_ok(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "counter_app", "demo", "--headless-check"],
+        [sys.executable, "-m", "counter_desk", "demo", "--headless-check"],
         cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=240,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

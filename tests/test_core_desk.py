@@ -32,6 +32,7 @@ from counter_app.events import (
     TicketTakenElsewhere,
     Unlocked,
 )
+from counter_desk.wiring import build_core
 
 PASSWORD = "demo1234"
 
@@ -72,7 +73,7 @@ def make_core(fresh_hall_server: Any, tmp_path: Path) -> Iterator[Callable[..., 
     cores: list[CounterCore] = []
 
     def factory(window_no: int = 1, url: str | None = None, **kw: Any) -> CounterCore:
-        core = CounterCore(make_settings(tmp_path, url or fresh_hall_server.url, window_no, **kw))
+        core = build_core(make_settings(tmp_path, url or fresh_hall_server.url, window_no, **kw))
         cores.append(core)
         return core
 

@@ -24,10 +24,11 @@ import pytest
 import trustme
 from keyring.backends import fail
 
-from counter_app import cli, doctor
+from counter_app import doctor
 from counter_app.config import load_settings
 from counter_app.localdb import open_db
 from counter_app.selftest import FAIL, OK, WARN, CheckResult
+from counter_desk import cli
 from tests.support.deploy_fixtures import MemoryKeyring
 from tests.support.server_fixtures import RunningServer, free_port
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from counter_app import cli
 from counter_app.logging_setup import id_check_digit
+from counter_desk import cli
 from tests.support.deploy_fixtures import MemoryKeyring
 from tests.support.server_fixtures import RunningServer
 

@@ -83,11 +83,11 @@ def test_whole_file_mismatch_is_resent_from_zero(fresh_hall_server: Any, tmp_pat
 def test_classify_sha256_mismatch_is_not_dead() -> None:
     from api_client.errors import UnprocessableEntityError
 
-    exc = UnprocessableEntityError("Whole-file SHA-256 mismatch", "文件校验失败", status=422,
+    exc = UnprocessableEntityError(message_en="Whole-file SHA-256 mismatch", message_zh="文件校验失败", status=422,
                                    code="sha256_mismatch")
     f = classify(exc)
     assert not f.dead and not f.transport
-    other = UnprocessableEntityError("bad", "坏", status=422, code="validation_failed")
+    other = UnprocessableEntityError(message_en="bad", message_zh="坏", status=422, code="validation_failed")
     assert classify(other).dead
 
 

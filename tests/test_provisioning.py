@@ -16,9 +16,10 @@ import pytest
 import trustme
 from keyring.backends import fail
 
-from counter_app import cli, provisioning
+from counter_app import provisioning
 from counter_app.config import load_settings
 from counter_app.credentials import CredentialStore
+from counter_desk import cli
 from tests.support.deploy_fixtures import MemoryKeyring
 from tests.support.server_fixtures import RunningServer, signed_in
 

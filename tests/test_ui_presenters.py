@@ -168,7 +168,7 @@ def test_a_double_press_acts_once_while_the_request_is_in_flight() -> None:
 def test_errors_are_shown_inline_in_the_current_language() -> None:
     p, view, _r, desk, _ = make()
     p.s.state = desk.state = "calling"
-    desk.fail_with = IllegalActionError("还不能过号", "Too early for a no-show")
+    desk.fail_with = IllegalActionError(message_zh="还不能过号", message_en="Too early for a no-show")
     p.trigger("recall")
     assert view.last("show_notice") == ("还不能过号", "error")
     i18n.set_language("en")
@@ -257,7 +257,7 @@ def test_sign_in_presenter_checks_input_and_reports_errors() -> None:
 
     def sign_in(staff: str, pw: str) -> Any:
         if pw != "demo1234":
-            raise IllegalActionError("工号或密码错误", "Wrong staff number or password")
+            raise IllegalActionError(message_zh="工号或密码错误", message_en="Wrong staff number or password")
         return NS(staff=NS(staff_no=staff))
 
     core = NS(session=NS(sign_in=sign_in), client=NS(health=lambda: NS(status="ok")))
@@ -304,7 +304,7 @@ def test_messages_are_reworded_after_a_language_switch() -> None:
     assert view.last("show_notice") == ("Calling A001", "info")
     sview, runner = View(), Runner()
     core = NS(session=NS(sign_in=lambda s, pw: (_ for _ in ()).throw(
-        IllegalActionError("工号或密码错误", "Wrong staff number or password"))), client=None)
+        IllegalActionError(message_zh="工号或密码错误", message_en="Wrong staff number or password"))), client=None)
     sp = SignInPresenter(sview, runner, core, 1, lambda me: None)
     sp.submit("1001", "x")
     assert sview.last("show_error") == ("Wrong staff number or password",)

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from api_client import HallClient
-from counter_app import cli
 from counter_app.config import Settings
 from counter_app.core import CounterCore
 from counter_app.events import UpdateInstalled, UpdateReady
@@ -31,6 +30,8 @@ from counter_app.updates import (
     install_linux,
     installed_version,
 )
+from counter_desk import cli
+from counter_desk.wiring import build_core
 from tests.test_updates import StaticServer, fake_app, repo_tool
 
 PASSWORD = "demo1234"
@@ -152,7 +153,7 @@ def test_serving_desk_downloads_but_installs_only_after_sign_out(
         fresh_hall_server: Any, release: Release, kiosk: HallClient, tmp_path: Path,
         cores: list[CounterCore]) -> None:
     root = installed_v1(tmp_path)
-    core = CounterCore(desk_settings(tmp_path, fresh_hall_server.url, release.url, root,
+    core = build_core(desk_settings(tmp_path, fresh_hall_server.url, release.url, root,
                                      release.root_json))
     cores.append(core)
     assert isinstance(core.updates, UpdateService)
@@ -189,7 +190,7 @@ def test_tampered_archive_is_refused_and_the_desk_works_on(
         fresh_hall_server: Any, release: Release, tampered: str, kiosk: HallClient,
         tmp_path: Path, cores: list[CounterCore]) -> None:
     root = installed_v1(tmp_path)
-    core = CounterCore(desk_settings(tmp_path, fresh_hall_server.url, tampered, root,
+    core = build_core(desk_settings(tmp_path, fresh_hall_server.url, tampered, root,
                                      release.root_json))
     cores.append(core)
     rec = Recorder()
@@ -211,7 +212,7 @@ def test_tampered_archive_is_refused_and_the_desk_works_on(
 def test_update_installed_when_the_window_closes(fresh_hall_server: Any, release: Release,
                                                  tmp_path: Path) -> None:
     root = installed_v1(tmp_path)
-    core = CounterCore(desk_settings(tmp_path, fresh_hall_server.url, release.url, root,
+    core = build_core(desk_settings(tmp_path, fresh_hall_server.url, release.url, root,
                                      release.root_json))
     try:
         assert core.updates is not None and core.updates.wait_checks(1, 60)
@@ -224,7 +225,7 @@ def test_update_installed_when_the_window_closes(fresh_hall_server: Any, release
 def test_close_while_signed_in_does_not_install(fresh_hall_server: Any, release: Release,
                                                 tmp_path: Path) -> None:
     root = installed_v1(tmp_path)
-    core = CounterCore(desk_settings(tmp_path, fresh_hall_server.url, release.url, root,
+    core = build_core(desk_settings(tmp_path, fresh_hall_server.url, release.url, root,
                                      release.root_json))
     try:
         core.session.sign_in("1001", PASSWORD)
@@ -266,14 +267,14 @@ def test_periodic_checks_wait_while_a_ticket_is_served(release: Release, tmp_pat
 def test_updates_off_or_not_installed(fresh_hall_server: Any, release: Release,
                                       tmp_path: Path) -> None:
     d = tmp_path / "d"
-    off = CounterCore(Settings(server_url=fresh_hall_server.url, data_dir=d / "a",
+    off = build_core(Settings(server_url=fresh_hall_server.url, data_dir=d / "a",
                                log_dir=d / "l"))
     try:
         assert off.updates is None
     finally:
         off.close()
     # A URL but no install folder (this is a source checkout): off, with a log line, desk fine.
-    no_root = CounterCore(Settings(server_url=fresh_hall_server.url, data_dir=d / "b",
+    no_root = build_core(Settings(server_url=fresh_hall_server.url, data_dir=d / "b",
                                    log_dir=d / "l", update_url=release.url))
     try:
         assert no_root.updates is None

@@ -1,28 +1,38 @@
 """The desk application: the root window, the screens (sign-in, desk, lock), the task runner and
 the dispatcher, wired to one CounterCore.
 
-``run(settings)`` is what ``counter-app desk`` calls. ``DeskApp`` is the same thing without the
-main loop, so GUI tests drive the real window by pumping ``root.update()``.
+The composition root (`counter_desk.wiring.build_app`) builds the core and its services, then
+this window on it; ``mainloop()`` runs it, GUI tests drive it by pumping ``root.update()``.
 """
 
 from __future__ import annotations
 
 import logging
 import tkinter as tk
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import customtkinter as ctk
 
+from api_client.models import Matter, Me
 from counter_app import events as ev
+from counter_app.config import Settings
+from counter_app.core import CounterCore
+from counter_app.pad.service import PadService
 from ui import i18n, style
 from ui.i18n import _
 from ui.presenters import format as fmt
 from ui.presenters.desk import ACTIONS, DeskPresenter, error_text
-from ui.presenters.pad import PadPresenter, PairingPresenter, transport_kind
+from ui.presenters.pad import PadPresenter, PairingPresenter, PairingView, transport_kind
 from ui.presenters.signin import SignInPresenter
 from ui.tasks import TaskRunner, UiDispatcher, install_error_handler, on_destroy
 from ui.views.desk import DeskView
 from ui.views.signin import SignInView
+
+if TYPE_CHECKING:
+    from ui.views.capture import CaptureWindow
+    from ui.views.pad_pairing import PadPairingDialog
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +48,11 @@ UPDATE_NOTE_EN = "Update downloaded; installs after sign-out"
 class DeskApp:
     """One desk window. Create, optionally ``sign_in``, then ``mainloop()`` (or pump in tests)."""
 
-    def __init__(self, settings: Any, *, core: Any = None) -> None:
+    def __init__(self, settings: Settings, *, core: CounterCore) -> None:
         self.settings = settings
-        style.apply(getattr(settings, "appearance", "light"), getattr(settings, "scaling", 1.0))
-        i18n.set_language(getattr(settings, "language", "zh") or "zh")
-        if core is None:
-            from counter_app.core import CounterCore
-
-            # Built before the window exists: opening the local databases and reading the
-            # device credential from the keyring is I/O, and no Tk event loop may wait on it.
-            core = CounterCore(settings)
+        style.apply(settings.appearance, settings.scaling)
+        i18n.set_language(settings.language or "zh")
+        # The core comes built (counter_desk.wiring): its I/O ran before this window existed.
         self.core = core
         self.root = ctk.CTk()
         self.root.geometry("1440x900")
@@ -55,11 +60,9 @@ class DeskApp:
         self._retitle()
         self._unsub_lang = i18n.on_change(lambda _l: self._retitle())
         self.runner = TaskRunner(self.root, default_error=self._unexpected)
-        install_error_handler(self.root, getattr(settings, "log_dir", None), self._show_bug)
+        install_error_handler(self.root, settings.log_dir, self._show_bug)
         self.dispatcher = UiDispatcher(self.runner, core.bus)
-        self.pad_service: Any = None
         self.pad: PadPresenter | None = None
-        self._make_pad_service()
         self.exit_code = 0
         self.closing = False
         self.closed = False
@@ -73,14 +76,15 @@ class DeskApp:
         self.root.bind_all("<Button>", self._activity, add="+")
         self.root.bind("<Return>", self._on_return, add="+")
         self.root.bind("<KP_Enter>", self._on_return, add="+")
-        self.root.bind("<Control-l>", lambda _e: self._hotkey("lock"), add="+")
+        self.root.bind("<Control-l>", self._hotkey_event("lock"), add="+")
         self.root.bind("<Control-p>", lambda _e: self.open_pad_pairing(), add="+")
-        self.root.bind("<Control-L>", lambda _e: self._hotkey("lock"), add="+")
+        self.root.bind("<Control-L>", self._hotkey_event("lock"), add="+")
         for key, action in HOTKEYS.items():
-            self.root.bind(f"<{key}>", lambda _e, a=action: self._hotkey(a), add="+")
+            self.root.bind(f"<{key}>", self._hotkey_event(action), add="+")
         self.dispatcher.subscribe(ev.SignedOut, self._on_signed_out)
         self.dispatcher.subscribe(ev.UpdateReady, lambda _e: self._render_update_note())
         self._update_note: ctk.CTkLabel | None = None
+        self.capture_window: CaptureWindow | None = None  # the open capture panel (one at most)
         self.show_sign_in()
 
     # -- screens -----------------------------------------------------------------------------
@@ -112,13 +116,13 @@ class DeskApp:
         self.signin_view.password_entry.insert(0, password)
         self.signin.submit(staff_no, password)
 
-    def _signed_in(self, me: Any) -> None:
+    def _signed_in(self, me: Me) -> None:
         if self.signin_view is not None:
             self.signin_view.destroy()
             self.signin_view, self.signin = None, None
         self.show_desk(me)
 
-    def show_desk(self, me: Any) -> None:
+    def show_desk(self, me: Me) -> None:
         view = DeskView(self.root, on_action=self._hotkey, on_resume=self._resume,
                         on_set_material=self._set_material, search=self._search,
                         on_language=self.toggle_language, on_unlock=self._unlock,
@@ -126,11 +130,10 @@ class DeskApp:
         view.pack(fill="both", expand=True)
         self.desk_view = view
         presenter = DeskPresenter(view, self.runner, self.core,
-                                  alert_flash=bool(getattr(self.settings, "alert_flash", True)),
-                                  alert_sound=bool(getattr(self.settings, "alert_sound", True)))
+                                  alert_flash=self.settings.alert_flash,
+                                  alert_sound=self.settings.alert_sound)
         self.desk = presenter
-        staff = getattr(me, "staff", None)
-        self._who = staff
+        self._who = me.staff
         self._render_who()
         d = self.dispatcher
         d.bind_to_widget(view, ev.DeskChanged, presenter.on_desk_changed)
@@ -146,18 +149,21 @@ class DeskApp:
         d.bind_to_widget(view, ev.Unlocked, presenter.on_unlocked)
         self._attach_pad(view, presenter)
         self._render_update_note()
-        unsub = i18n.on_change(lambda _l: (self._render_who(), presenter.relabel(),
-                                           self._render_update_note()))
-        on_destroy(view, unsub)
+        def relabel(_lang: str) -> None:
+            self._render_who()
+            presenter.relabel()
+            self._render_update_note()
+
+        on_destroy(view, i18n.on_change(relabel))
         # Start from what the core already knows (it resynced before SignedIn).
-        presenter.s.snapshot = getattr(self.core.live, "snapshot", None)
-        presenter.s.connection = _connection_of(self.core.live)
+        presenter.s.snapshot = self.core.live.snapshot
+        presenter.s.connection = self.core.live.connection_state or "online"
         presenter._sync_from_desk()
         presenter.render()
         presenter.refresh_stats()
         self._every("clock", CLOCK_TICK_MS, self._tick)
         self._every("stats", STATS_EVERY_MS, presenter.refresh_stats)
-        if getattr(self.settings, "idle_lock_minutes", 0):
+        if self.settings.idle_lock_minutes:
             self._every("idle", IDLE_CHECK_MS, self._check_idle)
         self.root.focus_set()
 
@@ -165,8 +171,8 @@ class DeskApp:
         if self.desk_view is None:
             return
         staff = self._who
-        name = fmt.loc(staff, "name") if staff is not None else ""
-        number = getattr(staff, "staff_no", "")
+        name = fmt.name(staff)
+        number = staff.staff_no if staff is not None else ""
         self.desk_view.set_who(_("Window {no} · {name} ({staff_no})").format(
             no=self.settings.window_no, name=name, staff_no=number))
 
@@ -174,7 +180,8 @@ class DeskApp:
         """Status-bar note while a downloaded update waits for the end of the shift."""
         if self.desk_view is None:
             return
-        ready = getattr(getattr(self.core, "updates", None), "ready", None)
+        updates = self.core.updates
+        ready = updates.ready if updates is not None else None
         note = self._update_note
         if note is None or not note.winfo_exists() or note.master is not self.desk_view.status:
             note = ctk.CTkLabel(self.desk_view.status, font=style.font(14), anchor="e",
@@ -193,12 +200,12 @@ class DeskApp:
             self.desk_view.destroy()
         self.desk_view, self.desk = None, None
 
-    def _on_signed_out(self, _e: Any) -> None:
+    def _on_signed_out(self, _e: ev.SignedOut) -> None:
         if not self.closing and self.desk_view is not None:
             self.show_sign_in()
 
     # -- periodic ------------------------------------------------------------------------------
-    def _every(self, key: str, ms: int, fn: Any) -> None:
+    def _every(self, key: str, ms: int, fn: Callable[[], None]) -> None:
         def tick() -> None:
             self._afters.pop(key, None)
             fn()
@@ -226,21 +233,27 @@ class DeskApp:
         self.runner.run(self.core.session.check_idle, lambda _locked: None, lambda _e: None)
 
     # -- input ---------------------------------------------------------------------------------
-    def _activity(self, _e: Any) -> None:
-        touch = getattr(self.core.session, "touch", None)
-        if callable(touch):
-            touch()
+    def _activity(self, _e: tk.Event[tk.Misc]) -> None:
+        self.core.session.touch()
 
-    def _hotkey(self, action: str) -> str:
+    def _hotkey(self, action: str) -> None:
         if self.desk is not None and self.desk_view is not None and not self._dialog_open():
             self.desk.trigger(action)
-        return "break"
+
+    def _hotkey_event(self, action: str) -> Callable[[tk.Event[tk.Misc]], str]:
+        """A key binding for ``action``; "break" stops Tk from handling the key further."""
+
+        def on_key(_e: tk.Event[tk.Misc]) -> str:
+            self._hotkey(action)
+            return "break"
+
+        return on_key
 
     def _dialog_open(self) -> bool:
         d = self.desk_view.dialog if self.desk_view is not None else None
         return bool(d is not None and d.winfo_exists())
 
-    def _on_return(self, _e: Any) -> None:
+    def _on_return(self, _e: tk.Event[tk.Misc]) -> None:
         if self.signin_view is not None:
             self.signin_view.submit()
 
@@ -257,7 +270,7 @@ class DeskApp:
 
         open_for_desk(self, item_id)
 
-    def _search(self, text: str, on_results: Any) -> None:
+    def _search(self, text: str, on_results: Callable[[list[Matter]], None]) -> None:
         if self.desk is not None:
             self.desk.search_matters(text, on_results)
 
@@ -273,43 +286,10 @@ class DeskApp:
         self.desk.unlock(password, result)
 
     # -- evaluator pad ---------------------------------------------------------------------------
-    def _make_pad_service(self) -> None:
-        """Build the configured transport and its PadService; a bad setting is said, not fatal."""
-        kind = transport_kind(getattr(self.settings, "pad_transport", "none"))
-        if kind == "none":
-            return
-        core_pad = getattr(self.core, "pad", None)
-        if core_pad is not None:
-            # The core builds (and starts at sign-in, stops at close) the LAN pad itself.
-            self.pad_service = core_pad
-            return
-        s = self.settings
-        try:
-            transport: Any
-            if kind == "second_screen":
-                from ui.pad_window import SecondScreenPad
-
-                hall = (getattr(s, "hall_name_zh", ""), getattr(s, "hall_name_en", ""))
-                transport = SecondScreenPad(
-                    self.root, lambda fn: self.runner.call_soon(0, fn),
-                    geometry=s.pad_screen_geometry or "+1280+0", hall_name=hall)
-            elif kind == "serial":
-                from counter_app.pad.serial_box import SerialButtonBox
-
-                transport = SerialButtonBox(s.pad_serial_port, baudrate=s.pad_serial_baud)
-            else:
-                from counter_app.pad.lan import LanPadTransport
-
-                transport = LanPadTransport(s.pad_listen_host, s.pad_listen_port)
-            from counter_app.pad.service import PadService
-
-            self.pad_service = PadService(self.core, transport)
-        except Exception as exc:  # noqa: BLE001 - the desk works without a pad
-            log.error("evaluator pad (%s) not started: %s", kind, exc)
-            return
-        service = self.pad_service
-        self.runner.run(service.start, None,
-                        lambda exc: log.error("evaluator pad did not start: %s", exc))
+    @property
+    def pad_service(self) -> PadService | None:
+        """The evaluator pad the wiring attached to the core (None: no pad)."""
+        return self.core.pad
 
     def _attach_pad(self, view: DeskView, presenter: DeskPresenter) -> None:
         pad = PadPresenter(self.runner, self.pad_service, on_change=presenter.pad_changed,
@@ -322,10 +302,10 @@ class DeskApp:
         d.bind_to_widget(view, ev.RatingNotGiven, pad.on_rating_not_given)
         view.status.pad.bind("<Button-1>", lambda _e: self.open_pad_pairing(), add="+")
 
-    def open_pad_pairing(self) -> Any:
+    def open_pad_pairing(self) -> PadPairingDialog | None:
         """Ctrl+P or a click on the pad status: pair/unpair a LAN pad (supervisor or IT)."""
         if (self.desk_view is None or self._dialog_open()
-                or transport_kind(getattr(self.settings, "pad_transport", "")) != "lan"):
+                or transport_kind(self.settings.pad_transport) != "lan"):
             return None
         from ui.views.pad_pairing import PadPairingDialog
 
@@ -335,7 +315,7 @@ class DeskApp:
             if service is not None:
                 self.runner.run(service.refresh_pad_key, None, lambda _e: None)
 
-        def make(view: Any) -> PairingPresenter:
+        def make(view: PairingView) -> PairingPresenter:
             return PairingPresenter(view, self.runner, self.settings, error_text=error_text,
                                     on_paired_changed=refresh)
 
@@ -356,7 +336,7 @@ class DeskApp:
     def _unexpected(self, exc: BaseException) -> None:
         log.error("task failed without a handler", exc_info=exc)
         self._show_bug(_("Something went wrong. The details are in the log: {where}").format(
-            where=getattr(self.settings, "log_dir", "-")))
+            where=self.settings.log_dir))
 
     # -- closing -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -367,7 +347,7 @@ class DeskApp:
         session = self.core.session
 
         def sign_out() -> None:
-            if getattr(session, "signed_in", False):
+            if session.signed_in:
                 session.sign_out()
 
         self.runner.run(sign_out, lambda _r: self._finish_close(), lambda _e: self._finish_close())
@@ -378,18 +358,8 @@ class DeskApp:
         if self.closed:
             return
         self._cancel("close")
-        core = self.core
-        service = self.pad_service if self.pad_service is not getattr(core, "pad", None) else None
-
-        def stop() -> None:
-            if service is not None:
-                try:
-                    service.stop()
-                except Exception:  # noqa: BLE001 - closing goes on
-                    log.exception("stopping the evaluator pad failed")
-            core.close()
-
-        self.runner.run(stop, lambda _r: self.destroy(), lambda _e: self.destroy())
+        # The core stops the pad, the outbox and the rest (worker thread: it joins threads).
+        self.runner.run(self.core.close, lambda _r: self.destroy(), lambda _e: self.destroy())
 
     def destroy(self) -> None:
         if self.closed:
@@ -416,33 +386,7 @@ class DeskApp:
         return self.exit_code
 
 
-def _connection_of(live: Any) -> str:
-    state = getattr(live, "connection_state", "online")
-    return state if isinstance(state, str) else "online"
-
-
-def run(settings: Any, *, demo_credentials: tuple[str, str] | None = None, core: Any = None) -> int:
-    """Open the desk window; sign in with ``demo_credentials`` if given. Returns the exit code."""
-    try:
-        app = DeskApp(settings, core=core)
-    except Exception as exc:
-        # A desk that cannot open its local data (another desk holds it, a newer version wrote
-        # it) says so in both languages and exits; anything else is a bug and propagates.
-        if not hasattr(exc, "message_zh"):
-            raise
-        log.error("desk cannot start: %s", exc)
-        _show_startup_error(getattr(exc, "message_zh", ""), getattr(exc, "message_en", str(exc)),
-                            getattr(settings, "log_dir", None))
-        return 2
-    if demo_credentials is not None:
-        app.sign_in(*demo_credentials)
-    from ui import clerk_script  # test-only input, off unless COUNTER_TEST_CLERK is set
-
-    clerk_script.attach(app)
-    return app.mainloop()
-
-
-def _show_startup_error(message_zh: str, message_en: str, log_dir: Any) -> None:
+def show_startup_error(message_zh: str, message_en: str, log_dir: Path | None) -> None:
     """A plain dialog before any desk window exists (Tk thread; no I/O)."""
     import tkinter as tk
     from tkinter import messagebox

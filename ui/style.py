@@ -65,7 +65,7 @@ def pick(name: str) -> str:
 
 def font(size: int = 15, weight: str = "normal") -> ctk.CTkFont:
     """A CTkFont in the CJK family (scales with the widget scaling). Tk thread only."""
-    return ctk.CTkFont(family=cjk_family(), size=size, weight=weight)  # type: ignore[arg-type]
+    return ctk.CTkFont(family=cjk_family(), size=size, weight=weight)
 
 
 def tk_font(size: int = 15, weight: str = "normal") -> tuple[str, int, str]:

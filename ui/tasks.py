@@ -33,9 +33,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from counter_app.events import EventBus
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+E = TypeVar("E")  # an event type of counter_app.events
 SuccessCallback = Callable[[Any], None]
 ErrorCallback = Callable[[BaseException], None]
 
@@ -227,23 +230,24 @@ class UiDispatcher:
     (``bind_to_widget`` does that for them). Handlers live only on the Tk thread.
     """
 
-    def __init__(self, runner: TaskRunner, bus: Any) -> None:
+    def __init__(self, runner: TaskRunner, bus: EventBus) -> None:
         self._runner = runner
+        # Handlers of different event types share this table; `subscribe` keeps each typed.
         self._handlers: dict[type, list[Callable[[Any], None]]] = {}
         self._bus_unsubscribe: Callable[[], None] = bus.subscribe(None, self._on_bus_event)
         self.delivered = 0
 
-    def _on_bus_event(self, event: Any) -> None:  # any thread
+    def _on_bus_event(self, event: object) -> None:  # any thread
         self._runner.call_soon(0, lambda: self._deliver(event))
 
-    def _deliver(self, event: Any) -> None:  # Tk thread
+    def _deliver(self, event: object) -> None:  # Tk thread
         self.delivered += 1
         for event_type, handlers in list(self._handlers.items()):
             if isinstance(event, event_type):
                 for handler in list(handlers):
                     handler(event)
 
-    def subscribe(self, event_type: type, handler: Callable[[Any], None]) -> Callable[[], None]:
+    def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
         """Run ``handler(event)`` on the Tk thread for every event of that type. Tk thread."""
         self._handlers.setdefault(event_type, []).append(handler)
 
@@ -254,7 +258,8 @@ class UiDispatcher:
 
         return unsubscribe
 
-    def bind_to_widget(self, widget: tk.Misc, event_type: type, handler: Callable[[Any], None]) -> None:
+    def bind_to_widget(self, widget: tk.Misc, event_type: type[E],
+                       handler: Callable[[E], None]) -> None:
         """Subscribe for as long as ``widget`` lives."""
         on_destroy(widget, self.subscribe(event_type, handler))
 
@@ -274,7 +279,7 @@ def on_destroy(widget: tk.Misc, fn: Callable[[], None]) -> None:
     """
     done = False
 
-    def handler(e: tk.Event) -> None:  # type: ignore[type-arg]
+    def handler(e: tk.Event[tk.Misc]) -> None:
         nonlocal done
         if not done and str(e.widget) == str(widget):
             done = True
@@ -298,4 +303,4 @@ def install_error_handler(
         except Exception:  # noqa: BLE001 - the reporter itself must never raise
             log.exception("could not show the error message")
 
-    root.report_callback_exception = report  # type: ignore[method-assign]
+    root.report_callback_exception = report

@@ -73,8 +73,8 @@ def _font() -> str:
     for p in FONT_CANDIDATES:
         if Path(p).exists():
             return p
-    raise DocumentError("找不到中文字体，无法生成告知书（请安装 fonts-wqy-microhei）。",
-                        "No Chinese font found to make the notice (install fonts-wqy-microhei).",
+    raise DocumentError(message_zh="找不到中文字体，无法生成告知书（请安装 fonts-wqy-microhei）。",
+                        message_en="No Chinese font found to make the notice (install fonts-wqy-microhei).",
                         code="no_font")
 
 
@@ -92,8 +92,8 @@ def render(data: NoticeData) -> bytes:
     from fpdf.enums import XPos, YPos
 
     if not data.items:
-        raise DocumentError("没有缺少的必需材料，无需一次性告知。",
-                            "No required material is missing; no notice is needed.",
+        raise DocumentError(message_zh="没有缺少的必需材料，无需一次性告知。",
+                            message_en="No required material is missing; no notice is needed.",
                             code="nothing_missing")
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_auto_page_break(auto=True, margin=22)
@@ -205,8 +205,8 @@ def _os_print(path: Path) -> None:
             return
         except (FileNotFoundError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
             continue
-    raise DocumentError("无法打印：本机没有可用的打印程序（lp 或 xdg-open）。告知书已保存：" + str(path),
-                        "Cannot print: no print command (lp or xdg-open) on this PC. The notice "
+    raise DocumentError(message_zh="无法打印：本机没有可用的打印程序（lp 或 xdg-open）。告知书已保存：" + str(path),
+                        message_en="Cannot print: no print command (lp or xdg-open) on this PC. The notice "
                         "is saved at " + str(path), code="no_printer")
 
 

@@ -17,15 +17,12 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import img2pdf
 from PIL import Image, UnidentifiedImageError
 
 from counter_app.documents import DocumentError
-
-if TYPE_CHECKING:
-    from counter_app.documents.sources import Page
+from counter_app.documents.page import Page
 
 MIME_JPEG = "image/jpeg"
 MIME_PNG = "image/png"
@@ -82,13 +79,13 @@ def _program_kind(head: bytes) -> str | None:
 def check_size(size: int, name: str, limits: Limits = DEFAULT_LIMITS) -> None:
     """Refuse empty and oversized files before reading them into memory."""
     if size <= 0:
-        raise ValidationError(f"文件“{name}”是空的（0 字节），未导入。",
-                              f"The file '{name}' is empty (0 bytes); not imported.", code="empty")
+        raise ValidationError(message_zh=f"文件“{name}”是空的（0 字节），未导入。",
+                              message_en=f"The file '{name}' is empty (0 bytes); not imported.", code="empty")
     if size > limits.max_file_bytes:
         mb, lim = size / 1048576, limits.max_file_bytes / 1048576
         raise ValidationError(
-            f"文件“{name}”太大（{mb:.0f} MB，上限 {lim:.0f} MB），未导入。请降低扫描分辨率后重扫。",
-            f"The file '{name}' is too large ({mb:.0f} MB, limit {lim:.0f} MB); not imported. "
+            message_zh=f"文件“{name}”太大（{mb:.0f} MB，上限 {lim:.0f} MB），未导入。请降低扫描分辨率后重扫。",
+            message_en=f"The file '{name}' is too large ({mb:.0f} MB, limit {lim:.0f} MB); not imported. "
             "Rescan at a lower resolution.", code="too_large",
             details={"size": size, "limit": limits.max_file_bytes})
 
@@ -109,12 +106,12 @@ def validate_bytes(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> P
         prog = _program_kind(data[:8])
         if prog is not None:
             raise ValidationError(
-                f"文件“{name}”不是图片，而是{_ZH_KIND.get(prog, prog)}（仅接受 JPEG/PNG/TIFF/PDF），已拒绝。",
-                f"The file '{name}' is not an image but a {prog} (only JPEG/PNG/TIFF/PDF are "
+                message_zh=f"文件“{name}”不是图片，而是{_ZH_KIND.get(prog, prog)}（仅接受 JPEG/PNG/TIFF/PDF），已拒绝。",
+                message_en=f"The file '{name}' is not an image but a {prog} (only JPEG/PNG/TIFF/PDF are "
                 "accepted); refused.", code="not_an_image")
         raise ValidationError(
-            f"文件“{name}”不是支持的格式（仅接受 JPEG/PNG/TIFF/PDF），未导入。",
-            f"The file '{name}' is not a supported format (only JPEG/PNG/TIFF/PDF); not imported.",
+            message_zh=f"文件“{name}”不是支持的格式（仅接受 JPEG/PNG/TIFF/PDF），未导入。",
+            message_en=f"The file '{name}' is not a supported format (only JPEG/PNG/TIFF/PDF); not imported.",
             code="unsupported_type")
     if mime == MIME_PDF:
         return _validate_pdf(data, name, limits)
@@ -123,8 +120,8 @@ def validate_bytes(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> P
             width, height = im.size
             if width * height > limits.max_pixels:
                 raise ValidationError(
-                    f"图片“{name}”像素过多（{width}×{height}），未导入。",
-                    f"The image '{name}' has too many pixels ({width}x{height}); not imported.",
+                    message_zh=f"图片“{name}”像素过多（{width}×{height}），未导入。",
+                    message_en=f"The image '{name}' has too many pixels ({width}x{height}); not imported.",
                     code="too_many_pixels")
             if im.format == "JPEG":
                 im.draft("RGB", (max(1, width // 8), max(1, height // 8)))
@@ -135,8 +132,8 @@ def validate_bytes(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> P
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ValidationError(
-            f"图片“{name}”已损坏或不完整，无法打开，未导入。请重新扫描。",
-            f"The image '{name}' is damaged or incomplete and cannot be opened; not imported. "
+            message_zh=f"图片“{name}”已损坏或不完整，无法打开，未导入。请重新扫描。",
+            message_en=f"The image '{name}' is damaged or incomplete and cannot be opened; not imported. "
             "Please scan it again.", code="corrupt", details={"error": str(exc)[:200]}) from exc
     return PageInfo(mime, width, height)
 
@@ -153,13 +150,13 @@ def _validate_pdf(data: bytes, name: str, limits: Limits) -> PageInfo:
             n = len(pdf.pages)
     except (pikepdf.PdfError, ValueError, OSError) as exc:
         raise ValidationError(
-            f"PDF 文件“{name}”已损坏，无法打开，未导入。",
-            f"The PDF '{name}' is damaged and cannot be opened; not imported.",
+            message_zh=f"PDF 文件“{name}”已损坏，无法打开，未导入。",
+            message_en=f"The PDF '{name}' is damaged and cannot be opened; not imported.",
             code="corrupt", details={"error": str(exc)[:200]}) from exc
     if n == 0 or n > limits.max_pages:
         raise ValidationError(
-            f"PDF 文件“{name}”页数不合适（{n} 页），未导入。",
-            f"The PDF '{name}' has an unusable number of pages ({n}); not imported.",
+            message_zh=f"PDF 文件“{name}”页数不合适（{n} 页），未导入。",
+            message_en=f"The PDF '{name}' has an unusable number of pages ({n}); not imported.",
             code="bad_page_count")
     return PageInfo(MIME_PDF, 0, 0, n)
 
@@ -206,12 +203,12 @@ def _embeddable(data: bytes, mime: str) -> bytes:
 def assemble(pages: Sequence[Page], limits: Limits = DEFAULT_LIMITS) -> bytes:
     """One PDF from the pages in order. JPEG pages are embedded as they are (no re-encode)."""
     if not pages:
-        raise ValidationError("没有页面，无法生成 PDF。", "There are no pages to make a PDF from.",
+        raise ValidationError(message_zh="没有页面，无法生成 PDF。", message_en="There are no pages to make a PDF from.",
                               code="no_pages")
     if len(pages) > limits.max_pages:
         raise ValidationError(
-            f"页数过多（{len(pages)}，上限 {limits.max_pages}）。",
-            f"Too many pages ({len(pages)}, limit {limits.max_pages}).", code="too_many_pages")
+            message_zh=f"页数过多（{len(pages)}，上限 {limits.max_pages}）。",
+            message_en=f"Too many pages ({len(pages)}, limit {limits.max_pages}).", code="too_many_pages")
     # Runs of images become one img2pdf document each; PDF pages are spliced in between.
     parts: list[bytes] = []
     run: list[bytes] = []
@@ -229,8 +226,8 @@ def assemble(pages: Sequence[Page], limits: Limits = DEFAULT_LIMITS) -> bytes:
     if len(out) > limits.max_document_bytes:
         mb, lim = len(out) / 1048576, limits.max_document_bytes / 1048576
         raise ValidationError(
-            f"生成的 PDF 太大（{mb:.1f} MB，上限 {lim:.0f} MB）。请删去多余页面或降低分辨率重扫。",
-            f"The PDF is too large ({mb:.1f} MB, limit {lim:.0f} MB). Remove pages or rescan "
+            message_zh=f"生成的 PDF 太大（{mb:.1f} MB，上限 {lim:.0f} MB）。请删去多余页面或降低分辨率重扫。",
+            message_en=f"The PDF is too large ({mb:.1f} MB, limit {lim:.0f} MB). Remove pages or rescan "
             "at a lower resolution.", code="too_large")
     return out
 
@@ -239,8 +236,8 @@ def _images_to_pdf(images: list[bytes]) -> bytes:
     try:
         result = img2pdf.convert(images, rotation=img2pdf.Rotation.ifvalid)
     except (img2pdf.ImageOpenError, img2pdf.AlphaChannelError, ValueError, OSError) as exc:
-        raise ValidationError("页面无法放入 PDF（图片格式异常）。",
-                              "A page could not be put into the PDF (unusual image format).",
+        raise ValidationError(message_zh="页面无法放入 PDF（图片格式异常）。",
+                              message_en="A page could not be put into the PDF (unusual image format).",
                               code="pdf_failed", details={"error": str(exc)[:200]}) from exc
     assert isinstance(result, bytes)
     return result

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from counter_app.documents import DocumentError, pdf
+from counter_app.documents.page import Page
 from counter_app.documents.pdf import DEFAULT_LIMITS, Limits
-from counter_app.documents.sources import CaptureSource, HotFolderSource, Page, ScanSettings
+from counter_app.documents.sources import CaptureSource, HotFolderSource, ScanSettings
 from counter_app.documents.store import (
     DocumentStore,
     KeyringMasterKey,
@@ -204,7 +205,7 @@ class DocumentService:
         """
         health = source.health()
         if not health.ok:
-            return CaptureResult(0, DocumentError(health.message_zh, health.message_en,
+            return CaptureResult(0, DocumentError(message_zh=health.message_zh, message_en=health.message_en,
                                                   code="source_unavailable",
                                                   details={"fallback": health.fallback}))
         slot = self.slot(case_id, item_id)
@@ -251,8 +252,8 @@ class DocumentService:
             return CaptureResult(added, exc)
         except OSError as exc:
             return CaptureResult(added, DocumentError(
-                f"采集中断：{exc}。已采集的 {added} 页已保留。",
-                f"Capture stopped: {exc}. The {added} page(s) already captured are kept.",
+                message_zh=f"采集中断：{exc}。已采集的 {added} 页已保留。",
+                message_en=f"Capture stopped: {exc}. The {added} page(s) already captured are kept.",
                 code="capture_io"))
         finally:
             close = getattr(pages, "close", None)
@@ -263,7 +264,7 @@ class DocumentService:
         if len(refused) == 1:
             return CaptureResult(added, refused[0])
         return CaptureResult(added, DocumentError(
-            "；".join(e.message_zh for e in refused), " ".join(e.message_en for e in refused),
+            message_zh="；".join(e.message_zh for e in refused), message_en=" ".join(e.message_en for e in refused),
             code=refused[0].code))
 
     def _add(self, slot: Slot, sp: SlotPage, replace_index: int | None) -> None:
@@ -322,8 +323,8 @@ class DocumentService:
                              content_type=pdf.MIME_PDF, filename=name,
                              pages=[p.stored_id for p in pages if p.stored_id])
         if self.uploader is None or self.outbox is None:
-            raise DocumentError("没有上传队列，PDF 已加密保存在本机。",
-                                "No upload queue; the PDF is stored encrypted on this PC.",
+            raise DocumentError(message_zh="没有上传队列，PDF 已加密保存在本机。",
+                                message_en="No upload queue; the PDF is stored encrypted on this PC.",
                                 code="no_outbox")
         self.uploader.enqueue(self.outbox, doc)
         with self._lock:
@@ -343,8 +344,8 @@ class DocumentService:
     def hot_folder_source(self, on_arrival: Callable[[Path], None] | None = None) -> HotFolderSource:
         """The hot folder (started on first use, worker thread)."""
         if self.hot_folder is None:
-            raise DocumentError("未配置热文件夹（scanner_folder）。",
-                                "No hot folder is configured (scanner_folder).", code="no_folder")
+            raise DocumentError(message_zh="未配置热文件夹（scanner_folder）。",
+                                message_en="No hot folder is configured (scanner_folder).", code="no_folder")
         with self._lock:
             if self._hot is None:
                 self._hot = HotFolderSource(Path(self.hot_folder))

@@ -31,23 +31,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from counter_app.documents import DocumentError
+from counter_app.documents.page import Page
 from counter_app.documents.pdf import DEFAULT_LIMITS, Limits, check_size, validate_bytes
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Page:
-    """One captured page: encoded bytes (JPEG/PNG/TIFF, or a whole PDF) and its MIME type."""
-
-    data: bytes
-    mime: str
-    name: str = ""
-    width: int = 0
-    height: int = 0
-    #: A file source yields a refused file this way (instead of raising, which would end the
-    #: generator) so one bad file in a batch does not stop the good ones after it.
-    refused: DocumentError | None = None
 
 
 @dataclass(frozen=True)
@@ -127,8 +114,8 @@ def _sane_error(exc: BaseException, done: int) -> CaptureError:
     zh = _SANE_STATUS_ZH.get(text, text)
     kept_zh = f"已采集的 {done} 页已保留。" if done else ""
     kept_en = f"The {done} page(s) already captured are kept. " if done else ""
-    return CaptureError(f"扫描中断：{zh}。{kept_zh}{FALLBACK_ZH}",
-                        f"Scanning stopped: {text}. {kept_en}{FALLBACK_EN}",
+    return CaptureError(message_zh=f"扫描中断：{zh}。{kept_zh}{FALLBACK_ZH}",
+                        message_en=f"Scanning stopped: {text}. {kept_en}{FALLBACK_EN}",
                         code="scan_failed", details={"pages_done": done, "sane": text})
 
 
@@ -215,8 +202,8 @@ class SaneSource:
                     self._page_done(dev, done)
                     yield page
                 if done == 0:
-                    raise CaptureError("进纸器中没有纸，未扫描到页面。",
-                                       "The feeder is empty; no page was scanned.",
+                    raise CaptureError(message_zh="进纸器中没有纸，未扫描到页面。",
+                                       message_en="The feeder is empty; no page was scanned.",
                                        code="no_pages")
             finally:
                 try:
@@ -322,10 +309,10 @@ def read_page(path: Path, limits: Limits = DEFAULT_LIMITS) -> Page:
         check_size(path.stat().st_size, name, limits)
         data = path.read_bytes()
     except FileNotFoundError as exc:
-        raise CaptureError(f"文件“{name}”不存在或已被移走。", f"The file '{name}' is gone.",
+        raise CaptureError(message_zh=f"文件“{name}”不存在或已被移走。", message_en=f"The file '{name}' is gone.",
                            code="missing") from exc
     except PermissionError as exc:
-        raise CaptureError(f"无权读取文件“{name}”。", f"No permission to read '{name}'.",
+        raise CaptureError(message_zh=f"无权读取文件“{name}”。", message_en=f"No permission to read '{name}'.",
                            code="permission") from exc
     info = validate_bytes(data, name, limits)
     return Page(data, info.mime, name, info.width, info.height)

@@ -76,9 +76,9 @@ class KeyringMasterKey:
         st = backend_status()
         if not st.safe:
             raise StoreRefusedError(
-                "系统密钥环不可用，扫描件无法安全地保存到本机（不会写入磁盘）。请联系信息技术人员；"
+                message_zh="系统密钥环不可用，扫描件无法安全地保存到本机（不会写入磁盘）。请联系信息技术人员；"
                 "当前页面仍保留在内存中，可直接上传。",
-                "No safe system keyring: scans cannot be stored safely on this PC (nothing is "
+                message_en="No safe system keyring: scans cannot be stored safely on this PC (nothing is "
                 "written to disk). Call IT; the pages on screen are kept in memory.",
                 code="unsafe_keyring", details={"backend": st.name, "reason": st.reason})
         try:
@@ -88,15 +88,15 @@ class KeyringMasterKey:
                 if len(key) == 32:
                     return key
                 log.error("the stored document master key is malformed; refusing to replace it")
-                raise StoreRefusedError("文档主密钥损坏，请联系信息技术人员。",
-                                        "The document master key is damaged; call IT.",
+                raise StoreRefusedError(message_zh="文档主密钥损坏，请联系信息技术人员。",
+                                        message_en="The document master key is damaged; call IT.",
                                         code="bad_master_key")
             key = AESGCM.generate_key(bit_length=256)
             keyring.set_password(self.service, self.username, base64.b64encode(key).decode())
             return key
         except keyring.errors.KeyringError as exc:
-            raise StoreRefusedError("无法读写系统密钥环，扫描件未保存到本机。",
-                                    "The system keyring could not be used; scans not stored.",
+            raise StoreRefusedError(message_zh="无法读写系统密钥环，扫描件未保存到本机。",
+                                    message_en="The system keyring could not be used; scans not stored.",
                                     code="keyring_error") from exc
 
 
@@ -130,11 +130,11 @@ class StoredDoc:
 def _disk_error(exc: OSError) -> DocumentError:
     if exc.errno == errno.ENOSPC:
         return DocumentError(
-            "磁盘已满，材料未能保存到本机。已采集的页面仍在屏幕上，请清理磁盘或联系信息技术人员后重试。",
-            "The disk is full; the document was not saved on this PC. The pages on screen are "
+            message_zh="磁盘已满，材料未能保存到本机。已采集的页面仍在屏幕上，请清理磁盘或联系信息技术人员后重试。",
+            message_en="The disk is full; the document was not saved on this PC. The pages on screen are "
             "kept: free some space (or call IT) and try again.", code="disk_full")
-    return DocumentError(f"材料写入本机失败：{exc.strerror or exc}。已采集的页面仍在屏幕上。",
-                         f"Writing the document failed: {exc.strerror or exc}. The pages on "
+    return DocumentError(message_zh=f"材料写入本机失败：{exc.strerror or exc}。已采集的页面仍在屏幕上。",
+                         message_en=f"Writing the document failed: {exc.strerror or exc}. The pages on "
                          "screen are kept.", code="disk_error")
 
 
@@ -229,7 +229,7 @@ class DocumentStore:
         """Decrypt an object; its SHA-256 is checked against the one recorded at capture."""
         doc = self.meta(doc_id)
         if doc is None:
-            raise DocumentError("本机找不到该材料。", "The document is not on this PC.",
+            raise DocumentError(message_zh="本机找不到该材料。", message_en="The document is not on this PC.",
                                 code="missing")
         blob_p, key_p, _ = self._paths(doc_id)
         try:
@@ -241,12 +241,12 @@ class DocumentStore:
                 raise InvalidTag()
             data = AESGCM(dk).decrypt(blob[5:17], blob[17:], f"{doc_id}:{doc.sha256}".encode())
         except (InvalidTag, KeyError, ValueError, FileNotFoundError) as exc:
-            raise DocumentError("本机保存的材料已损坏，无法解密，请重新扫描。",
-                                "The stored document is damaged and cannot be decrypted; "
+            raise DocumentError(message_zh="本机保存的材料已损坏，无法解密，请重新扫描。",
+                                message_en="The stored document is damaged and cannot be decrypted; "
                                 "please scan it again.", code="corrupt_store") from exc
         if hashlib.sha256(data).hexdigest() != doc.sha256:
-            raise DocumentError("本机保存的材料校验失败，请重新扫描。",
-                                "The stored document failed its checksum; please scan it again.",
+            raise DocumentError(message_zh="本机保存的材料校验失败，请重新扫描。",
+                                message_en="The stored document failed its checksum; please scan it again.",
                                 code="corrupt_store")
         return data
 

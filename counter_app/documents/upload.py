@@ -174,8 +174,8 @@ class DocumentUploader:
                 log.info("upload %s: resuming at the server's offset %d", upload_id, offset)
         status = self.client.upload_status(upload_id)
         if not status.complete or status.receipt is None:
-            raise DocumentError("服务器尚未确认收到完整文件，稍后重试。",
-                                "The server has not confirmed the whole file yet; retrying later.",
+            raise DocumentError(message_zh="服务器尚未确认收到完整文件，稍后重试。",
+                                message_en="The server has not confirmed the whole file yet; retrying later.",
                                 code="not_confirmed", retryable=True)
         receipt = status.receipt
         if receipt.sha256.lower() != sha.lower():

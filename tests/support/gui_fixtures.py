@@ -139,9 +139,9 @@ def desk_app_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     apps: list[Any] = []
 
     def make(url: str, window_no: int = 1, **kw: Any) -> Any:
-        from ui.app import DeskApp
+        from counter_desk.wiring import build_app
 
-        app = DeskApp(desk_settings(tmp_path, url, window_no, **kw))
+        app = build_app(desk_settings(tmp_path, url, window_no, **kw))
         apps.append(app)
         return app
 

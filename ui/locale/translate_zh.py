@@ -221,7 +221,9 @@ def fill(locale: str, table: dict[str, str], identity: bool) -> list[str]:
         if not msg.id:
             continue
         prev = old.get(msg.id) if old is not None else None
-        text = (prev.string if prev is not None and prev.string else None) or table.get(msg.id)
+        # The table holds singular messages only (a plural's id is a tuple).
+        text = ((prev.string if prev is not None and prev.string else None)
+                or (table.get(msg.id) if isinstance(msg.id, str) else None))
         if text is None and identity:
             text = msg.id
         if text is None:

@@ -16,10 +16,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from api_client.models import Case, Matter, Ticket
+from counter_app.config import Settings
+from counter_app.core import CounterCore
+from counter_app.errors import CounterError
+from counter_app.events import DocumentUploadProgress
 from ui.i18n import N_, _, language
-from ui.presenters.desk import error_text
+from ui.presenters.desk import Runner, error_text
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from counter_app.documents.notice import MissingItem
+    from counter_app.documents.service import CaptureResult, DocumentService, Slot
+    from counter_app.documents.sources import CaptureSource, ScanSettings
+    from counter_app.documents.store import StoredDoc
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +72,10 @@ class SlotRow:
     alarm: bool
 
 
-class Runner(Protocol):
-    def run(self, op: Callable[[], Any], on_success: Callable[[Any], None] | None = ...,
-            on_error: Callable[[BaseException], None] | None = ..., *, kind: str = ...) -> int: ...
-
-
 class CaptureView(Protocol):
     def show_slots(self, rows: Sequence[SlotRow], selected: str | None) -> None: ...
-    def show_pages(self, title: str, thumbs: Sequence[Any], selected: int | None) -> None: ...
+    def show_pages(self, title: str, thumbs: Sequence[Image.Image],
+                   selected: int | None) -> None: ...
     def show_controls(self, source: str, resolution: int, colour: str, feed: str,
                       busy: bool, can_finish: bool, can_notice: bool) -> None: ...
     def show_message(self, text: str, kind: str = "info") -> None: ...
@@ -76,19 +85,20 @@ class CaptureView(Protocol):
 
 
 class CapturePresenter:
-    def __init__(self, view: CaptureView, runner: Runner, core: Any, case: Any, matter: Any, *,
-                 clerk: str = "", window_label: str = "", hall_name: str = "",
-                 settings: Any = None, item_id: str | None = None) -> None:
+    def __init__(self, view: CaptureView, runner: Runner, core: CounterCore, case: Case,
+                 matter: Matter, *, clerk: str = "", window_label: str = "", hall_name: str = "",
+                 settings: Settings | None = None, item_id: str | None = None) -> None:
         self.view, self.runner, self.core = view, runner, core
         self.case, self.matter = case, matter
         self.clerk, self.window_label, self.hall_name = clerk, window_label, hall_name
-        self.docs = getattr(core, "documents", None)
-        cfg = settings if settings is not None else getattr(core, "settings", None)
-        src = getattr(cfg, "scanner_source", "folder")
-        self.source = {"sane": "scanner", "folder": "folder"}.get(src, "file")
-        self.device = getattr(cfg, "scanner_device", "") or ""
+        self.docs: DocumentService | None = core.documents
+        cfg = settings if settings is not None else core.settings
+        self.source = {"sane": "scanner", "folder": "folder"}.get(cfg.scanner_source, "file")
+        self.device = cfg.scanner_device or ""
+        self.data_dir = cfg.data_dir
+        self.notice_path: Path | None = None
         self.resolution, self.colour, self.feed = 300, "color", "flatbed"
-        items = list(getattr(matter, "checklist", ()) or ())
+        items = list(matter.checklist)
         self.items = {i.id: i for i in items}
         self.selected = item_id if item_id in self.items else (items[0].id if items else None)
         self.page_index: int | None = None
@@ -97,9 +107,9 @@ class CapturePresenter:
 
     # -- rendering -------------------------------------------------------------------------------
     def _statuses(self) -> dict[str, str]:
-        return {m.item_id: m.status for m in (getattr(self.case, "materials", None) or [])}
+        return {m.item_id: m.status for m in self.case.materials}
 
-    def _slot(self, item_id: str) -> Any:
+    def _slot(self, item_id: str) -> Slot | None:
         return self.docs.slot(self.case.id, item_id) if self.docs is not None else None
 
     def rows(self) -> list[SlotRow]:
@@ -155,7 +165,7 @@ class CapturePresenter:
         self.busy = False
         self.message(lambda: error_text(exc), "error")
         self.render()
-        if not hasattr(exc, "message_zh"):
+        if not isinstance(exc, CounterError):
             log.error("capture action failed", exc_info=exc)
 
     # -- choices -----------------------------------------------------------------------------------
@@ -175,21 +185,21 @@ class CapturePresenter:
 
     def set_options(self, resolution: int | None = None, colour: str | None = None,
                     feed: str | None = None) -> None:
-        if resolution in RESOLUTIONS:
-            self.resolution = int(resolution)
-        if colour in COLOURS:
+        if resolution is not None and resolution in RESOLUTIONS:
+            self.resolution = resolution
+        if colour is not None and colour in COLOURS:
             self.colour = colour
-        if feed in FEEDS:
+        if feed is not None and feed in FEEDS:
             self.feed = feed
         self._render_controls()
 
-    def scan_settings(self) -> Any:
+    def scan_settings(self) -> ScanSettings:
         from counter_app.documents.sources import ScanSettings
 
         return ScanSettings(resolution=self.resolution, colour=self.colour, source=self.feed)
 
     # -- capture -----------------------------------------------------------------------------------
-    def _capture_source(self) -> Any:
+    def _capture_source(self, docs: DocumentService) -> CaptureSource:
         """Built on the worker (the hot folder starts watching there)."""
         from counter_app.documents.sources import SaneSource
 
@@ -197,44 +207,48 @@ class CapturePresenter:
             if not self.device:
                 from counter_app.documents import DocumentError
 
-                raise DocumentError("未配置扫描仪（scanner_device）。可改用“导入文件”。",
-                                    "No scanner configured (scanner_device). Use 'Import file'.",
+                raise DocumentError(message_zh="未配置扫描仪（scanner_device）。可改用“导入文件”。",
+                                    message_en="No scanner configured (scanner_device). Use 'Import file'.",
                                     code="no_scanner")
             return SaneSource(self.device)
-        return self.docs.hot_folder_source()
+        return docs.hot_folder_source()
 
     def capture(self, replace_index: int | None = None) -> None:
         """Scan (or take the hot folder's files) into the selected slot; file: ask for files."""
-        if self.busy or self.selected is None or self.docs is None:
+        docs = self.docs
+        if self.busy or self.selected is None or docs is None:
             return
         if self.source == "file":
             self.view.ask_files(lambda paths: self.import_files(paths, replace_index))
             return
-        self._run_capture(lambda: self._capture_source(), replace_index)
+        self._run_capture(lambda: self._capture_source(docs), replace_index)
 
     def import_files(self, paths: Sequence[str], replace_index: int | None = None) -> None:
-        if not paths or self.busy or self.selected is None or self.docs is None:
+        docs = self.docs
+        if not paths or self.busy or self.selected is None or docs is None:
             return
         from counter_app.documents.sources import FileImportSource
 
         files = [Path(p) for p in paths]
-        self._run_capture(lambda: FileImportSource(files, self.docs.limits), replace_index)
+        limits = docs.limits
+        self._run_capture(lambda: FileImportSource(files, limits), replace_index)
 
-    def _run_capture(self, make_source: Callable[[], Any], replace_index: int | None) -> None:
+    def _run_capture(self, make_source: Callable[[], CaptureSource],
+                     replace_index: int | None) -> None:
         docs, case_id, item_id, settings = self.docs, self.case.id, self.selected, self.scan_settings()
-        assert item_id is not None
+        assert item_id is not None and docs is not None
         self.busy = True
         self.message(lambda: _("Capturing…"))
         self._render_controls()
 
-        def op() -> Any:
+        def op() -> CaptureResult:
             return docs.capture(case_id, item_id, make_source(), settings, replace_index=replace_index)
 
-        def ok(result: Any) -> None:
+        def ok(result: CaptureResult) -> None:
             self.busy = False
             if result.error is not None:
                 err = result.error
-                fallback = err.details.get("fallback") if hasattr(err, "details") else None
+                fallback = err.details.get("fallback")
                 self.message(lambda: error_text(err) + (_(" (use 'Import file')") if fallback else ""),
                              "error")
             else:
@@ -248,7 +262,7 @@ class CapturePresenter:
 
     # -- editing -----------------------------------------------------------------------------------
     def _edit(self, fn: Callable[[], None], new_index: int | None) -> None:
-        def ok(_r: Any) -> None:
+        def ok(_r: None) -> None:
             self.page_index = new_index
             self.render()
 
@@ -258,19 +272,19 @@ class CapturePresenter:
         i = self.page_index
         if i is None or self.selected is None or self.busy:
             return
-        slot = self._slot(self.selected)
+        slot, docs, case_id = self._slot(self.selected), self.docs, self.case.id
         j = i + delta
-        if slot is None or not 0 <= j < len(slot.pages):
+        if slot is None or docs is None or not 0 <= j < len(slot.pages):
             return
         item = self.selected
-        self._edit(lambda: self.docs.move(self.case.id, item, i, delta), j)
+        self._edit(lambda: docs.move(case_id, item, i, delta), j)
 
     def delete(self) -> None:
-        i = self.page_index
-        if i is None or self.selected is None or self.busy:
+        i, docs, case_id = self.page_index, self.docs, self.case.id
+        if i is None or self.selected is None or self.busy or docs is None:
             return
         item = self.selected
-        self._edit(lambda: self.docs.delete_page(self.case.id, item, i), max(0, i - 1))
+        self._edit(lambda: docs.delete_page(case_id, item, i), max(0, i - 1))
 
     def rescan(self) -> None:
         if self.page_index is not None:
@@ -282,24 +296,22 @@ class CapturePresenter:
         if self.busy or self.selected is None or self.docs is None:
             return
         docs, case, item_id = self.docs, self.case, self.selected
-        code = getattr(self.matter, "code", "")
-        desk = getattr(self.core, "desk", None)
+        code = self.matter.code
+        desk = self.core.desk
         self.busy = True
         self.message(lambda: _("Making the PDF…"))
         self._render_controls()
 
-        def op() -> Any:
+        def op() -> tuple[StoredDoc, Case | None]:
             doc = docs.finish(case.id, item_id, code)
             new_case = None
-            if desk is not None:
-                try:
-                    new_case = desk.set_material(item_id, "received",
-                                                 f"扫描件 {len(doc.pages)} 页")
-                except Exception as exc:  # noqa: BLE001 - the PDF is queued; the mark can wait
-                    log.info("marking %s received failed: %s", item_id, exc)
+            try:
+                new_case = desk.set_material(item_id, "received", f"扫描件 {len(doc.pages)} 页")
+            except Exception as exc:  # noqa: BLE001 - the PDF is queued; the mark can wait
+                log.info("marking %s received failed: %s", item_id, exc)
             return doc, new_case
 
-        def ok(result: Any) -> None:
+        def ok(result: tuple[StoredDoc, Case | None]) -> None:
             doc, new_case = result
             self.busy = False
             if new_case is not None:
@@ -318,17 +330,16 @@ class CapturePresenter:
         desk, item_id = self.core.desk, self.selected
         self.busy = True
 
-        def ok(new_case: Any) -> None:
+        def ok(new_case: Case) -> None:
             self.busy = False
-            if new_case is not None:
-                self.case = new_case
+            self.case = new_case
             self.message(lambda: _("Marked '{status}'.").format(status=label(status)))
             self.render()
 
         self.runner.run(lambda: desk.set_material(item_id, status, ""), ok, self._fail)
 
-    def on_upload_progress(self, ev: Any) -> None:
-        if getattr(ev, "case_id", None) not in (None, getattr(self.case, "id", None)):
+    def on_upload_progress(self, ev: DocumentUploadProgress) -> None:
+        if ev.case_id not in (None, self.case.id):
             return
         self.view.show_slots(self.rows(), self.selected)
         item = self.items.get(ev.item_id)
@@ -342,7 +353,7 @@ class CapturePresenter:
                          "warn")
 
     # -- one-time notification ----------------------------------------------------------------------
-    def missing(self) -> list[Any]:
+    def missing(self) -> list[MissingItem]:
         from counter_app.documents.notice import missing_items
 
         have_pages = {i for i in self.items if (s := self._slot(i)) is not None
@@ -358,10 +369,10 @@ class CapturePresenter:
             return
         data = notice.NoticeData(
             hall=self.hall_name, window=self.window_label,
-            matter=getattr(self.matter, "name_zh", ""), case_no=getattr(self.case, "case_no", ""),
+            matter=self.matter.name_zh, case_no=self.case.case_no,
             clerk=self.clerk, items=items, day=date.today(),
-            department=getattr(self.matter, "department_zh", ""))
-        folder = Path(getattr(getattr(self.core, "settings", None), "data_dir", ".")) / "notices"
+            department=self.matter.department_zh)
+        folder = self.data_dir / "notices"
         self.busy = True
         self._render_controls()
 
@@ -390,7 +401,7 @@ class CapturePresenter:
         note = f"一次性告知：缺 {missing} 项材料"
         self.busy = True
 
-        def ok(_t: Any) -> None:
+        def ok(_t: Ticket) -> None:
             self.busy = False
             self.view.close()
 

@@ -1,8 +1,9 @@
 """The desk presenter: what the clerk can do now, what runs where, and what the screen says.
 
 Plain Python: it talks to a view protocol, a runner with ``run(op, on_success, on_error)`` and the
-core (``counter_app.core.CounterCore`` or any object with the same attributes). Every call into
-the core goes through the runner; callbacks arrive on the UI thread.
+core (``counter_app.core.CounterCore``; unit tests give an object with the same attributes), and
+takes the core's typed events. Every call into the core goes through the runner; callbacks
+arrive on the UI thread.
 """
 
 from __future__ import annotations
@@ -11,10 +12,39 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from api_client.errors import ApiError
+from api_client.models import (
+    Case,
+    Category,
+    Matter,
+    QueueSnapshot,
+    Rules,
+    ServiceResult,
+    Stats,
+    Ticket,
+)
+from counter_app.core import CounterCore
+from counter_app.errors import CounterError
+from counter_app.events import (
+    CatalogSynced,
+    ConnectionChanged,
+    DeskChanged,
+    ErrorRaised,
+    Locked,
+    OutboxChanged,
+    QueueChanged,
+    StatsUpdated,
+    TicketArrivedInEmptyQueue,
+    TicketTakenElsewhere,
+    Unlocked,
+)
 from ui.i18n import N_, _, language
 from ui.presenters import format as fmt
+
+if TYPE_CHECKING:
+    from ui.presenters.pad import PadPresenter
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +75,21 @@ ALLOWED: dict[str, frozenset[str]] = {
 NEEDS_SERVER = frozenset(ACTIONS) - {"lock", "evaluate"}
 
 
+T = TypeVar("T")
+
+
 class Runner(Protocol):
-    def run(self, op: Callable[[], Any], on_success: Callable[[Any], None] | None = ...,
+    def run(self, op: Callable[[], T], on_success: Callable[[T], None] | None = ...,
             on_error: Callable[[BaseException], None] | None = ..., *, kind: str = ...) -> int: ...
+
+
+@dataclass(frozen=True)
+class TransferChoice:
+    """Where the transfer dialog sends the citizen: a window or a category, maybe a priority."""
+
+    to_window_no: int | None = None
+    to_category: str | None = None
+    priority: str | None = None  # None: keep the ticket's priority
 
 
 class DeskView(Protocol):
@@ -61,7 +103,7 @@ class DeskView(Protocol):
     def show_notice(self, text: str, kind: str = "info") -> None: ...
     def alert_new_ticket(self, number: str, flash: bool, sound: bool) -> None: ...
     def ask_transfer(self, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
-                     on_done: Callable[[dict[str, Any]], None]) -> None: ...
+                     on_done: Callable[[TransferChoice], None]) -> None: ...
     def ask_pause(self, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None: ...
     def ask_complete(self, outcomes: list[tuple[str, str]],
                      on_done: Callable[[str, str, str], None]) -> None: ...
@@ -72,38 +114,31 @@ class DeskView(Protocol):
 
 def error_text(exc: BaseException) -> str:
     """A user-fit message for any error: CounterError (and ApiError) carry zh/en, the rest is a bug."""
-    message = getattr(exc, "message", None)
-    if callable(message):
-        try:
-            return str(message(language()))
-        except Exception:  # noqa: BLE001
-            pass
-    zh, en = getattr(exc, "message_zh", None), getattr(exc, "message_en", None)
-    if zh or en:
-        return str(en if language() == "en" else zh)
+    if isinstance(exc, CounterError | ApiError):
+        return exc.message(language())
     return _("Unexpected error: {error}").format(error=type(exc).__name__)
 
 
 @dataclass
 class DeskState:
     state: str = "idle"
-    ticket: Any = None
-    case: Any = None
-    snapshot: Any = None
+    ticket: Ticket | None = None
+    case: Case | None = None
+    snapshot: QueueSnapshot | None = None
     connection: str = "online"
     connection_detail: str = ""
     outbox_depth: int = 0
     outbox_dead: int = 0
-    stats: Any = None
+    stats: Stats | None = None
     busy: str | None = None
     locked: bool = False
-    matter_cache: dict[str, Any] = field(default_factory=dict)
+    matter_cache: dict[str, Matter | None] = field(default_factory=dict)
 
 
 class DeskPresenter:
     """Drives a DeskView from the core. UI thread only (runner callbacks arrive there)."""
 
-    def __init__(self, view: DeskView, runner: Runner, core: Any, *, alert_flash: bool = True,
+    def __init__(self, view: DeskView, runner: Runner, core: CounterCore, *, alert_flash: bool = True,
                  alert_sound: bool = True, clock: Callable[[], datetime] | None = None) -> None:
         self.view = view
         self.runner = runner
@@ -119,7 +154,7 @@ class DeskPresenter:
         self._taken: str | None = None
         self._notice: tuple[Callable[[], str], str] | None = None
         # The evaluator pad (ui.presenters.pad.PadPresenter), when one is configured.
-        self.pad: Any = None
+        self.pad: PadPresenter | None = None
 
     def notice(self, text: Callable[[], str], kind: str = "info") -> None:
         """Show a message; ``text`` is re-evaluated after a language switch."""
@@ -160,19 +195,20 @@ class DeskPresenter:
                                and self.s.busy is None and not self.s.locked)
         return out
 
-    def rating_case(self) -> Any:
+    def rating_case(self) -> Case | None:
         """The case F10 would rate: the one being served, or the one just completed."""
         if self.s.state in ("calling", "serving") and self.s.case is not None:
             return self.s.case
         if self.s.state == "idle" and self.s.ticket is None:
-            return getattr(getattr(self.core.desk, "last_result", None), "case", None)
+            last = self.core.desk.last_result
+            return last.case if last is not None else None
         return None
 
-    def _rules(self) -> Any:
-        hall = getattr(self.core, "hall", None)
-        return getattr(hall, "rules", None)
+    def _rules(self) -> Rules | None:
+        hall = self.core.hall
+        return hall.rules if hall is not None else None
 
-    def _matter(self, code: str | None) -> Any:
+    def _matter(self, code: str | None) -> Matter | None:
         """The cached matter for ``code``; if not cached yet, look it up on a worker and redraw.
 
         The lookup goes through the runner although ``Catalog.get`` is an in-memory dict read
@@ -186,19 +222,19 @@ class DeskPresenter:
         self._look_up_matter(code)
         return self.s.matter_cache.get(code)
 
-    def current_matter(self) -> Any:
+    def current_matter(self) -> Matter | None:
         """The current case's matter if it is already known (no lookup started). Tk thread."""
         code = self._matter_code()
         return self.s.matter_cache.get(code) if code else None
 
     def _look_up_matter(self, code: str) -> None:
-        catalog = getattr(self.core, "catalog", None)
+        catalog = self.core.catalog
         if catalog is None or code in self._matter_pending:
             return
         self._matter_pending.add(code)
         generation = self._catalog_generation
 
-        def ok(matter: Any) -> None:
+        def ok(matter: Matter | None) -> None:
             self._matter_pending.discard(code)
             if generation != self._catalog_generation:
                 return  # the catalog was synced meanwhile; a new lookup is on its way
@@ -213,24 +249,27 @@ class DeskPresenter:
 
         self.runner.run(lambda: catalog.get(code), ok, fail)
 
-    def _category(self, code: str | None) -> Any:
+    def _category(self, code: str | None) -> Category | None:
         """The hall's entry for a ticket category (loaded at sign-in, in memory)."""
-        for c in getattr(getattr(self.core, "hall", None), "categories", None) or []:
-            if getattr(c, "code", None) == code:
+        hall = self.core.hall
+        for c in hall.categories if hall is not None else ():
+            if c.code == code:
                 return c
         return None
 
     def _matter_code(self) -> str | None:
-        return (getattr(self.s.case, "matter_code", None)
-                or getattr(self.s.ticket, "matter_code", None))
+        case, ticket = self.s.case, self.s.ticket
+        return ((case.matter_code if case is not None else None)
+                or (ticket.matter_code if ticket is not None else None))
 
     def _render_ticket(self) -> None:
         if self.s.ticket is None:
             self.view.show_ticket(None, self.s.state)
             return
-        limit = getattr(self._rules(), "recall_limit", None)
-        card = fmt.ticket_card(self.s.ticket, self._matter(self._matter_code()), self.clock(), limit,
-                               self._category(getattr(self.s.ticket, "category", None)))
+        rules = self._rules()
+        card = fmt.ticket_card(self.s.ticket, self._matter(self._matter_code()), self.clock(),
+                               rules.recall_limit if rules is not None else None,
+                               self._category(self.s.ticket.category))
         self.view.show_ticket(card, self.s.state)
 
     def _render_actions(self) -> None:
@@ -251,7 +290,7 @@ class DeskPresenter:
         elif matter is None:
             self.view.show_checklist(_("Choose the matter (F8) to see its materials"), [])
         else:
-            self.view.show_checklist(fmt.loc(matter, "name"), fmt.checklist_rows(matter, self.s.case))
+            self.view.show_checklist(fmt.name(matter), fmt.checklist_rows(matter, self.s.case))
 
     def _render_status(self) -> None:
         conn = {
@@ -275,54 +314,54 @@ class DeskPresenter:
             self.view.show_banner(None)
 
     # -- core events (delivered on the UI thread by the dispatcher) -------------------------------
-    def on_desk_changed(self, ev: Any) -> None:
+    def on_desk_changed(self, ev: DeskChanged) -> None:
         self.s.state, self.s.ticket, self.s.case = ev.state, ev.ticket, ev.case
         self._render_ticket()
         self._render_actions()
         self._render_checklist()
 
-    def on_queue_changed(self, ev: Any) -> None:
+    def on_queue_changed(self, ev: QueueChanged) -> None:
         self.s.snapshot = ev.snapshot
         self._render_queue()
 
-    def on_connection_changed(self, ev: Any) -> None:
-        self.s.connection, self.s.connection_detail = ev.state, getattr(ev, "detail", "")
+    def on_connection_changed(self, ev: ConnectionChanged) -> None:
+        self.s.connection, self.s.connection_detail = ev.state, ev.detail
         self._render_status()
         self._render_actions()
 
-    def on_outbox_changed(self, ev: Any) -> None:
+    def on_outbox_changed(self, ev: OutboxChanged) -> None:
         self.s.outbox_depth, self.s.outbox_dead = ev.depth, ev.dead
         self._render_status()
 
-    def on_stats_updated(self, ev: Any) -> None:
+    def on_stats_updated(self, ev: StatsUpdated) -> None:
         self.s.stats = ev.stats
         self.view.show_figures(fmt.figures(self.s.stats))
 
-    def on_ticket_arrived(self, ev: Any) -> None:
+    def on_ticket_arrived(self, ev: TicketArrivedInEmptyQueue) -> None:
         self.view.alert_new_ticket(str(ev.ticket.number), self.alert_flash, self.alert_sound)
 
-    def on_ticket_taken(self, ev: Any) -> None:
+    def on_ticket_taken(self, ev: TicketTakenElsewhere) -> None:
         # Calm and inline: the desk has already moved on to the next ticket. The named call's
         # own answer (arriving right after this event) then says which one it called.
         self._taken = str(ev.number)
         self.notice(lambda: _("Ticket {number} was taken by another window; calling the next one.")
                               .format(number=ev.number), "info")
 
-    def on_error_raised(self, ev: Any) -> None:
+    def on_error_raised(self, ev: ErrorRaised) -> None:
         self.notice(lambda: error_text(ev.error), "error")
 
-    def on_catalog_synced(self, ev: Any) -> None:
+    def on_catalog_synced(self, ev: CatalogSynced) -> None:
         self._catalog_generation += 1
         self.s.matter_cache.clear()
         self._render_checklist()
         self._render_ticket()
 
-    def on_locked(self, _ev: Any = None) -> None:
+    def on_locked(self, _ev: Locked | None = None) -> None:
         self.s.locked = True
         self.view.show_locked(True)
         self._render_actions()
 
-    def on_unlocked(self, _ev: Any = None) -> None:
+    def on_unlocked(self, _ev: Unlocked | None = None) -> None:
         self.s.locked = False
         self.view.show_locked(False)
         self._render_actions()
@@ -332,15 +371,22 @@ class DeskPresenter:
         """A button or hotkey. Ignored when not enabled (a double press never acts twice)."""
         if not self.enabled().get(action, False):
             return
-        handler = getattr(self, f"on_{action}")
-        handler()
+        self._handlers()[action]()
 
-    def _desk_call(self, action: str, op: Callable[[], Any], done: str | None = None,
-                   refresh_stats: bool = False, then: Callable[[Any], None] | None = None) -> None:
+    def _handlers(self) -> dict[str, Callable[[], None]]:
+        """Action name -> what it does (the buttons and hotkeys of ACTIONS)."""
+        return {"call_next": self.on_call_next, "recall": self.on_recall,
+                "no_show": self.on_no_show, "transfer": self.on_transfer,
+                "suspend": self.on_suspend, "pause": self.on_pause, "start": self.on_start,
+                "change_matter": self.on_change_matter, "complete": self.on_complete,
+                "evaluate": self.on_evaluate, "lock": self.on_lock}
+
+    def _desk_call(self, action: str, op: Callable[[], T], done: str | None = None,
+                   refresh_stats: bool = False, then: Callable[[T], None] | None = None) -> None:
         self.s.busy = action
         self._render_actions()
 
-        def ok(result: Any) -> None:
+        def ok(result: T) -> None:
             self.s.busy = None
             self._sync_from_desk()
             if done:
@@ -361,9 +407,7 @@ class DeskPresenter:
 
     def _sync_from_desk(self) -> None:
         desk = self.core.desk
-        self.s.state = getattr(desk, "state", self.s.state)
-        self.s.ticket = getattr(desk, "ticket", self.s.ticket)
-        self.s.case = getattr(desk, "case", self.s.case)
+        self.s.state, self.s.ticket, self.s.case = desk.state, desk.ticket, desk.case
         self._render_ticket()
         self._render_actions()
         self._render_checklist()
@@ -371,13 +415,13 @@ class DeskPresenter:
     def on_call_next(self) -> None:
         desk = self.core.desk
 
-        def op() -> Any:
+        def op() -> Ticket | None:
             return desk.call_next()
 
         self.s.busy = "call_next"
         self._render_actions()
 
-        def ok(ticket: Any) -> None:
+        def ok(ticket: Ticket | None) -> None:
             self.s.busy = None
             self._sync_from_desk()
             if ticket is None:
@@ -408,7 +452,7 @@ class DeskPresenter:
     def on_resume_ticket(self, ticket_id: int) -> None:
         """Enter, double click or the button on a row of the waiting list: a suspended ticket is
         resumed here, a waiting one is called by name (指呼)."""
-        waiting = {t.id for t in getattr(self.s.snapshot, "waiting", None) or []}
+        waiting = {t.id for t in (self.s.snapshot.waiting if self.s.snapshot is not None else ())}
         if int(ticket_id) in waiting:
             self.on_call_ticket(int(ticket_id))
             return
@@ -428,11 +472,11 @@ class DeskPresenter:
         self.s.busy = "call_next"
         self._render_actions()
 
-        def ok(ticket: Any) -> None:
+        def ok(ticket: Ticket | None) -> None:
             self.s.busy = None
             self._sync_from_desk()
             taken, self._taken = self._taken, None
-            number = getattr(ticket, "number", None)
+            number = ticket.number if ticket is not None else None
             if taken is None:
                 self.notice(lambda: _("Calling {number}").format(number=number), "info")
             elif number is None:
@@ -451,17 +495,18 @@ class DeskPresenter:
         self.runner.run(lambda: desk.call_ticket(ticket_id), ok, fail)
 
     def on_transfer(self) -> None:
-        hall = getattr(self.core, "hall", None)
-        own = getattr(getattr(self.core, "session", None), "window", None)
-        own_no = getattr(own, "no", None)
-        windows = [(w.no, fmt.loc(w, "name") or _("Window {no}").format(no=w.no)) for w in getattr(hall, "windows", []) or []
-                   if w.no != own_no]
-        categories = [(c.code, f"{c.code} · {fmt.loc(c, 'name')}") for c in getattr(hall, "categories", []) or []]
+        hall = self.core.hall
+        own = self.core.session.window
+        own_no = own.no if own is not None else None
+        windows = [(w.no, fmt.name(w) or _("Window {no}").format(no=w.no))
+                   for w in (hall.windows if hall is not None else ()) if w.no != own_no]
+        categories = [(c.code, f"{c.code} · {fmt.name(c)}")
+                      for c in (hall.categories if hall is not None else ())]
 
-        def done(choice: dict[str, Any]) -> None:
+        def done(choice: TransferChoice) -> None:
             self._desk_call("transfer", lambda: self.core.desk.transfer(
-                to_window_no=choice.get("to_window_no"), to_category=choice.get("to_category"),
-                priority=choice.get("priority")), N_("Transferred"))
+                to_window_no=choice.to_window_no, to_category=choice.to_category,
+                priority=choice.priority), N_("Transferred"))
 
         self.view.ask_transfer(windows, categories, done)
 
@@ -469,8 +514,8 @@ class DeskPresenter:
         if self.s.state == "paused":
             self._desk_call("pause", self.core.desk.resume_window, N_("Window open again"))
             return
-        hall = getattr(self.core, "hall", None)
-        reasons = [(r.code, fmt.loc(r, "name")) for r in getattr(hall, "pause_reasons", []) or []]
+        hall = self.core.hall
+        reasons = [(r.code, fmt.name(r)) for r in (hall.pause_reasons if hall is not None else ())]
 
         def done(code: str) -> None:
             self._desk_call("pause", lambda: self.core.desk.pause(code), N_("Window paused"))
@@ -496,10 +541,10 @@ class DeskPresenter:
         if self.pad is not None:
             self.pad.evaluate(self.rating_case())
 
-    def _ask_pad(self, result: Any) -> None:
+    def _ask_pad(self, result: ServiceResult) -> None:
         # Right after completing, the pad invites the citizen to rate (F10 asks again if needed).
         if self.pad is not None:
-            self.pad.evaluate(getattr(result, "case", None))
+            self.pad.evaluate(result.case)
 
     def pad_changed(self) -> None:
         """The pad's state or an open rating changed: redraw the buttons and the status bar."""
@@ -513,7 +558,7 @@ class DeskPresenter:
     def unlock(self, password: str, on_result: Callable[[bool], None]) -> None:
         session = self.core.session
 
-        def ok(result: Any) -> None:
+        def ok(result: bool) -> None:
             if result:
                 self.on_unlocked()
             on_result(bool(result))
@@ -525,20 +570,23 @@ class DeskPresenter:
             return
         self._desk_call("material", lambda: self.core.desk.set_material(item_id, status, note))
 
-    def search_matters(self, text: str, on_results: Callable[[list[Any]], None]) -> None:
+    def search_matters(self, text: str, on_results: Callable[[list[Matter]], None]) -> None:
         """Catalog search off the UI thread; stale answers (older keystrokes) are dropped."""
         self._search_seq += 1
         seq = self._search_seq
         catalog = self.core.catalog
+        if catalog is None:
+            on_results([])
+            return
 
-        def ok(items: list[Any]) -> None:
+        def ok(items: list[Matter]) -> None:
             if seq == self._search_seq:
                 on_results(items)
 
         self.runner.run(lambda: catalog.search(text, limit=50), ok, self._show_error)
 
     def refresh_stats(self) -> None:
-        def ok(stats: Any) -> None:
+        def ok(stats: Stats) -> None:
             self.s.stats = stats
             self.view.show_figures(fmt.figures(stats))
 
@@ -549,4 +597,4 @@ class DeskPresenter:
 
 
 def _is_user_error(exc: BaseException) -> bool:
-    return hasattr(exc, "message_zh")
+    return isinstance(exc, CounterError | ApiError)

@@ -1,15 +1,16 @@
 """Pure formatting: tickets, queue rows, durations, figures, checklist rows, as the desk shows them.
 
-Inputs are api_client models (or anything with the same attributes); outputs are small frozen
-dataclasses of display strings, so views only place text and presenters are testable.
+Inputs are api_client models (tests give objects with the same attributes); outputs are small
+frozen dataclasses of display strings, so views only place text and presenters are testable.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 
+from api_client.models import Case, Category, Matter, QueueSnapshot, Stats, Ticket
 from ui.i18n import N_, _, language
 
 # The waiting list names every priority (an empty cell reads as "unknown" after hours at the
@@ -57,12 +58,24 @@ STATE_LABELS = {
 }
 
 
-def loc(obj: Any, field: str) -> str:
-    """The zh or en variant of a bilingual field (``name_zh``/``name_en``), falling back to zh."""
-    if obj is None:
-        return ""
-    value = getattr(obj, f"{field}_{language()}", None) or getattr(obj, f"{field}_zh", None)
-    return str(value or "")
+class Named(Protocol):
+    """Anything with a bilingual name: staff, windows, categories, matters, checklist items."""
+
+    @property
+    def name_zh(self) -> str: ...
+
+    @property
+    def name_en(self) -> str: ...
+
+
+def pick(zh: str | None, en: str | None) -> str:
+    """The English text when the desk speaks English and there is one, else the Chinese."""
+    return (en if language() == "en" and en else zh) or ""
+
+
+def name(obj: Named | None) -> str:
+    """``obj``'s name in the desk's language (falling back to Chinese); "" for None."""
+    return "" if obj is None else pick(obj.name_zh, obj.name_en)
 
 
 def duration(seconds: float | None) -> str:
@@ -93,31 +106,31 @@ class TicketCard:
     state: str
 
 
-def category_text(code: str, category: Any | None) -> str:
+def category_text(code: str, category: Category | None) -> str:
     """"A · 市场主体登记": the category's code and its name when the hall's list has it."""
-    name = loc(category, "name")
-    return f"{code} · {name}" if name and code else (code or name)
+    named = name(category)
+    return f"{code} · {named}" if named and code else (code or named)
 
 
-def ticket_card(ticket: Any, matter: Any | None, now: datetime | None = None,
-                recall_limit: int | None = None, category: Any | None = None) -> TicketCard:
+def ticket_card(ticket: Ticket, matter: Matter | None, now: datetime | None = None,
+                recall_limit: int | None = None, category: Category | None = None) -> TicketCard:
     """What the big ticket panel shows for the current ticket.
 
     Without a matter the line names the ticket's category (``category``: the hall's entry for
     it), so the clerk knows what kind of business to expect before pressing F8.
     """
-    waited = since(getattr(ticket, "queued_at", None), now)
-    recalls = int(getattr(ticket, "recalls", 0) or 0)
+    waited = since(ticket.queued_at, now)
+    recalls = ticket.recalls or 0
     limit = f" / {recall_limit}" if recall_limit else ""
     if matter is not None:
-        matter_text = loc(matter, "name")
-    elif getattr(ticket, "matter_code", None):
-        matter_text = str(ticket.matter_code)
+        matter_text = name(matter)
+    elif ticket.matter_code:
+        matter_text = ticket.matter_code
     else:
-        cat = category_text(str(getattr(ticket, "category", "") or ""), category)
+        cat = category_text(ticket.category or "", category)
         matter_text = (_("{category} · matter not chosen yet").format(category=cat) if cat
                        else _("Matter not chosen yet"))
-    priority = getattr(ticket, "priority", "normal") or "normal"
+    priority = ticket.priority or "normal"
     return TicketCard(
         number=str(ticket.number),
         matter=matter_text,
@@ -125,7 +138,7 @@ def ticket_card(ticket: Any, matter: Any | None, now: datetime | None = None,
         priority_label=_(PRIORITY_LABELS[priority]) if priority in BADGE_PRIORITIES else "",
         waited=_("Waited {time}").format(time=duration(waited)),
         recalls=_("Recalled {n}{limit} times").format(n=recalls, limit=limit),
-        state=_(STATE_LABELS.get(getattr(ticket, "state", ""), "")) if getattr(ticket, "state", "") in STATE_LABELS else "",
+        state=_(STATE_LABELS[ticket.state]) if ticket.state in STATE_LABELS else "",
     )
 
 
@@ -141,25 +154,23 @@ class QueueRow:
     suspended: bool
 
 
-def queue_rows(snapshot: Any, now: datetime | None = None) -> list[QueueRow]:
+def queue_rows(snapshot: QueueSnapshot | None, now: datetime | None = None) -> list[QueueRow]:
     """Rows for the waiting list: waiting in call order, then suspended ones (resumable here)."""
-    rows: list[QueueRow] = []
-    for t in list(getattr(snapshot, "waiting", []) or []):
-        rows.append(_row(t, now, suspended=False))
-    for t in list(getattr(snapshot, "suspended", []) or []):
-        rows.append(_row(t, now, suspended=True))
-    return rows
+    if snapshot is None:
+        return []
+    return ([_row(t, now, suspended=False) for t in snapshot.waiting]
+            + [_row(t, now, suspended=True) for t in snapshot.suspended])
 
 
-def _row(t: Any, now: datetime | None, *, suspended: bool) -> QueueRow:
-    prio = getattr(t, "priority", "normal") or "normal"
+def _row(t: Ticket, now: datetime | None, *, suspended: bool) -> QueueRow:
+    prio = t.priority or "normal"
     label = _(PRIORITY_LABELS[prio]) if prio in PRIORITY_LABELS else prio
     note = _("Suspended (fetching materials)") if suspended else (
-        _("Sent to this window") if getattr(t, "target_window_no", None) else "")
+        _("Sent to this window") if t.target_window_no else "")
     return QueueRow(
         iid=str(t.id), number=str(t.number), priority=prio, priority_label=label,
-        category=str(getattr(t, "category", "")),
-        waited=duration(since(getattr(t, "queued_at", None), now)), note=note, suspended=suspended)
+        category=str(t.category), waited=duration(since(t.queued_at, now)), note=note,
+        suspended=suspended)
 
 
 @dataclass(frozen=True)
@@ -175,25 +186,25 @@ class ChecklistRow:
     e_licence: bool
 
 
-def checklist_rows(matter: Any | None, case: Any | None) -> list[ChecklistRow]:
+def checklist_rows(matter: Matter | None, case: Case | None) -> list[ChecklistRow]:
     """The current case's materials against its matter's checklist."""
     if matter is None:
         return []
-    statuses = {m.item_id: m for m in (getattr(case, "materials", None) or [])}
+    statuses = {m.item_id: m for m in (case.materials if case is not None else ())}
     rows = []
-    for item in getattr(matter, "checklist", []) or []:
+    for item in matter.checklist:
         st = statuses.get(item.id)
-        status = getattr(st, "status", "") or ""
+        status = st.status if st is not None else ""
         req = item.requirement
         alarm = req == "required" and status in ("", "missing")
         label = _(MATERIAL_LABELS.get(status, status))
         if alarm:
             label = _("REQUIRED, MISSING") if status == "missing" else _("REQUIRED, not checked")
         rows.append(ChecklistRow(
-            item_id=item.id, name=loc(item, "name"), requirement=req,
+            item_id=item.id, name=name(item), requirement=req,
             requirement_label=_(REQUIREMENT_LABELS.get(req, req)), status=status,
-            status_label=label, note=str(getattr(st, "note", "") or ""), alarm=alarm,
-            e_licence=bool(getattr(item, "e_licence", False))))
+            status_label=label, note=(st.note if st is not None else "") or "", alarm=alarm,
+            e_licence=bool(item.e_licence)))
     return rows
 
 
@@ -207,16 +218,16 @@ class Figures:
     by_level: list[tuple[str, str, int]]  # (level, label, count)
 
 
-def figures(stats: Any | None) -> Figures:
+def figures(stats: Stats | None) -> Figures:
     if stats is None:
         return Figures("—", "—", "—", "—", [0] * 24, [(lv, _(RATING_LABELS[lv]), 0) for lv in RATING_LEVELS])
-    rate = getattr(stats, "satisfaction_rate", None)
-    by_level = getattr(stats, "ratings_by_level", None) or {}
+    rate = stats.satisfaction_rate
+    by_level = stats.ratings_by_level or {}
     return Figures(
         served=str(stats.served),
-        avg_handle=duration(getattr(stats, "avg_handle_seconds", None)),
+        avg_handle=duration(stats.avg_handle_seconds),
         no_shows=str(stats.no_shows),
         satisfaction="—" if rate is None else f"{rate * 100:.1f}%",
-        per_hour=list(getattr(stats, "tickets_per_hour", None) or [0] * 24),
+        per_hour=list(stats.tickets_per_hour or [0] * 24),
         by_level=[(lv, _(RATING_LABELS[lv]), int(by_level.get(lv, 0))) for lv in RATING_LEVELS],
     )

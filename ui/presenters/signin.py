@@ -7,8 +7,10 @@ warning; Enter submits.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
+from api_client.models import Health, Me
+from counter_app.core import CounterCore
 from ui.i18n import N_, _
 from ui.presenters.desk import Runner, error_text
 
@@ -22,8 +24,8 @@ class SignInView(Protocol):
 
 
 class SignInPresenter:
-    def __init__(self, view: SignInView, runner: Runner, core: Any, window_no: int,
-                 on_signed_in: Callable[[Any], None]) -> None:
+    def __init__(self, view: SignInView, runner: Runner, core: CounterCore, window_no: int,
+                 on_signed_in: Callable[[Me], None]) -> None:
         self.view, self.runner, self.core = view, runner, core
         self.window_no = window_no
         self.on_signed_in = on_signed_in
@@ -52,7 +54,7 @@ class SignInPresenter:
     def check_server(self) -> None:
         client = self.core.client
 
-        def ok(_h: Any) -> None:
+        def ok(_h: Health) -> None:
             self.server_ok = True
             self._render_server()
 
@@ -79,7 +81,7 @@ class SignInPresenter:
         self._render_error()
         session = self.core.session
 
-        def ok(me: Any) -> None:
+        def ok(me: Me) -> None:
             self.busy = False
             self.view.set_busy(False)
             self.server_ok = True

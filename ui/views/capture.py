@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from tkinter import filedialog, ttk
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import customtkinter as ctk
 
@@ -30,6 +30,9 @@ from ui.presenters.capture import (
     label,
 )
 from ui.views.common import Toplevel
+
+if TYPE_CHECKING:
+    from ui.app import DeskApp
 
 COLUMNS = ("name", "requirement", "status", "pages", "upload")
 
@@ -79,7 +82,7 @@ class CaptureWindow(Toplevel):
         self.source_seg.grid(row=0, column=0, padx=(0, 10))
         self.res_menu = ctk.CTkOptionMenu(opts, width=110, height=36, font=style.font(15),
                                           values=[f"{r} dpi" for r in RESOLUTIONS],
-                                          command=lambda v: self._p("set_options", resolution=int(v.split()[0])))
+                                          command=lambda v: self._p(lambda p: p.set_options(resolution=int(v.split()[0]))))
         self.res_menu.grid(row=0, column=1, padx=4)
         self.colour_menu = ctk.CTkOptionMenu(opts, width=120, height=36, font=style.font(15),
                                              command=self._on_colour)
@@ -91,7 +94,7 @@ class CaptureWindow(Toplevel):
         bar = ctk.CTkFrame(right, fg_color="transparent")
         bar.grid(row=1, column=0, sticky="ew", padx=10, pady=4)
         self.capture_button = ctk.CTkButton(bar, height=46, width=190, font=style.font(18, "bold"),
-                                            command=lambda: self._p("capture"))
+                                            command=lambda: self._p(lambda p: p.capture()))
         self.capture_button.grid(row=0, column=0, padx=(0, 8))
         self.import_button = ctk.CTkButton(bar, height=46, width=150, font=style.font(16),
                                            fg_color=style.color("button_secondary"),
@@ -110,10 +113,10 @@ class CaptureWindow(Toplevel):
         edit = ctk.CTkFrame(right, fg_color="transparent")
         edit.grid(row=3, column=0, sticky="ew", padx=10, pady=4)
         self.edit_buttons: dict[str, ctk.CTkButton] = {}
-        for i, (key, cmd) in enumerate((("left", lambda: self._p("move", -1)),
-                                        ("right", lambda: self._p("move", 1)),
-                                        ("delete", lambda: self._p("delete")),
-                                        ("rescan", lambda: self._p("rescan")))):
+        for i, (key, cmd) in enumerate((("left", lambda: self._p(lambda p: p.move(-1))),
+                                        ("right", lambda: self._p(lambda p: p.move(1))),
+                                        ("delete", lambda: self._p(lambda p: p.delete())),
+                                        ("rescan", lambda: self._p(lambda p: p.rescan())))):
             b = ctk.CTkButton(edit, height=38, width=120, font=style.font(15), command=cmd,
                               fg_color=style.color("button_secondary"),
                               hover_color=style.color("button_secondary_hover"))
@@ -125,7 +128,7 @@ class CaptureWindow(Toplevel):
         self.mark_buttons: dict[str, ctk.CTkButton] = {}
         for i, status in enumerate(MARKS):
             b = ctk.CTkButton(marks, height=38, width=130, font=style.font(15),
-                              command=lambda s=status: self._p("mark", s),
+                              command=lambda s=status: self._p(lambda p: p.mark(s)),
                               fg_color=style.color("button_secondary"),
                               hover_color=style.color("button_secondary_hover"))
             b.grid(row=0, column=i, padx=(0, 6))
@@ -136,11 +139,11 @@ class CaptureWindow(Toplevel):
         done.grid_columnconfigure(2, weight=1)
         self.finish_button = ctk.CTkButton(done, height=50, width=220, font=style.font(18, "bold"),
                                            fg_color=style.color("button_ok"), hover_color=style.color("button_ok_hover"),
-                                           command=lambda: self._p("finish"))
+                                           command=lambda: self._p(lambda p: p.finish()))
         self.finish_button.grid(row=0, column=0, padx=(0, 8))
         self.notice_button = ctk.CTkButton(done, height=50, width=200, font=style.font(18, "bold"),
                                            fg_color=style.color("warning"),
-                                           command=lambda: self._p("notice"))
+                                           command=lambda: self._p(lambda p: p.notice()))
         self.notice_button.grid(row=0, column=1, padx=4)
         self.close_button = ctk.CTkButton(done, height=50, width=110, font=style.font(16),
                                           fg_color=style.color("button_secondary"),
@@ -157,32 +160,33 @@ class CaptureWindow(Toplevel):
         self.relabel()
 
     # -- wiring --------------------------------------------------------------------------------------
-    def _p(self, method: str, *args: Any, **kw: Any) -> None:
+    def _p(self, act: Callable[[CapturePresenter], object]) -> None:
+        """Run ``act`` on the presenter once it is attached (the window is built first)."""
         if self.presenter is not None:
-            getattr(self.presenter, method)(*args, **kw)
+            act(self.presenter)
 
     def _on_tree_select(self, _e: Any) -> None:
         sel = self.tree.selection()
         if sel:
-            self._p("select", sel[0])
+            self._p(lambda p: p.select(sel[0]))
 
     def _on_source(self, value: str) -> None:
         for s in SOURCES:
-            if label(s) == value:
-                self._p("set_source", s)
+            if label(s) == value and self.presenter is not None:
+                self.presenter.set_source(s)
 
     def _on_colour(self, value: str) -> None:
         for c in COLOURS:
-            if label(c) == value:
-                self._p("set_options", colour=c)
+            if label(c) == value and self.presenter is not None:
+                self.presenter.set_options(colour=c)
 
     def _on_feed(self, value: str) -> None:
         for f in FEEDS:
-            if label(f) == value:
-                self._p("set_options", feed=f)
+            if label(f) == value and self.presenter is not None:
+                self.presenter.set_options(feed=f)
 
     def _import(self) -> None:
-        self.ask_files(lambda paths: self._p("import_files", paths))
+        self.ask_files(lambda paths: self._p(lambda p: p.import_files(paths)))
 
     def relabel(self) -> None:
         self.title(_("Capture materials"))
@@ -240,7 +244,7 @@ class CaptureWindow(Toplevel):
             cap = ctk.CTkLabel(frame, text=_("Page {n}").format(n=i + 1), font=style.font(14))
             cap.pack(pady=(0, 4))
             for w in (frame, pic, cap):
-                w.bind("<Button-1>", lambda _e, k=i: self._p("select_page", k))
+                w.bind("<Button-1>", lambda _e, k=i: self._p(lambda p: p.select_page(k)))
             self._thumb_frames.append(frame)
         has = selected is not None and 0 <= selected < n
         for key, b in self.edit_buttons.items():
@@ -316,7 +320,7 @@ class CaptureWindow(Toplevel):
         self.destroy()
 
 
-def open_for_desk(app: Any, item_id: str | None) -> CaptureWindow | None:
+def open_for_desk(app: DeskApp, item_id: str | None) -> CaptureWindow | None:
     """Open (or raise) the capture panel for the desk's current case, on ``item_id``'s slot."""
     from counter_app import events as ev
     from ui import i18n
@@ -326,35 +330,38 @@ def open_for_desk(app: Any, item_id: str | None) -> CaptureWindow | None:
     if desk is None:
         return None
     case = desk.s.case
-    code = getattr(case, "matter_code", None) or getattr(desk.s.ticket, "matter_code", None)
+    ticket = desk.s.ticket
+    code = ((case.matter_code if case is not None else None)
+            or (ticket.matter_code if ticket is not None else None))
     # The desk presenter already looked the matter up on a worker to draw the checklist; no
     # catalog read on the Tk thread here.
     matter = desk.current_matter() if code else None
-    if case is None or matter is None or getattr(core, "documents", None) is None:
+    documents = core.documents
+    if case is None or matter is None or documents is None:
         desk.notice(lambda: _("Start the service and set the matter (F7, F8) before capturing."),
                     "warn")
         return None
-    existing = getattr(app, "capture_window", None)
+    existing = app.capture_window
     if existing is not None and not existing.closed and existing.winfo_exists():
         if existing.presenter is not None and item_id:
             existing.presenter.select(item_id)
         existing.lift()
-        return existing  # type: ignore[no-any-return]
+        return existing
     win = CaptureWindow(app.root)
-    staff = getattr(core.session, "staff", None)
-    clerk = f"{getattr(staff, 'name_zh', '') or ''}（{getattr(staff, 'staff_no', '')}）"
-    hall = getattr(getattr(core, "hall", None), "name_zh", "") or "政务服务大厅"
+    staff = core.session.staff
+    clerk = f"{staff.name_zh}（{staff.staff_no}）" if staff is not None else ""
+    hall = (core.hall.name_zh if core.hall is not None else "") or "政务服务大厅"
     presenter = CapturePresenter(win, app.runner, core, case, matter, clerk=clerk,
                                  window_label=f"{app.settings.window_no}号窗口", hall_name=hall,
                                  item_id=item_id)
     win.presenter = presenter
-    number = getattr(desk.s.ticket, "number", "")
+    number = ticket.number if ticket is not None else ""
 
     def header() -> None:
         name = matter.name_en if i18n.language() == "en" and matter.name_en else matter.name_zh
         win.set_header(f"{number} · {name} · {case.case_no}")
 
-    def on_desk(e: Any) -> None:
+    def on_desk(e: ev.DeskChanged) -> None:
         if e.case is not None and e.case.id == case.id:
             presenter.case = e.case
             presenter.render()
@@ -362,9 +369,17 @@ def open_for_desk(app: Any, item_id: str | None) -> CaptureWindow | None:
     header()
     app.dispatcher.bind_to_widget(win, ev.DocumentUploadProgress, presenter.on_upload_progress)
     app.dispatcher.bind_to_widget(win, ev.DeskChanged, on_desk)
-    on_destroy(win, i18n.on_change(lambda _l: (win.relabel(), header(), presenter.render())))
+    def relabel(_lang: str) -> None:
+        win.relabel()
+        header()
+        presenter.render()
+
+    def restored(n: int) -> None:
+        if n:
+            presenter.render()
+
+    on_destroy(win, i18n.on_change(relabel))
     presenter.render()
-    app.runner.run(lambda: core.documents.restore(case.id), lambda n: presenter.render() if n else None,
-                   presenter._fail)
+    app.runner.run(lambda: documents.restore(case.id), restored, presenter._fail)
     app.capture_window = win
     return win

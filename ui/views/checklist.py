@@ -7,7 +7,9 @@ is shown in the danger colour AND says so in words, so colour-blind staff see it
 
 from __future__ import annotations
 
+import tkinter as tk
 from collections.abc import Callable, Sequence
+from functools import partial
 from tkinter import ttk
 from typing import Any
 
@@ -48,12 +50,12 @@ class ChecklistPanel(ctk.CTkFrame):
         bar.grid(row=2, column=0, sticky="ew", padx=12, pady=(2, 10))
         for i, status in enumerate(MATERIAL_STATUSES, start=1):
             b = ctk.CTkButton(bar, height=34, width=100, font=style.font(14),
-                              command=lambda s=status: self.set_selected(s),
+                              command=partial(self.set_selected, status),
                               fg_color=style.color("button_secondary"),
                               hover_color=style.color("button_secondary_hover"))
             b.grid(row=0, column=i - 1, padx=(0, 6))
             self.status_buttons[status] = b
-            self.tree.bind(str(i), lambda _e, s=status: self.set_selected(s))
+            self.tree.bind(str(i), self._key_for(status))
         self.note_entry = ctk.CTkEntry(bar, height=34, width=170, font=style.font(14))
         self.labels.text(self.note_entry, N_("Note (optional)"), option="placeholder_text")
         self.note_entry.grid(row=0, column=len(MATERIAL_STATUSES), padx=(6, 0), sticky="ew")
@@ -81,6 +83,14 @@ class ChecklistPanel(ctk.CTkFrame):
             self.tree.selection_set(rows[0].item_id)
         for b in self.status_buttons.values():
             set_enabled(b, bool(rows), style.color("button_secondary"))
+
+    def _key_for(self, status: str) -> Callable[[tk.Event[tk.Misc]], None]:
+        """The digit key that marks the selected material ``status``."""
+
+        def on_key(_e: tk.Event[tk.Misc]) -> None:
+            self.set_selected(status)
+
+        return on_key
 
     def set_selected(self, status: str) -> None:
         sel = self.tree.selection()

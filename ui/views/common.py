@@ -103,6 +103,12 @@ def themed_listbox(master: Any, height: int = 8) -> tk.Listbox:
     return lb
 
 
+def selected_indices(lb: tk.Listbox) -> tuple[int, ...]:
+    """The selected rows of ``lb`` (typeshed leaves ``curselection`` unannotated)."""
+    sel: tuple[int, ...] = lb.curselection()  # type: ignore[no-untyped-call]
+    return sel
+
+
 def select_index(lb: tk.Listbox, index: int) -> None:
     if lb.size() == 0:
         return

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import tkinter as tk
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import customtkinter as ctk
 
+from api_client.models import Matter
 from ui import style
 from ui.i18n import N_, _
 from ui.presenters import format as fmt
-from ui.presenters.desk import ACTIONS
+from ui.presenters.desk import ACTIONS, TransferChoice
 from ui.views.checklist import ChecklistPanel
 from ui.views.common import Relabel, action_button, set_enabled
 from ui.views.dialogs import CompleteDialog, MatterDialog, PauseDialog, TransferDialog
@@ -149,7 +151,7 @@ class DeskView(ctk.CTkFrame):
         order = ["call_next", "recall", "no_show", "start", "complete", "transfer",
                  "suspend", "change_matter", "pause", "evaluate", "lock"]
         for i, action in enumerate(order):
-            b = action_button(grid, command=lambda a=action: self._on_action(a),
+            b = action_button(grid, command=partial(self._on_action, action),
                               kind=ACTION_KIND.get(action, "primary"), size=18, height=66, width=120)
             b.grid(row=i // 6, column=i % 6, padx=4, pady=4, sticky="ew")
             grid.grid_columnconfigure(i % 6, weight=1, uniform="b")
@@ -282,7 +284,7 @@ class DeskView(ctk.CTkFrame):
         self.dialog = dialog
 
     def ask_transfer(self, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
-                     on_done: Callable[[dict[str, Any]], None]) -> None:
+                     on_done: Callable[[TransferChoice], None]) -> None:
         self._open(TransferDialog(self, windows, categories, on_done))
 
     def ask_pause(self, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None:
@@ -293,8 +295,8 @@ class DeskView(ctk.CTkFrame):
         self._open(CompleteDialog(self, outcomes, on_done))
 
     def ask_matter(self, on_done: Callable[[str], None]) -> None:
-        def describe(m: Any) -> str:
-            return f"{fmt.loc(m, 'name')}  ·  {fmt.loc(m, 'department')}  ·  {m.code}"
+        def describe(m: Matter) -> str:
+            return f"{fmt.name(m)}  ·  {fmt.pick(m.department_zh, m.department_en)}  ·  {m.code}"
 
         self._open(MatterDialog(self, self._search, describe, on_done))
 

@@ -16,7 +16,8 @@ import customtkinter as ctk
 
 from ui import style
 from ui.i18n import N_, _
-from ui.views.common import Relabel, Toplevel, select_index, themed_listbox
+from ui.presenters.desk import TransferChoice
+from ui.views.common import Relabel, Toplevel, select_index, selected_indices, themed_listbox
 
 
 class Dialog(Toplevel):
@@ -112,7 +113,7 @@ class ListDialog(Dialog):
         select_index(self.listbox, 0)
 
     def chosen(self) -> Any | None:
-        sel = self.listbox.curselection()
+        sel = selected_indices(self.listbox)
         return self._items[sel[0]][0] if sel else None
 
 
@@ -136,7 +137,7 @@ class TransferDialog(ListDialog):
                   ("green", N_("Green channel")), ("appointment", N_("Appointment")))
 
     def __init__(self, master: Any, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
-                 on_done: Callable[[dict[str, Any]], None]) -> None:
+                 on_done: Callable[[TransferChoice], None]) -> None:
         items: list[tuple[Any, str]] = [(("window", no), label) for no, label in windows]
         items += [(("category", code), _("Category {label}").format(label=label))
                   for code, label in categories]
@@ -156,8 +157,8 @@ class TransferDialog(ListDialog):
             return
         kind, value = target
         prio = self.PRIORITIES[self.priority.current()][0] or None
-        choice = {"to_window_no": value if kind == "window" else None,
-                  "to_category": value if kind == "category" else None, "priority": prio}
+        choice = TransferChoice(to_window_no=value if kind == "window" else None,
+                                to_category=value if kind == "category" else None, priority=prio)
         self.close()
         self._on_done(choice)
 
@@ -225,7 +226,7 @@ class MatterDialog(Dialog):
         self._search(text, self.show_results)
 
     def _move(self, delta: int) -> str:
-        sel = self.listbox.curselection()
+        sel = selected_indices(self.listbox)
         select_index(self.listbox, (sel[0] + delta) if sel else 0)
         return "break"
 
@@ -240,7 +241,7 @@ class MatterDialog(Dialog):
         self.count_label.configure(text=_("{n} matters found").format(n=len(self._results)))
 
     def confirm(self) -> None:
-        sel = self.listbox.curselection()
+        sel = selected_indices(self.listbox)
         if not sel or not self._results:
             self.fail(_("No matter chosen: type to search first."))
             return

@@ -1,16 +1,14 @@
 """The demo: the reference hall server in-process on loopback, an arrival simulator and a second
 simulated window, so the desk at window 1 has a moving queue to work with.
 
-hall_server is imported by *string* (`importlib.import_module`), never by an import statement:
-the core must not depend on the server's code (tests/test_layering.py walks import statements),
-and only this demo entry point — used by `counter-app demo` and CI's headless check — runs it,
-inside the same process so a developer needs one command. A packaged desk without the server
-package gets a clear error instead.
+This module, in the composition root, is the only place outside hall_server that imports it (a
+plain import statement; tests/test_layering.py keeps it so). It runs the server inside the same
+process so a developer needs one command. The packaged desk ships without the server (the spec
+excludes it): `counter-app demo` there gets a clear error instead.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 import socket
@@ -18,9 +16,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from api_client import HallClient
 from counter_app.errors import ConfigError
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ def _free_port() -> int:
 @dataclass
 class DemoServer:
     url: str
-    _server: Any
+    _server: uvicorn.Server
     _thread: threading.Thread
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -52,18 +54,18 @@ def start_demo_server(data_dir: Path, *, arrival_rate: float = 6.0, seed: int = 
                       port: int | None = None) -> DemoServer:
     """Start the reference server with the demo hall on 127.0.0.1 in a daemon thread."""
     try:
-        hs_settings = importlib.import_module("hall_server.settings")
-        hs_app = importlib.import_module("hall_server.app")
-        uvicorn = importlib.import_module("uvicorn")
+        import uvicorn
+
+        from hall_server.app import create_app
+        from hall_server.settings import Settings as ServerSettings
     except ImportError as exc:
         log.error("demo server unavailable: %r", exc)
-        raise ConfigError(f"此安装不包含演示服务器（{exc}）",
-                          f"This installation has no demo server ({exc})",
+        raise ConfigError(message_zh=f"此安装不包含演示服务器（{exc}）",
+                          message_en=f"This installation has no demo server ({exc})",
                           code="no_demo_server") from exc
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = hs_settings.Settings(data_dir=data_dir, demo=True, arrival_rate=arrival_rate,
-                                    seed=seed)
-    app = hs_app.create_app(settings)
+    settings = ServerSettings(data_dir=data_dir, demo=True, arrival_rate=arrival_rate, seed=seed)
+    app = create_app(settings)
     port = port or _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on")
@@ -73,7 +75,7 @@ def start_demo_server(data_dir: Path, *, arrival_rate: float = 6.0, seed: int = 
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise ConfigError("演示服务器未能启动", "The demo server did not start",
+            raise ConfigError(message_zh="演示服务器未能启动", message_en="The demo server did not start",
                               code="demo_server_failed")
         time.sleep(0.02)
     url = f"http://127.0.0.1:{port}"
@@ -85,8 +87,6 @@ def seed_queue(url: str, *, category: str = "A", normal: int = 6) -> int:
     """A morning queue for the demo desk: some waiting citizens, one green-channel, one due
     appointment, so the first F1 already shows the call order rules. Returns tickets issued."""
     from datetime import UTC, datetime
-
-    from api_client import HallClient
 
     issued = 0
     with HallClient(url) as kiosk:
@@ -104,8 +104,6 @@ class SimulatedWindow:
     def __init__(self, url: str, *, staff: tuple[str, str] = SIM_STAFF,
                  window_no: int = SIM_WINDOW, serve_s: tuple[float, float] = (30.0, 75.0),
                  seed: int = 2) -> None:
-        from api_client import HallClient
-
         self.client = HallClient(url)
         self.staff = staff
         self.window_no = window_no

@@ -1,23 +1,20 @@
-"""The `counter-app` command line: run the desk, the demo, the headless check, and `doctor`.
+"""The `counter-app` command line: run the desk, the demo, the headless check, the self-test
+and the IT subcommands (setup, doctor, support-bundle, update: their parsers live in their
+counter_app modules).
 
-The UI (`ui.app`) and the reference server (`hall_server`, demo only) are imported by string
-through importlib: counter_app must stay importable with no display and must never import ui or
-hall_server by an import statement (tests/test_layering.py walks import statements). The string
-import is deliberate: it is the one place the layering is crossed, at the process's entry point,
-where the dependency points the right way at run time (the entry point drives the UI, not the
-core).
+This module is part of the composition root, so it imports `ui` and (for the demo) `hall_server`
+with plain import statements. Those imports sit inside the commands that need them: `--version`,
+`doctor`, `setup`, `update` and `support-bundle` never load Tk and need no display.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from counter_app import __version__
 from counter_app.config import (
@@ -75,14 +72,23 @@ def _setup_logs(settings: Settings, debug: bool) -> Path | None:
 
 
 def _run_ui(settings: Settings, demo_credentials: tuple[str, str] | None = None) -> int:
-    # String import on purpose: see the module docstring (layering is checked on statements).
+    from counter_desk.wiring import build_app
+    from ui.app import DeskApp, show_startup_error
+
     try:
-        ui_app: Any = importlib.import_module("ui.app")
-    except ImportError as exc:
-        print(f"the desk UI is not available: {exc}", file=sys.stderr)
+        app: DeskApp = build_app(settings)
+    except CounterError as exc:
+        # A desk that cannot open its local data (another desk holds it, a newer version wrote
+        # it) says so in both languages and exits; anything else is a bug and propagates.
+        log.error("desk cannot start: %s", exc)
+        show_startup_error(exc.message_zh, exc.message_en, settings.log_dir)
         return 2
-    rc = ui_app.run(settings, demo_credentials=demo_credentials)
-    return int(rc or 0)
+    if demo_credentials is not None:
+        app.sign_in(*demo_credentials)
+    from ui import clerk_script  # test-only input (frozen-build suite), off unless its env is set
+
+    clerk_script.attach(app)
+    return app.mainloop()
 
 
 def cmd_desk(args: argparse.Namespace) -> int:
@@ -100,13 +106,13 @@ def _demo_settings(args: argparse.Namespace, url: str, root: Path) -> Settings:
                        # the demo's LAN pad stays on this machine: open http://127.0.0.1:<port>/pad/
                        pad_transport="lan", pad_listen_host="127.0.0.1",
                        pad_listen_port=args.pad_port)
-    if getattr(args, "lang", None):
+    if args.lang:
         s = with_overrides(s, language=args.lang)
     return s
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from counter_app import demo
+    from counter_desk import demo
 
     root = Path(tempfile.mkdtemp(prefix="counter-demo-"))
     settings: Settings | None = None
@@ -135,10 +141,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def headless_check(settings: Settings) -> int:
     """Sign in at window 1, make sure a ticket waits, call it; print OK. For CI without a display."""
-    from counter_app import demo
-    from counter_app.core import CounterCore
+    from counter_desk import demo
+    from counter_desk.wiring import build_core
 
-    core = CounterCore(settings)
+    core = build_core(settings)
     try:
         me = core.session.sign_in(*demo.DEMO_STAFF)
         window = me.window
@@ -177,17 +183,24 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.self_test:
-            from counter_app import selftest
+            from counter_desk import selftest
 
             return selftest.main(_load(args).settings)
         if args.first_frame_exit:
-            from counter_app import selftest
+            from counter_desk import selftest
 
             return selftest.first_frame_exit(_load(args).settings)
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "doctor":
             return cmd_doctor(args)
+        if args.command == "support-bundle":
+            from counter_app import support
+            from counter_desk import selftest
+
+            # The bundle carries the whole self-test (services, theme, translations), which
+            # only the composition root can run.
+            return support.main(args, self_test=selftest.main)
         handler = getattr(args, "handler", None)
         if handler is not None:
             return int(handler(args))
