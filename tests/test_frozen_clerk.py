@@ -19,12 +19,14 @@ loopback.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import importlib.util
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -74,6 +76,13 @@ def tk_windows() -> set[str]:
     return set(r.stdout.split())
 
 
+def top_windows() -> set[str]:
+    """Visible top-level X windows: a dialog of the desk is a new one while it is open."""
+    r = subprocess.run(["xdotool", "search", "--onlyvisible", "--maxdepth", "1", "--name", ""],
+                       capture_output=True, text=True, timeout=30)
+    return set(r.stdout.split())
+
+
 def screenshot(name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     subprocess.run(["import", "-window", "root", str(ARTIFACTS / f"{name}.png")],
@@ -109,6 +118,13 @@ class Clerk:
                     raise
         return wait_for(done, what, timeout=10, proc=proc)
 
+    def open_dialog(self, key: str, proc: subprocess.Popen[str]) -> None:
+        """Press `key` and wait until its dialog is on screen (keys typed go to it)."""
+        before = top_windows()
+        self.keys(key)
+        wait_for(lambda: top_windows() - before, f"the dialog of {key}", timeout=15, proc=proc)
+        time.sleep(0.3)
+
     def script(self, command: str) -> None:
         with open(self.fifo, "w", encoding="utf-8") as f:
             f.write(command + "\n")
@@ -140,8 +156,6 @@ class StaticServer:
         handler = functools.partial(_Quiet, directory=str(folder))
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        import threading
-
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -188,6 +202,7 @@ scanner_device = "test:0"
 """)
     env.update(SANE_CONFIG_DIR=str(sane_dir), COUNTER_TEST_CLERK=str(fifo))
     before = tk_windows()
+    beating = threading.Event()
     log = (tmp_path / "desk-stdout.log").open("w")
     desk = subprocess.Popen([str(frozen_build.exe)], env=env, stdout=log,
                             stderr=subprocess.STDOUT, text=True)
@@ -203,6 +218,14 @@ scanner_device = "test:0"
         wait_for(lambda: (sup.get("/windows/1").json().get("staff") or {}).get("staff_no")
                  == "1001", "signed in",
                  proc=desk)
+        # A real box sends a heartbeat every second; the desk calls it offline after 3 s of none.
+
+        def beat() -> None:
+            while not beating.wait(1.0):
+                with contextlib.suppress(OSError):
+                    box.heartbeat()
+
+        threading.Thread(target=beat, daemon=True).start()
         box.heartbeat()
 
         ticket = sup.post("/tickets", json={"category": "A"}).json()
@@ -218,10 +241,10 @@ scanner_device = "test:0"
         # F8: the matter by its pinyin initials, from the catalog in the bundle.
         matter = next(m for m in sup.get("/matters").json()["items"]
                       if m["name_zh"] == "个体工商户设立登记")
-        clerk.keys("F8")
-        time.sleep(0.8)
+        time.sleep(0.5)
+        clerk.open_dialog("F8", desk)
         clerk.type("gtgshsl")
-        time.sleep(0.8)
+        time.sleep(1.0)  # the results come from a worker after the last key
         clerk.keys("Return")
         wait_for(lambda: sup.get(f"/cases/{case_id}").json()["matter_code"] == matter["code"],
                  "F8 set the matter", proc=desk)
@@ -241,23 +264,34 @@ scanner_device = "test:0"
         wait_for(lambda: status_of(first) == "received", "material marked received", proc=desk)
 
         # Capture: open the panel on that item, scan from SANE's test:0, finish and upload.
+        before = top_windows()
         clerk.script("click capture")
-        time.sleep(1.5)
+        wait_for(lambda: top_windows() - before, "the capture panel", proc=desk)
+        time.sleep(0.5)
         clerk.script("click scan")
         time.sleep(4.0)  # a test:0 page at the panel's resolution
         screenshot("frozen_capture_scanned_zh")
-        clerk.script("click finish")
         docs = tmp_path / "hall" / "documents"
-        wait_for(lambda: docs.is_dir() and any(docs.iterdir()), "the scan uploaded",
-                 timeout=60, proc=desk)
+
+        def uploaded() -> bool:
+            return docs.is_dir() and any(docs.iterdir())
+
+        for _attempt in range(12):  # "finish" stays disabled until the scanned page is in
+            clerk.script("click finish")
+            try:
+                wait_for(uploaded, "the scan uploaded", timeout=5, proc=desk)
+                break
+            except AssertionError as exc:
+                if "exited" in str(exc):
+                    raise
+        assert uploaded(), "the scan was never uploaded"
         clerk.script("click close")
         time.sleep(0.5)
 
         # F9, Enter: completed (the first outcome). The box lights up for the rating.
         from counter_app.pad.serial_box import T_MODE
 
-        clerk.keys("F9")
-        time.sleep(0.8)
+        clerk.open_dialog("F9", desk)
         clerk.keys("Return")
         wait_for(lambda: sup.get(f"/tickets/{ticket['id']}").json()["state"] == "completed",
                  "F9 completed", proc=desk)
@@ -292,6 +326,7 @@ scanner_device = "test:0"
         screenshot("frozen_clerk_failed")
         raise
     finally:
+        beating.set()
         box.close()
         os.close(slave)
         os.close(master)
