@@ -70,3 +70,25 @@ def test_documents_that_cannot_be_built_fail(tmp_path: Path,
     rc, out = _run(_settings(tmp_path))
     assert rc == 1
     assert "[FAIL] documents service:" in out
+
+
+def test_headless_commands_load_no_tk_and_need_no_display(tmp_path: Path) -> None:
+    """`--version`, `doctor` and `--self-test` run on a PC without a display: the composition
+    root imports the UI only inside the commands that open a window."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    env.update(COUNTER_MACHINE_CONFIG=str(tmp_path / "m.toml"),
+               COUNTER_USER_CONFIG=str(tmp_path / "u.toml"),
+               COUNTER_DATA_DIR=str(tmp_path / "data"), COUNTER_LOG_DIR=str(tmp_path / "logs"))
+    probe = ("import sys\nfrom counter_desk.cli import main\n"
+             "rc = main(sys.argv[1:])\n"
+             "print('GUI-LOADED' if {'tkinter', 'customtkinter'} & set(sys.modules) else 'NO-GUI')\n"
+             "sys.exit(rc)\n")
+    root = Path(__file__).resolve().parents[1]
+    for args, want_rc in ((["doctor"], 1), (["--self-test"], 0)):
+        r = subprocess.run([sys.executable, "-c", probe, *args], cwd=root, env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == want_rc, r.stdout + r.stderr
+        assert r.stdout.strip().endswith("NO-GUI"), (args, r.stdout[-500:])

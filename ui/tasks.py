@@ -31,6 +31,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import TracebackType
 from typing import Any, TypeVar
 
 from counter_app.events import EventBus
@@ -293,7 +294,7 @@ def install_error_handler(
 ) -> None:
     """Route uncaught Tk callback errors to the log (with traceback) and a short message."""
 
-    def report(exc: type[BaseException], val: BaseException, tb: Any) -> None:
+    def report(exc: type[BaseException], val: BaseException, tb: TracebackType | None) -> None:
         log.error("uncaught error in a Tk callback:\n%s", "".join(traceback.format_exception(exc, val, tb)))
         from ui.i18n import _
 

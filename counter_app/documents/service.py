@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from counter_app.documents import DocumentError, pdf
 from counter_app.documents.page import Page
@@ -30,10 +30,13 @@ from counter_app.documents.store import (
     StoredDoc,
 )
 from counter_app.documents.upload import DocumentUploader
-from counter_app.events import DocumentUploadProgress
+from counter_app.events import DocumentUploadProgress, EventBus
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from api_client import HallClient
+    from counter_app.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,8 @@ class CaptureResult:
 
 class DocumentService:
     def __init__(self, store: DocumentStore, uploader: DocumentUploader | None = None,
-                 outbox: Any = None, bus: Any = None, *, limits: Limits = DEFAULT_LIMITS,
+                 outbox: Outbox | None = None, bus: EventBus | None = None, *,
+                 limits: Limits = DEFAULT_LIMITS,
                  hot_folder: Path | None = None) -> None:
         self.store = store
         self.uploader = uploader
@@ -85,7 +89,8 @@ class DocumentService:
             bus.subscribe(DocumentUploadProgress, self._on_progress)
 
     @classmethod
-    def for_core(cls, data_dir: Path, client: Any, outbox: Any, bus: Any, *,
+    def for_core(cls, data_dir: Path, client: HallClient, outbox: Outbox | None,
+                 bus: EventBus | None, *,
                  hot_folder: Path | None = None,
                  keys: MasterKeyProvider | None = None) -> DocumentService:
         store = DocumentStore(data_dir / "documents", keys or KeyringMasterKey())

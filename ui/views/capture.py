@@ -11,9 +11,10 @@ images from a worker; turning them into CTkImage copies pixels and decodes nothi
 
 from __future__ import annotations
 
+import tkinter as tk
 from collections.abc import Callable, Sequence
 from tkinter import filedialog, ttk
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import customtkinter as ctk
 
@@ -32,13 +33,15 @@ from ui.presenters.capture import (
 from ui.views.common import Toplevel
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from ui.app import DeskApp
 
 COLUMNS = ("name", "requirement", "status", "pages", "upload")
 
 
 class CaptureWindow(Toplevel):
-    def __init__(self, master: Any) -> None:
+    def __init__(self, master: tk.Misc) -> None:
         super().__init__(master)
         self.presenter: CapturePresenter | None = None
         self.geometry("1320x820")
@@ -165,7 +168,7 @@ class CaptureWindow(Toplevel):
         if self.presenter is not None:
             act(self.presenter)
 
-    def _on_tree_select(self, _e: Any) -> None:
+    def _on_tree_select(self, _e: tk.Event[tk.Misc]) -> None:
         sel = self.tree.selection()
         if sel:
             self._p(lambda p: p.select(sel[0]))
@@ -220,7 +223,7 @@ class CaptureWindow(Toplevel):
             self.tree.selection_set(selected)
             self.tree.see(selected)
 
-    def show_pages(self, title: str, thumbs: Sequence[Any], selected: int | None) -> None:
+    def show_pages(self, title: str, thumbs: Sequence[Image.Image], selected: int | None) -> None:
         for f in self._thumb_frames:
             f.destroy()
         self._thumb_frames, self._images = [], []

@@ -11,7 +11,6 @@ import tkinter as tk
 from collections.abc import Callable, Sequence
 from functools import partial
 from tkinter import ttk
-from typing import Any
 
 import customtkinter as ctk
 
@@ -26,7 +25,7 @@ HEADINGS = {"name": N_("Material"), "requirement": N_("Requirement"), "status": 
 
 
 class ChecklistPanel(ctk.CTkFrame):
-    def __init__(self, master: Any, *, on_set: Callable[[str, str, str], None]) -> None:
+    def __init__(self, master: tk.Misc, *, on_set: Callable[[str, str, str], None]) -> None:
         super().__init__(master)
         self._on_set = on_set
         self.status_buttons: dict[str, ctk.CTkButton] = {}

@@ -92,7 +92,7 @@ class Relabel:
                 pass  # the owner is being torn down
 
 
-def themed_listbox(master: Any, height: int = 8) -> tk.Listbox:
+def themed_listbox(master: tk.Misc, height: int = 8) -> tk.Listbox:
     """A plain Tk Listbox in theme colours: arrow keys and Enter work out of the box."""
     lb = tk.Listbox(
         master, height=height, activestyle="none", exportselection=False,
@@ -119,7 +119,7 @@ def select_index(lb: tk.Listbox, index: int) -> None:
     lb.see(index)
 
 
-def action_button(master: Any, *, command: Callable[[], None], kind: str = "primary",
+def action_button(master: tk.Misc, *, command: Callable[[], None], kind: str = "primary",
                   size: int = 18, height: int = 64, width: int = 150) -> ctk.CTkButton:
     colours = {
         "primary": {},

@@ -40,7 +40,7 @@ NOTICE_MS = 10000
 class LockScreen(ctk.CTkFrame):
     """Covers the desk; only the password unlocks it (Enter)."""
 
-    def __init__(self, master: Any, on_unlock: Callable[[str], None]) -> None:
+    def __init__(self, master: tk.Misc, on_unlock: Callable[[str], None]) -> None:
         super().__init__(master, corner_radius=0, fg_color=style.color("panel_alt"))
         self._on_unlock = on_unlock
         self.labels = Relabel(self)
@@ -80,14 +80,15 @@ class LockScreen(ctk.CTkFrame):
 
 
 class DeskView(ctk.CTkFrame):
-    def __init__(self, master: Any, *, on_action: Callable[[str], None],
+    def __init__(self, master: tk.Misc, *, on_action: Callable[[str], None],
                  on_resume: Callable[[int], None], on_set_material: Callable[[str, str, str], None],
-                 search: Callable[[str, Callable[[list[Any]], None]], None],
+                 search: Callable[[str, Callable[[list[Matter]], None]], None],
                  on_language: Callable[[], None], on_unlock: Callable[[str], None],
                  on_capture: Callable[[str | None], None] | None = None) -> None:
         super().__init__(master, corner_radius=0, fg_color="transparent")
         self._on_action = on_action
         self._search = search
+        self.capture_button: ctk.CTkButton | None = None  # made below when capture is wired
         self.labels = Relabel(self, self._relabel)
         self.grid_columnconfigure(0, weight=3, uniform="cols")
         self.grid_columnconfigure(1, weight=2, uniform="cols")
@@ -163,7 +164,6 @@ class DeskView(ctk.CTkFrame):
         self.checklist = ChecklistPanel(left, on_set=on_set_material)
         self.checklist.grid(row=3, column=0, sticky="nsew")
         # Document capture (issue 6): opens the capture panel on the selected checklist item.
-        self.capture_button: ctk.CTkButton | None = None
         if on_capture is not None:
             self.capture_button = ctk.CTkButton(
                 self.checklist, height=34, width=170, font=style.font(15, "bold"),
@@ -193,8 +193,8 @@ class DeskView(ctk.CTkFrame):
         return str(sel[0]) if sel else None
 
     def _relabel(self) -> None:
-        if getattr(self, "capture_button", None) is not None:
-            self.capture_button.configure(text=_("Capture / scan…"))  # type: ignore[union-attr]
+        if self.capture_button is not None:
+            self.capture_button.configure(text=_("Capture / scan…"))
         for action, b in self.buttons.items():
             label = self._pause_label if action == "pause" else _(ACTION_LABELS[action])
             if action == self._busy:

@@ -7,23 +7,27 @@ choice and never talk to the core themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
-from typing import Any
+from typing import Generic, TypeVar
 
 import customtkinter as ctk
 
+from api_client.models import Matter
 from ui import style
 from ui.i18n import N_, _
 from ui.presenters.desk import TransferChoice
 from ui.views.common import Relabel, Toplevel, select_index, selected_indices, themed_listbox
 
+K = TypeVar("K")
+
 
 class Dialog(Toplevel):
     """Modal-ish dialog: transient to the desk, grabs input, Enter = OK, Escape = cancel."""
 
-    def __init__(self, master: Any, title_msgid: str, ok_msgid: str = N_("OK (Enter)")) -> None:
+    def __init__(self, master: tk.Misc, title_msgid: str, ok_msgid: str = N_("OK (Enter)")) -> None:
         super().__init__(master)
         self.labels = Relabel(self, self._retitle)
         self._title_msgid = title_msgid
@@ -97,11 +101,11 @@ class Dialog(Toplevel):
         return label
 
 
-class ListDialog(Dialog):
-    """A list to pick from (arrow keys + Enter)."""
+class ListDialog(Dialog, Generic[K]):
+    """A list to pick from (arrow keys + Enter); each row carries its key of type ``K``."""
 
-    def __init__(self, master: Any, title_msgid: str, caption_msgid: str,
-                 items: list[tuple[Any, str]], on_done: Callable[[Any], None], height: int = 8) -> None:
+    def __init__(self, master: tk.Misc, title_msgid: str, caption_msgid: str,
+                 items: list[tuple[K, str]], on_done: Callable[[K], None], height: int = 8) -> None:
         super().__init__(master, title_msgid)
         self._items, self._on_done = items, on_done
         self.caption(caption_msgid)
@@ -112,13 +116,13 @@ class ListDialog(Dialog):
         self.listbox.pack(fill="both", expand=True)
         select_index(self.listbox, 0)
 
-    def chosen(self) -> Any | None:
+    def chosen(self) -> K | None:
         sel = selected_indices(self.listbox)
         return self._items[sel[0]][0] if sel else None
 
 
-class PauseDialog(ListDialog):
-    def __init__(self, master: Any, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None:
+class PauseDialog(ListDialog[str]):
+    def __init__(self, master: tk.Misc, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None:
         super().__init__(master, N_("Pause the window"), N_("Reason (shown to citizens on the pad)"),
                          reasons, on_done)
         self.open(self.listbox)
@@ -132,14 +136,14 @@ class PauseDialog(ListDialog):
         self._on_done(code)
 
 
-class TransferDialog(ListDialog):
+class TransferDialog(ListDialog[TransferChoice]):
     PRIORITIES = (("", N_("Keep its priority")), ("normal", N_("Normal")),
                   ("green", N_("Green channel")), ("appointment", N_("Appointment")))
 
-    def __init__(self, master: Any, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
+    def __init__(self, master: tk.Misc, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
                  on_done: Callable[[TransferChoice], None]) -> None:
-        items: list[tuple[Any, str]] = [(("window", no), label) for no, label in windows]
-        items += [(("category", code), _("Category {label}").format(label=label))
+        items = [(TransferChoice(to_window_no=no), label) for no, label in windows]
+        items += [(TransferChoice(to_category=code), _("Category {label}").format(label=label))
                   for code, label in categories]
         super().__init__(master, N_("Transfer the citizen"), N_("To a window or a category"),
                          items, on_done, height=10)
@@ -155,16 +159,13 @@ class TransferDialog(ListDialog):
         if target is None:
             self.fail(_("Choose where to send the citizen."))
             return
-        kind, value = target
         prio = self.PRIORITIES[self.priority.current()][0] or None
-        choice = TransferChoice(to_window_no=value if kind == "window" else None,
-                                to_category=value if kind == "category" else None, priority=prio)
         self.close()
-        self._on_done(choice)
+        self._on_done(dataclasses.replace(target, priority=prio))
 
 
-class CompleteDialog(ListDialog):
-    def __init__(self, master: Any, outcomes: list[tuple[str, str]],
+class CompleteDialog(ListDialog[str]):
+    def __init__(self, master: tk.Misc, outcomes: list[tuple[str, str]],
                  on_done: Callable[[str, str, str], None]) -> None:
         super().__init__(master, N_("Finish the service"), N_("Outcome"), outcomes,
                          lambda _x: None, height=5)
@@ -195,11 +196,11 @@ class CompleteDialog(ListDialog):
 class MatterDialog(Dialog):
     """Catalog search: type pinyin initials (or any part of the name or code), arrows, Enter."""
 
-    def __init__(self, master: Any, search: Callable[[str, Callable[[list[Any]], None]], None],
-                 describe: Callable[[Any], str], on_done: Callable[[str], None]) -> None:
+    def __init__(self, master: tk.Misc, search: Callable[[str, Callable[[list[Matter]], None]], None],
+                 describe: Callable[[Matter], str], on_done: Callable[[str], None]) -> None:
         super().__init__(master, N_("Choose the matter"), N_("Choose (Enter)"))
         self._search, self._describe, self._on_done = search, describe, on_done
-        self._results: list[Any] = []
+        self._results: list[Matter] = []
         self.caption(N_("Type pinyin initials, a name or a code"))
         self.entry = ctk.CTkEntry(self.body, height=44, font=style.font(18), width=640)
         self.entry.pack(fill="x")
@@ -213,10 +214,10 @@ class MatterDialog(Dialog):
         self.entry.bind("<Down>", lambda _e: self._move(1))
         self.entry.bind("<Up>", lambda _e: self._move(-1))
         self.listbox.bind("<Double-1>", lambda _e: self.confirm())
-        self._last = None
+        self._last: str | None = None
         self.open(self.entry)
 
-    def _changed(self, event: Any) -> None:
+    def _changed(self, event: tk.Event[tk.Misc]) -> None:
         if event.keysym in ("Up", "Down", "Return", "KP_Enter", "Escape", "Tab"):
             return
         text = self.entry.get().strip()
@@ -230,7 +231,7 @@ class MatterDialog(Dialog):
         select_index(self.listbox, (sel[0] + delta) if sel else 0)
         return "break"
 
-    def show_results(self, items: list[Any]) -> None:
+    def show_results(self, items: list[Matter]) -> None:
         if not self.winfo_exists():
             return
         self._results = list(items)

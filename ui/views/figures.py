@@ -5,7 +5,6 @@ on a plain tk Canvas (tickets per hour as bars; ratings by level as horizontal b
 from __future__ import annotations
 
 import tkinter as tk
-from typing import Any
 
 import customtkinter as ctk
 
@@ -20,7 +19,7 @@ FIRST_HOUR, LAST_HOUR = 8, 18  # the hall's opening hours; busier hours outside 
 
 
 class FiguresPanel(ctk.CTkFrame):
-    def __init__(self, master: Any) -> None:
+    def __init__(self, master: tk.Misc) -> None:
         super().__init__(master)
         self.labels = Relabel(self, self._redraw)
         self.title = ctk.CTkLabel(self, font=style.font(18, "bold"), anchor="w")

@@ -25,7 +25,7 @@ HEADINGS = {"number": N_("Ticket"), "priority": N_("Priority"), "category": N_("
 
 
 class QueueList(ctk.CTkFrame):
-    def __init__(self, master: Any, *, on_resume: Callable[[int], None]) -> None:
+    def __init__(self, master: tk.Misc, *, on_resume: Callable[[int], None]) -> None:
         super().__init__(master)
         self._on_resume = on_resume
         self._rows: dict[str, tuple[Any, ...]] = {}

@@ -5,8 +5,8 @@ Enter submits (bound on the toplevel by the app, since clicking in customtkinter
 
 from __future__ import annotations
 
+import tkinter as tk
 from collections.abc import Callable
-from typing import Any
 
 import customtkinter as ctk
 
@@ -18,7 +18,7 @@ CAPS_LOCK_MASK = 0x2
 
 
 class SignInView(ctk.CTkFrame):
-    def __init__(self, master: Any, *, on_submit: Callable[[str, str], None],
+    def __init__(self, master: tk.Misc, *, on_submit: Callable[[str, str], None],
                  on_caps: Callable[[bool], None], on_language: Callable[[], None]) -> None:
         super().__init__(master, corner_radius=12)
         self._on_submit = on_submit
@@ -75,12 +75,14 @@ class SignInView(ctk.CTkFrame):
             entry.bind("<KeyPress>", self._key, add="+")
             entry.bind("<KeyRelease>", self._key, add="+")
 
-    def _key(self, event: Any) -> None:
+    def _key(self, event: tk.Event[tk.Misc]) -> None:
+        # Tk gives the modifier state as a number (a string only for events that have none).
+        caps = bool(event.state & CAPS_LOCK_MASK) if isinstance(event.state, int) else False
         if event.keysym in ("Caps_Lock",):
             # The state bit reports the value before this key took effect.
-            self._on_caps(not bool(event.state & CAPS_LOCK_MASK) if event.type == "2" else bool(event.state & CAPS_LOCK_MASK))
+            self._on_caps(not caps if event.type == "2" else caps)
             return
-        self._on_caps(bool(event.state & CAPS_LOCK_MASK))
+        self._on_caps(caps)
 
     def submit(self) -> None:
         self._on_submit(self.staff_entry.get(), self.password_entry.get())

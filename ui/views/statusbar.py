@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import tkinter as tk
 
 import customtkinter as ctk
 
@@ -10,7 +10,7 @@ from ui import style
 
 
 class StatusBar(ctk.CTkFrame):
-    def __init__(self, master: Any) -> None:
+    def __init__(self, master: tk.Misc) -> None:
         super().__init__(master, corner_radius=0, height=34, fg_color=style.color("panel_alt"))
         self.connection = ctk.CTkLabel(self, font=style.font(14, "bold"), anchor="w")
         self.outbox = ctk.CTkLabel(self, font=style.font(14), anchor="w")
@@ -30,7 +30,7 @@ class StatusBar(ctk.CTkFrame):
 class Banner(ctk.CTkFrame):
     """A full-width red strip with the words; hidden while everything works."""
 
-    def __init__(self, master: Any) -> None:
+    def __init__(self, master: tk.Misc) -> None:
         super().__init__(master, corner_radius=0, fg_color=style.color("banner_offline"))
         self.label = ctk.CTkLabel(self, font=style.font(17, "bold"), anchor="w", justify="left",
                                   text_color=style.color("banner_text"), wraplength=1300)
