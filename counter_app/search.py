@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import re
+import threading
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
@@ -55,15 +56,7 @@ def keys_revision() -> str:
 
 
 def release_pypinyin() -> bool:
-    """Unload pypinyin after a sync computed keys with it; True if it was loaded.
-
-    Importing pypinyin builds its phrase, character and segmentation dictionaries as Python
-    objects: ~50 MB of the desk's heap (55 MB RSS measured), kept for the life of the process
-    although only a sync that meets a new or renamed matter needs them, once. Dropping its
-    modules from ``sys.modules`` lets the cycle collector free them; the next such sync imports
-    it again (~0.15 s). A thread still inside ``lazy_pinyin`` keeps its own references and
-    finishes normally. Nothing else in the desk imports pypinyin.
-    """
+    """Unload pypinyin now; True if it was loaded. See ``release_pypinyin_later``."""
     import gc
     import sys
 
@@ -73,6 +66,33 @@ def release_pypinyin() -> bool:
     if names:
         gc.collect()
     return bool(names)
+
+
+# How long pypinyin stays loaded after the last sync that computed keys with it.
+RELEASE_AFTER_S = 30.0
+_release_lock = threading.Lock()
+_release_timer: threading.Timer | None = None
+
+
+def release_pypinyin_later() -> None:
+    """Unload pypinyin ``RELEASE_AFTER_S`` after the last call (a sync that computed keys).
+
+    Importing pypinyin builds its phrase, character and segmentation dictionaries as Python
+    objects: ~50 MB of the desk's heap (55 MB RSS measured), kept for the life of the process
+    although only a sync that meets a new or renamed matter needs them. Dropping its modules
+    from ``sys.modules`` lets the cycle collector free them; the next such sync imports it again
+    (~0.2 s plus the collection, hence the delay: a burst of syncs imports it once). A thread
+    still inside ``lazy_pinyin`` keeps its own references and finishes normally. Nothing else in
+    the desk imports pypinyin.
+    """
+    global _release_timer
+    with _release_lock:
+        if _release_timer is not None:
+            _release_timer.cancel()
+        _release_timer = threading.Timer(RELEASE_AFTER_S, release_pypinyin)
+        _release_timer.name = "pypinyin-release"
+        _release_timer.daemon = True
+        _release_timer.start()
 
 
 def normalize(text: str) -> str:
