@@ -45,7 +45,7 @@ from counter_app.search import (
     SearchIndex,
     compute_keys,
     keys_revision,
-    release_pypinyin_later,
+    release_pypinyin_after_sync,
 )
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ class Catalog:
             changed.append((code, row))
         keys_seconds = time.perf_counter() - t0
         if computed:
-            release_pypinyin_later()  # ~50 MB of dictionaries, needed again only for new names
+            release_pypinyin_after_sync()  # ~50 MB of dictionaries, needed again only for new names
         self._write(changed, deleted, page.catalog_version, full)
         index = SearchIndex(r.entry for r in rows.values()) if (changed or deleted or full) \
             else old.index
