@@ -51,7 +51,7 @@ def frozen() -> bool:
     return bool(getattr(sys, "frozen", False))
 
 
-def _package_dir(name: str) -> Path | None:
+def package_dir(name: str) -> Path | None:
     """The folder of an importable package, frozen or not, without importing it."""
     spec = importlib.util.find_spec(name)
     if spec is None:

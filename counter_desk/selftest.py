@@ -40,7 +40,7 @@ def check_theme() -> list[CheckResult]:
     from ui.resources import resource_path
 
     out: list[CheckResult] = []
-    ctk = headless._package_dir("customtkinter")
+    ctk = headless.package_dir("customtkinter")
     if ctk is None:
         return [CheckResult("customtkinter", FAIL, "not importable", REINSTALL_ZH, REINSTALL_EN)]
     assets = ctk / "assets"
