@@ -46,7 +46,10 @@ def _first_frame(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def _size_mb(folder: Path) -> float:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+    # Symlinks (PyInstaller links some .so files into place) count once, as in the archive;
+    # earlier figures (188 MB) counted them twice. build/build.py prints the same figure.
+    return sum(f.stat().st_size for f in folder.rglob("*")
+               if f.is_file() and not f.is_symlink()) / 1e6
 
 
 def run() -> list[dict[str, Any]]:

@@ -4,8 +4,14 @@
    generated `counter_app/_version.py` in the work folder that the spec adds to the bundle (the
    source tree is not touched) and, on Windows, to a version resource file for the .exe;
 2. PyInstaller runs build/counter-app.spec (onedir);
-3. the folder is packed as `build/dist/counter-app-<version>-<platform>.tar.gz` (a .zip on
-   Windows) and `SHA256SUMS` lists it.
+3. every module of our packages (`SHIPPED_PACKAGES`) must be in the bundle's archive: the
+   .py files of the source tree are compared with the PYZ inside the built executable, and a
+   missing one fails the build (exit 3, no archive made). PyInstaller only bundles what it sees
+   imported, so a module loaded by a string (importlib) silently goes missing otherwise
+   (issue 12). `__main__` modules are the source-tree entry points (`python -m`); the build's
+   own entry is build/entry.py, so they are not required;
+4. the folder is packed as `build/dist/counter-app-<version>-<platform>.tar.gz` (a .zip on
+   Windows) and `SHA256SUMS` lists it; the folder's and the archive's sizes are printed.
 
 Options: `--out DIR` (default build/dist), `--work DIR` (default build/work), `--version V`.
 Prints the archive path and the app folder path as its last two lines.
@@ -26,6 +32,66 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Our packages, all of whose modules ship (those absent from the checkout are skipped).
+SHIPPED_PACKAGES = ("counter_desk", "counter_app", "ui", "api_client")
+
+
+class MissingModules(Exception):
+    """Modules of our packages that are not in the built bundle."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(", ".join(missing))
+        self.missing = missing
+
+
+def source_modules(root: Path = ROOT) -> set[str]:
+    """Dotted names of the modules of SHIPPED_PACKAGES in the source tree.
+
+    Only folders that are packages (an `__init__.py` all the way up) count: e.g.
+    ui/locale/translate_zh.py is a developer script beside the catalogs, not a module.
+    """
+    found: set[str] = set()
+    for pkg in SHIPPED_PACKAGES:
+        base = root / pkg
+        if not (base / "__init__.py").is_file():
+            continue
+        for py in base.rglob("*.py"):
+            rel = py.relative_to(root)
+            if "__pycache__" in rel.parts or py.stem == "__main__":
+                continue
+            if not all((root / Path(*rel.parts[:i]) / "__init__.py").is_file()
+                       for i in range(1, len(rel.parts))):
+                continue
+            parts = list(rel.with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found.add(".".join(parts))
+    return found
+
+
+def bundled_modules(app_dir: Path) -> set[str]:
+    """Module names in the PYZ archive PyInstaller embeds in the built executable."""
+    from PyInstaller.archive.readers import CArchiveReader  # type: ignore[import-untyped]
+
+    exe = app_dir / ("counter-app.exe" if sys.platform == "win32" else "counter-app")
+    carchive = CArchiveReader(str(exe))
+    names: set[str] = set()
+    for entry in carchive.toc:
+        if entry.endswith(".pyz"):
+            names.update(carchive.open_embedded_archive(entry).toc)
+    return names
+
+
+def check_modules(app_dir: Path, root: Path = ROOT) -> None:
+    """Raise MissingModules unless every module of our packages is in the bundle."""
+    missing = sorted(source_modules(root) - bundled_modules(app_dir))
+    if missing:
+        raise MissingModules(missing)
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes of the files in a folder; symlinks (PyInstaller links some .so files) count once."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
 
 
 def git_version() -> str:
@@ -121,6 +187,7 @@ def build(out_dir: Path, work_dir: Path, version: str) -> tuple[Path, Path]:
                     "--workpath", str(work_dir / "pyi"), str(ROOT / "build" / "counter-app.spec")],
                    cwd=ROOT, env=env, check=True)
     app_dir = work_dir / "dist" / "counter-app"
+    check_modules(app_dir)
     return pack(app_dir, out_dir, version), app_dir
 
 
@@ -133,7 +200,18 @@ def main(argv: list[str] | None = None) -> int:
     version = args.version or git_version()
     if (args.work / "dist" / "counter-app").exists():
         shutil.rmtree(args.work / "dist" / "counter-app")
-    archive, app_dir = build(args.out.resolve(), args.work.resolve(), version)
+    try:
+        archive, app_dir = build(args.out.resolve(), args.work.resolve(), version)
+    except MissingModules as exc:
+        print("build FAILED: these modules are in the source tree but not in the bundle "
+              "(PyInstaller did not see them imported: a string import? import them plainly "
+              "from the composition root, or list them in hiddenimports in "
+              "build/counter-app.spec):", file=sys.stderr)
+        for name in exc.missing:
+            print(f"  missing: {name}", file=sys.stderr)
+        return 3
+    print(f"bundle size: {folder_size(app_dir) / 1e6:.1f} MB (folder), "
+          f"{archive.stat().st_size / 1e6:.1f} MB (archive {archive.name})")
     print(archive)
     print(app_dir)
     return 0

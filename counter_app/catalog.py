@@ -40,7 +40,13 @@ from api_client.errors import ApiError
 from api_client.models import ChecklistItem, Matter, MatterPage
 from counter_app.errors import ConfigError, CounterError, from_api
 from counter_app.events import CatalogSynced, EventBus
-from counter_app.search import IndexEntry, SearchIndex, compute_keys, keys_revision
+from counter_app.search import (
+    IndexEntry,
+    SearchIndex,
+    compute_keys,
+    keys_revision,
+    release_pypinyin_after_sync,
+)
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +265,8 @@ class Catalog:
             rows[code] = row
             changed.append((code, row))
         keys_seconds = time.perf_counter() - t0
+        if computed:
+            release_pypinyin_after_sync()  # ~50 MB of dictionaries, needed again only for new names
         self._write(changed, deleted, page.catalog_version, full)
         index = SearchIndex(r.entry for r in rows.values()) if (changed or deleted or full) \
             else old.index

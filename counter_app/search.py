@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import heapq
 import re
+import threading
+import time
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
@@ -43,11 +45,66 @@ _START = "\x00"
 _HISTORY = 32
 
 
+# The pypinyin release whose dictionaries made the stored keys: pinned in pyproject.toml and
+# checked against the installed package by tests/test_desk_memory.py, so the revision is known
+# without importing pypinyin (its dictionaries are ~50 MB of Python objects).
+PYPINYIN_VERSION = "0.55.0"
+
+
 def keys_revision() -> str:
     """The revision stored beside the keys; a different one means "recompute at next sync"."""
-    import pypinyin  # local: importing pypinyin alone costs ~0.15 s, only sync needs it
+    return f"{KEYS_ALGORITHM}/pypinyin-{PYPINYIN_VERSION}"
 
-    return f"{KEYS_ALGORITHM}/pypinyin-{pypinyin.__version__}"
+
+def release_pypinyin() -> bool:
+    """Unload pypinyin now; True if it was loaded. See ``release_pypinyin_after_sync``."""
+    import gc
+    import sys
+
+    global _released_at
+    names = [n for n in sys.modules if n == "pypinyin" or n.startswith("pypinyin.")]
+    for name in names:
+        sys.modules.pop(name, None)
+    if names:
+        gc.collect()
+    _released_at = time.monotonic()
+    return bool(names)
+
+
+# A sync within this long of the last release keeps pypinyin for this long after it instead.
+RELEASE_AFTER_S = 2.0
+_release_lock = threading.Lock()
+_release_timer: threading.Timer | None = None
+_released_at = float("-inf")
+
+
+def release_pypinyin_after_sync() -> None:
+    """Let pypinyin go after a sync that computed keys with it: at once, or in a burst of
+    syncs ``RELEASE_AFTER_S`` after the last one.
+
+    Importing pypinyin builds its phrase, character and segmentation dictionaries as Python
+    objects: ~50 MB of the desk's heap (55 MB RSS measured), kept for the life of the process
+    although only a sync that meets a new or renamed matter needs them. Dropping its modules
+    from ``sys.modules`` lets the cycle collector free them; the next such sync imports it again
+    (~0.2 s plus the collection). At once matters: released before the sync builds its rows and
+    index, the freed memory is reused by them (released later, the day's objects sit above the
+    hole and RSS stays ~15 MB higher: 133 vs 118 MB after a day). Only a sync soon after the
+    last release (a burst) defers it, so a burst imports pypinyin twice, not once per sync. A
+    thread still inside ``lazy_pinyin`` keeps its own references and finishes normally.
+    Nothing else in the desk imports pypinyin.
+    """
+    global _release_timer
+    with _release_lock:
+        if _release_timer is not None:
+            _release_timer.cancel()
+            _release_timer = None
+        if time.monotonic() - _released_at >= RELEASE_AFTER_S:
+            release_pypinyin()
+            return
+        _release_timer = threading.Timer(RELEASE_AFTER_S, release_pypinyin)
+        _release_timer.name = "pypinyin-release"
+        _release_timer.daemon = True
+        _release_timer.start()
 
 
 def normalize(text: str) -> str:

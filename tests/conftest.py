@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.support.server_fixtures",
     "tests.support.gui_fixtures",
     "tests.support.deploy_fixtures",
+    "tests.support.frozen_fixtures",
 ]
 
 _skipped_required: list[str] = []

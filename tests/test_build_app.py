@@ -1,38 +1,36 @@
 """The packaged desk: PyInstaller builds it, and the built app passes its own self-test.
 
-One real build per module (~30 s) into a temp folder through `build/build.py`, then the frozen
-executable is run: `--version` carries the git version, `--self-test` passes (and fails when a
-shipped file is removed), `--first-frame-exit` opens the real window under the test display, and
-the archive matches SHA256SUMS.
+One real build per test session (tests/support/frozen_fixtures.py, shared with the clerk suite
+in tests/test_frozen_clerk.py) through `build/build.py`, then the frozen executable is run:
+`--version` carries the git version, `--self-test` passes (and fails when a shipped file is
+removed), `--first-frame-exit` opens the real window under the test display, the archive
+matches SHA256SUMS, every module of our packages is in it, and the bundle stays small. A second,
+deliberately broken build (one module excluded from the spec's reach) must fail.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+from tests.support.frozen_fixtures import FrozenBuild, run_build
 from tests.support.server_fixtures import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
-    base = tmp_path_factory.mktemp("build")
-    version = "1.2.3-4-gabcdef0"
-    out = subprocess.run([sys.executable, str(ROOT / "build" / "build.py"), "--out",
-                          str(base / "out"), "--work", str(base / "work"), "--version", version],
-                         cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    archive, app_dir = (Path(p) for p in out.stdout.strip().splitlines()[-2:])
-    return archive, app_dir, version
+@pytest.fixture
+def built(frozen_build: FrozenBuild) -> tuple[Path, Path, str]:
+    return frozen_build.archive, frozen_build.app_dir, frozen_build.version
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -80,7 +78,10 @@ def test_built_app_self_test_passes(built: tuple[Path, Path, str], tmp_path: Pat
     assert r.returncode == 0, r.stdout + r.stderr
     assert "(frozen," in r.stdout
     for name in ("customtkinter themes", "customtkinter fonts", "desk theme", "translations zh",
-                 "translations en", "sqlite", "CA bundle (certifi)"):
+                 "translations en", "sqlite", "CA bundle (certifi)",
+                 # the services the frozen desk once lacked (string imports, issue 12)
+                 "catalog", "search", "outbox", "documents store", "documents upload",
+                 "documents service"):
         assert f"[ok] {name}:" in r.stdout, name
     assert "journal wal, synchronous 2" in r.stdout
 
@@ -107,3 +108,46 @@ def test_built_app_opens_its_window(built: tuple[Path, Path, str], tmp_path: Pat
     assert r.returncode == 0, r.stdout + r.stderr
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("first-frame ")]
     assert line and float(line[0].split()[1]) > 0
+
+
+def _build_tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_tool", ROOT / "build" / "build.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_module_of_our_packages_is_in_the_bundle(frozen_build: FrozenBuild) -> None:
+    tool = _build_tool()
+    shipped = tool.bundled_modules(frozen_build.app_dir)
+    source = tool.source_modules()
+    # The modules that were left out while the core loaded them by string (issue 12).
+    for name in ("counter_app.catalog", "counter_app.outbox", "counter_app.localdb",
+                 "counter_app.search", "counter_app.documents.service",
+                 "counter_app.documents.store", "counter_app.documents.upload",
+                 "ui.app", "api_client.client", "tufup.repo"):
+        assert name in shipped, name
+    assert source and source <= shipped, sorted(source - shipped)
+    assert "ui.locale.translate_zh" not in source  # a developer script, not a module
+
+
+def test_build_fails_when_a_module_is_out_of_the_specs_reach(tmp_path: Path) -> None:
+    env = dict(os.environ, COUNTER_BUILD_EXCLUDE="counter_app.search")
+    out = run_build(tmp_path, env=env)
+    assert out.returncode == 3, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "missing: counter_app.search" in out.stderr
+    assert "not in the bundle" in out.stderr
+    assert not list((tmp_path / "out").glob("counter-app-*")), "no archive for a broken build"
+
+
+def test_bundle_size_is_reported_and_trimmed(frozen_build: FrozenBuild) -> None:
+    line = [ln for ln in frozen_build.output.splitlines() if ln.startswith("bundle size: ")]
+    assert line, frozen_build.output[-2000:]
+    mb = float(line[0].split()[2])
+    assert mb == pytest.approx(_build_tool().folder_size(frozen_build.app_dir) / 1e6, abs=0.1)
+    assert mb <= 100, line[0]
+    internal = frozen_build.app_dir / "_internal"
+    # SANE and its XML/ICU chain are the system's (docs/performance.md "Bundle").
+    for lib in ("libicudata", "libicuuc", "libxml2", "libsane"):
+        assert not list(internal.glob(lib + ".so*")), lib
