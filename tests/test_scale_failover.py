@@ -27,6 +27,11 @@ from tests.support.server_fixtures import REPO_ROOT
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
+# The same workload for the real run and the naive control: 6 hall-wide subscribers, each
+# resuming with Last-Event-ID about every 0.5 s (on top of the cuts the faults cause).
+SUBSCRIBERS = 6
+RECONNECT_EVERY = 0.5
+
 
 @pytest.fixture(scope="module")
 def private_pg() -> Iterator[PrivatePostgres]:
@@ -46,7 +51,7 @@ def test_kill9_and_pg_restart_lose_nothing(private_pg: PrivatePostgres, tmp_path
     db = private_pg.create_db()
     cluster = Cluster(db, tmp_path / "c", 3).start()
     try:
-        wl = Workload(cluster.url)
+        wl = Workload(cluster.url, subscribers=SUBSCRIBERS, reconnect_every=RECONNECT_EVERY)
         wl.start()
         time.sleep(6)
         victim = cluster.servers[1]
@@ -59,16 +64,17 @@ def test_kill9_and_pg_restart_lose_nothing(private_pg: PrivatePostgres, tmp_path
         v = wl.verdict(db)
         _print("failover", v)
         assert not v["client_errors"], v["client_errors"][:5]
-        assert v["tickets"] >= 150, v
-        assert v["ratings"] >= 50, v
+        assert v["tickets"] >= 100, v
+        assert v["ratings"] >= 30, v
         assert v["double_assigned"] == 0, v
         assert v["lost"] == 0, v
-        assert v["events_missed"] == 0, v
+        assert v["ticket_events_missed"] == 0, v
+        assert v["event_ids_missed"] == 0, v
         assert v["ratings_not_exactly_once"] == 0, v
         assert v["duplicate_events"] == 0, v
         # The faults really happened and were seen as such by clients: cut connections or 502s
         # at the kill, clear 503s (database_unavailable) or cut connections at the restart.
-        assert sum(v["reconnects"]) >= 3 * 3, v
+        assert min(v["reconnects"]) >= 10, v
         assert v["retries"] > 0, v
         # After the run the event log is whole: check-db says so (exit 0).
         out = subprocess.run([sys.executable, "-m", "hall_server", "check-db", "--db", db,
@@ -87,7 +93,7 @@ def test_naive_event_ids_are_caught_by_the_same_detector(private_pg: PrivatePost
     db = private_pg.create_db()
     cluster = Cluster(db, tmp_path / "c", 3, env={"HALL_TEST_NAIVE_EVENTS": "1"}).start()
     try:
-        wl = Workload(cluster.url, subscribers=3, reconnect_every=2.0)
+        wl = Workload(cluster.url, subscribers=SUBSCRIBERS, reconnect_every=RECONNECT_EVERY)
         wl.start()
         time.sleep(15)
         wl.finish()
@@ -95,7 +101,7 @@ def test_naive_event_ids_are_caught_by_the_same_detector(private_pg: PrivatePost
         _print("naive control", v)
         assert not v["client_errors"], v["client_errors"][:5]
         assert v["double_assigned"] == 0 and v["lost"] == 0  # tickets were never the problem
-        assert v["events_missed"] > 0, "the detector did not catch the naive event reader"
+        assert v["ticket_events_missed"] + v["event_ids_missed"] > 0, "the detector missed the naive reader"
     finally:
         cluster.stop()
 
