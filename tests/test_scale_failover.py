@@ -172,12 +172,3 @@ def test_resume_returns_exactly_what_was_missed_across_processes(private_pg: Pri
         assert got == list(range(mark + 1, mark + 21))
     finally:
         cluster.stop()
-
-
-def test_sqlite_refuses_several_workers(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "hall_server", "serve", "--workers", "2", "--data-dir",
-                        str(tmp_path), "--port", "1"], capture_output=True, text=True, timeout=60,
-                       cwd=str(REPO_ROOT), env={**os.environ, "HALL_DB_URL": ""})
-    assert r.returncode == 2
-    assert "PostgreSQL" in r.stderr and "多进程" in r.stderr
-    assert not (tmp_path / "hall.sqlite3").exists()  # refused before touching anything

@@ -1,0 +1,165 @@
+"""Issue 11 item 1 at the database: event ids follow COMMIT order with no holes on PostgreSQL,
+so a poller that keeps "the highest id seen" never passes over an event that commits later —
+and the naive design (ids from the sequence at INSERT) is caught by the same poller. Plus
+`hall-server check-db` (schema revision, holes, retention, unreachable) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hall_server.db import Store, Tx, now_ms, run
+from tests.support.server_fixtures import REPO_ROOT, drop_pg_db, fresh_pg_url, free_port
+
+WRITERS = 12
+PER_WRITER = 25
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    base = os.environ.get("HALL_TEST_PG_URL")
+    if not base:
+        pytest.skip("HALL_TEST_PG_URL not set")
+    url = fresh_pg_url(base)
+    yield url
+    drop_pg_db(url)
+
+
+def _race(store: Store) -> tuple[list[int], list[int]]:
+    """WRITERS threads commit events while holding their transaction open a random few ms after
+    the event was emitted (so commits interleave); a poller reads `id > highest seen` meanwhile.
+    Returns (ids the poller saw, ids in the table)."""
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def writer(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(PER_WRITER):
+            def fn(tx: Tx) -> None:
+                tx.emit("test.event", {"n": 1})
+                time.sleep(rng.random() * 0.01)  # more work after the event, before COMMIT
+            store.write_sync(fn)
+
+    def poller() -> None:
+        last = 0
+        while True:
+            done = stop.is_set()
+            rows = store.read_sync(lambda c, a=last: [r[0] for r in run(c, "SELECT id FROM events WHERE id > :a ORDER BY id", {"a": a}).all()])
+            seen.extend(rows)
+            if rows:
+                last = rows[-1]
+            if done:
+                return
+            time.sleep(0.001)
+
+    p = threading.Thread(target=poller)
+    p.start()
+    ws = [threading.Thread(target=writer, args=(i,)) for i in range(WRITERS)]
+    for w in ws:
+        w.start()
+    for w in ws:
+        w.join()
+    stop.set()
+    p.join()
+    table = store.read_sync(lambda c: [r[0] for r in run(c, "SELECT id FROM events ORDER BY id").all()])
+    return seen, table
+
+
+@pytest.mark.postgres
+def test_event_ids_follow_commit_order_and_the_naive_ids_do_not(pg_url: str) -> None:
+    store = Store(pg_url)
+    try:
+        store.migrate()
+        seen, table = _race(store)
+        assert len(table) == WRITERS * PER_WRITER
+        assert table == list(range(table[0], table[0] + len(table)))  # dense: no holes
+        assert seen == table  # the poller passed over nothing, and saw each id once, in order
+
+        # The naive control: the same race with ids from the sequence (today's design).
+        store.naive_events = True
+        run_ids = store.read_sync(lambda c: run(c, "SELECT setval(pg_get_serial_sequence('events', 'id'), "
+                                                   "(SELECT last_id FROM event_counter))").scalar())
+        assert run_ids
+        seen2, table2 = _race(store)
+        new = [i for i in table2 if i not in set(table)]
+        skipped = sorted(set(new) - set(seen2))
+        assert skipped, "the poller should have passed over late commits of the naive ids"
+    finally:
+        store.close()
+
+
+def _check_db(*args: str) -> tuple[int, dict[str, object]]:
+    r = subprocess.run([sys.executable, "-m", "hall_server", "check-db", *args], capture_output=True,
+                       text=True, cwd=str(REPO_ROOT), timeout=120)
+    return r.returncode, json.loads(r.stdout) if r.stdout.strip().startswith("{") else {"raw": r.stdout + r.stderr}
+
+
+def _emit(store: Store, n: int, at: int | None = None) -> None:
+    def fn(tx: Tx) -> None:
+        for _ in range(n):
+            tx.emit("test.event", {})
+    store.write_sync(fn)
+    if at is not None:  # after: on PostgreSQL the rows are only inserted right before COMMIT
+        store.write_sync(lambda tx: run(tx.conn, "UPDATE events SET at_ms = :a", {"a": at}))
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_check_db_reports_schema_holes_retention_and_unreachable(engine: str, tmp_path: Path) -> None:
+    if engine == "postgres":
+        base = os.environ.get("HALL_TEST_PG_URL")
+        if not base:
+            pytest.skip("HALL_TEST_PG_URL not set")
+        url = fresh_pg_url(base)
+    else:
+        url = f"sqlite:///{tmp_path / 'hall.sqlite3'}"
+    store = Store(url)
+    try:
+        # Not migrated yet: a problem, exit 1, and check-db must not have migrated it.
+        rc, rep = _check_db("--db", url)
+        assert rc == 1 and "migrate" in " ".join(rep["problems"]), rep  # type: ignore[arg-type]
+        store.migrate()
+        rc, rep = _check_db("--db", url)
+        assert rc == 0 and rep["ok"] is True, rep
+        _emit(store, 10)
+        rc, rep = _check_db("--db", url)
+        assert rc == 0 and rep["events"]["count"] == 10, rep  # type: ignore[index]
+        # A hole in the middle of the log (what the naive ids produced): exit 1.
+        store.write_sync(lambda tx: run(tx.conn, "DELETE FROM events WHERE id = (SELECT MIN(id) + 4 FROM events)"))
+        rc, rep = _check_db("--db", url)
+        assert rc == 1 and rep["events"]["missing_ids"] == 1, rep  # type: ignore[index]
+        store.write_sync(lambda tx: run(tx.conn, "DELETE FROM events"))
+        # Events older than the retention: no server is pruning.
+        _emit(store, 3, at=now_ms() - 30 * 3600 * 1000)
+        rc, rep = _check_db("--db", url)
+        assert rc == 1 and any("old" in p for p in rep["problems"]), rep  # type: ignore[union-attr]
+        # Schema behind the code.
+        store.write_sync(lambda tx: run(tx.conn, "UPDATE alembic_version SET version_num = '0002'"))
+        rc, rep = _check_db("--db", url)
+        assert rc == 1 and rep["schema"]["revision"] == "0002", rep  # type: ignore[index]
+    finally:
+        store.close()
+        if engine == "postgres":
+            drop_pg_db(url)
+    # Unreachable: exit 2 (monitoring pages someone), and no password in the report.
+    dead = f"postgresql+psycopg://hall:secret-pw@127.0.0.1:{free_port()}/hall"
+    rc, rep = _check_db("--db", dead)
+    assert rc == 2, rep
+    assert "secret-pw" not in json.dumps(rep)
+
+
+def test_sqlite_serve_refuses_several_workers(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "hall_server", "serve", "--workers", "2", "--data-dir",
+                        str(tmp_path), "--port", str(free_port())], capture_output=True, text=True, timeout=60,
+                       cwd=str(REPO_ROOT), env={**os.environ, "HALL_DB_URL": ""})
+    assert r.returncode == 2
+    assert "PostgreSQL" in r.stderr and "多进程" in r.stderr
+    assert not (tmp_path / "hall.sqlite3").exists()  # refused before touching anything
