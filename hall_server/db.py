@@ -516,7 +516,7 @@ def _connection_lost(e: DBAPIError) -> bool:
 
     orig = e.orig
     return isinstance(orig, psycopg.OperationalError) and not isinstance(
-        orig, psycopg.errors.TransactionRollbackError  # deadlock / serialisation: a real answer
+        orig, psycopg.errors.TransactionRollback  # deadlock / serialisation: a real answer
     )
 
 

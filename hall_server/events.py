@@ -16,6 +16,7 @@ dropped, PostgreSQL restarted) delays events but never loses them; it also polls
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
@@ -123,7 +124,7 @@ async def stream(
         yield b"retry: 2000\n\n"
         if last_event_id is not None:
             while True:
-                backlog = await store.read(lambda c, s=sent: load_events_after(c, s))
+                backlog = await store.read(functools.partial(load_events_after, after=sent))
                 for ev in backlog:
                     if sub.wants(ev):
                         yield format_event(ev)
@@ -132,16 +133,18 @@ async def stream(
                     break
         while True:
             try:
-                ev = await asyncio.wait_for(sub.queue.get(), timeout=ping_seconds)
+                live = await asyncio.wait_for(sub.queue.get(), timeout=ping_seconds)
             except TimeoutError:
                 yield b": ping\n\n"
                 continue
-            if ev is None:
+            if live is None:
                 return
-            if ev.id <= sent:
+            # Ids follow commit order and the listener publishes them in order, so an id at
+            # or below `sent` was already sent from the backlog.
+            if live.id <= sent:
                 continue
-            sent = ev.id
-            yield format_event(ev)
+            sent = live.id
+            yield format_event(live)
     finally:
         broker.unsubscribe(sub)
 
@@ -173,7 +176,7 @@ class PgListener:
         """Publish every event after the last one published (a prefix of the log, in order)."""
         while True:
             after = self.last_published
-            evs = self.store.read_sync(lambda c, a=after: load_events_after(c, a))
+            evs = self.store.read_sync(functools.partial(load_events_after, after=after))
             if not evs:
                 return
             if evs[0].id != after + 1:
@@ -223,6 +226,6 @@ class PgListener:
         publish the notified ids as they arrive, which is not id order."""
         if not ids:
             return
-        evs = self.store.read_sync(lambda c, ids=ids: load_events_by_ids(c, ids))
+        evs = self.store.read_sync(functools.partial(load_events_by_ids, ids=ids))
         if evs:
             self.broker.publish_threadsafe(evs)

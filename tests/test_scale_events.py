@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hall_server.db import Store, Tx, now_ms, run
-from tests.support.server_fixtures import REPO_ROOT, drop_pg_db, fresh_pg_url, free_port
+from tests.support.server_fixtures import REPO_ROOT, drop_pg_db, free_port, fresh_pg_url
 
 WRITERS = 12
 PER_WRITER = 25

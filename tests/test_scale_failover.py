@@ -11,7 +11,6 @@ A private PostgreSQL cluster (not the suite's HALL_TEST_PG_URL one) because this
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
