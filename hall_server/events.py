@@ -204,11 +204,16 @@ class PgListener:
                     self.ready.set()
                     idle = 0.0
                     while not self._stop.is_set():
-                        ids = [int(n.payload) for n in conn.notifies(timeout=0.5, stop_after=200)]
                         if self.naive:
-                            self._naive_publish(ids)
+                            # (the old loop: collects for up to 0.5 s before publishing)
+                            self._naive_publish([int(n.payload) for n in conn.notifies(timeout=0.5, stop_after=200)])
                             continue
+                        # Wake on the FIRST notification (collecting a batch held every event
+                        # back up to 0.5 s), then take what else has arrived without waiting:
+                        # one read of `id > last published` covers them all.
+                        ids = [n.payload for n in conn.notifies(timeout=0.5, stop_after=1)]
                         if ids:
+                            ids += [n.payload for n in conn.notifies(timeout=0)]
                             idle = 0.0
                             self._catch_up()
                             continue
