@@ -9,9 +9,9 @@ LISTEN thread in every server process (see events.py).
 
 Event ids are in COMMIT order on both engines, dense (1, 2, 3, ... with no holes) and never
 reused: SQLite has one writer; on PostgreSQL a transaction's events are given their ids only at
-its end, by bumping the single `event_counter` row (whose row lock is held until COMMIT), so a
-transaction that commits later always has higher ids, and any snapshot holds a prefix of the
-log. A reader that remembers "the highest id sent" can therefore never pass over an event that
+COMMIT, by a deferred trigger that bumps the single `event_counter` row (its row lock held to
+the end of COMMIT), so a transaction that commits later always has higher ids, and any
+snapshot holds a prefix of the log. A reader that remembers "the highest id sent" can therefore never pass over an event that
 commits later (docs/architecture.md, "Events in commit order").
 """
 
@@ -66,9 +66,10 @@ class Tx:
     """One write transaction: the connection plus the events to publish after COMMIT.
 
     On PostgreSQL (`defer_events`) `emit` only buffers the event; `flush_events`, called by the
-    Store right before COMMIT, numbers the buffered events from the `event_counter` row and
-    inserts them. Taking that row's lock last keeps it held only for the insert and the COMMIT,
-    and no other lock is ever taken after it (so it cannot be part of a deadlock).
+    Store as the last statement before COMMIT, inserts them all in one round trip with
+    temporary ids; migration 0005's deferred trigger numbers them from the `event_counter` row
+    during COMMIT. That row lock is the last lock any transaction takes and is held only inside
+    PostgreSQL's commit, so it can neither deadlock nor wait on a client.
     """
 
     conn: Connection
@@ -114,16 +115,15 @@ class Tx:
         if not pend:
             return
         self._pending = []
-        n = len(pend)
         params = {
-            "n": n, "ch": NOTIFY_CHANNEL,
             "types": [p[0] for p in pend], "ats": [p[1] for p in pend], "ws": [p[2] for p in pend],
             "cs": [p[3] for p in pend], "tws": [p[4] for p in pend], "datas": [p[6] for p in pend],
         }
-        last = int(run(self.conn, _EMIT_PG_SQL, params).scalar_one())
-        first = last - n + 1
-        for i, (type_, at, w, c, tw, payload, _body) in enumerate(pend):
-            self.events.append(PendingEvent(first + i, type_, at, w, c, tw, payload))
+        run(self.conn, _EMIT_PG_SQL, params)
+        # Their ids exist only after COMMIT: PostgreSQL events are published by the LISTEN
+        # thread of every process from the table (events.py), never from this list.
+        for type_, at, w, c, tw, payload, _body in pend:
+            self.events.append(PendingEvent(0, type_, at, w, c, tw, payload))
 
 
 _EMIT_SQL = (
@@ -131,16 +131,16 @@ _EMIT_SQL = (
     "VALUES (:type, :at, :w, :c, :tw, :data) RETURNING id"
 )
 _EMIT_PG_NAIVE_SQL = f"WITH e AS ({_EMIT_SQL}) SELECT id, pg_notify(:ch, id::text) FROM e"  # noqa: S608
-# One round trip: bump the counter (its row lock is held to COMMIT: the serialisation point),
-# insert the events with the ids it gives, and NOTIFY the last id (delivered at COMMIT, in
-# commit order; listeners only use it as a wake-up and read `id > last seen`).
+# Inserted with temporary negative ids (-nextval of the table's sequence, in emission order);
+# the deferred trigger of migration 0005 numbers them from `event_counter` while the
+# transaction COMMITs (and NOTIFYs the last id), so the counter row's lock is held only inside
+# PostgreSQL's commit, never across a round trip or a Python thread waiting for the GIL.
 _EMIT_PG_SQL = (
-    "WITH c AS (UPDATE event_counter SET last_id = last_id + :n WHERE id = 1 RETURNING last_id), "
-    "e AS (INSERT INTO events (id, type, at_ms, window_no, category, target_window_no, data) "
-    "SELECT c.last_id - :n + u.ord, u.type, u.at_ms, u.w, u.c, u.tw, u.data FROM c, "
+    "INSERT INTO events (id, type, at_ms, window_no, category, target_window_no, data) "
+    "SELECT -nextval(pg_get_serial_sequence('events', 'id')), u.type, u.at_ms, u.w, u.c, u.tw, u.data FROM "
     "unnest(CAST(:types AS text[]), CAST(:ats AS bigint[]), CAST(:ws AS int[]), CAST(:cs AS text[]), "
-    "CAST(:tws AS int[]), CAST(:datas AS text[])) WITH ORDINALITY AS u(type, at_ms, w, c, tw, data, ord)) "
-    "SELECT c.last_id, pg_notify(:ch, c.last_id::text) FROM c"
+    "CAST(:tws AS int[]), CAST(:datas AS text[])) WITH ORDINALITY AS u(type, at_ms, w, c, tw, data, ord) "
+    "ORDER BY u.ord"
 )
 
 

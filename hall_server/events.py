@@ -149,6 +149,13 @@ async def stream(
         broker.unsubscribe(sub)
 
 
+def _as_int(payload: str) -> int:
+    try:
+        return int(payload)
+    except ValueError:  # not ours: read to be safe
+        return 1 << 62
+
+
 class PgListener:
     """LISTEN hall_events on its own connection; publish every committed event in id order."""
 
@@ -215,7 +222,10 @@ class PgListener:
                         if ids:
                             ids += [n.payload for n in conn.notifies(timeout=0)]
                             idle = 0.0
-                            self._catch_up()
+                            # Each payload is the last id its transaction got: when a previous
+                            # read already covered them all, skip the round trip.
+                            if max(_as_int(i) for i in ids) > self.last_published:
+                                self._catch_up()
                             continue
                         idle += 0.5
                         if idle >= self.POLL_SECONDS:
