@@ -20,6 +20,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +86,7 @@ class Broker:
 def row_to_event(r: Any) -> PendingEvent:
     return PendingEvent(
         int(r["id"]), r["type"], int(r["at_ms"]), r["window_no"], r["category"],
-        r["target_window_no"], json.loads(r["data"]),
+        r["target_window_no"], json.loads(r["data"]), raw=r["data"],
     )
 
 
@@ -104,7 +105,9 @@ def load_events_by_ids(conn: Connection, ids: list[int]) -> list[PendingEvent]:
 
 
 def format_event(ev: PendingEvent) -> bytes:
-    data = json.dumps(ev.data, ensure_ascii=False, separators=(",", ":"))
+    # The stored JSON text when we have it (the same compact UTF-8 JSON): not one json.dumps
+    # per event per subscriber.
+    data = ev.raw if ev.raw is not None else json.dumps(ev.data, ensure_ascii=False, separators=(",", ":"))
     return f"id: {ev.id}\nevent: {ev.type}\ndata: {data}\n\n".encode()
 
 
@@ -179,19 +182,30 @@ class PgListener:
         self._stop.set()
         self._thread.join(5)
 
-    def _catch_up(self) -> None:
-        """Publish every event after the last one published (a prefix of the log, in order)."""
+    # Under load, one read per this many seconds at most: each read covers every event
+    # committed since the last one (the first NOTIFY after a quiet spell is read at once).
+    MIN_READ_INTERVAL = 0.01
+    _CATCH_UP_SQL = (
+        "SELECT id, type, at_ms, window_no, category, target_window_no, data FROM events "
+        "WHERE id > %s ORDER BY id LIMIT 5000"
+    )
+
+    def _catch_up(self, conn: Any) -> None:
+        """Publish every event after the last one published (a prefix of the log, in order).
+        Read on the LISTEN connection itself: no pool checkout, no pre-ping round trip."""
         while True:
             after = self.last_published
-            evs = self.store.read_sync(functools.partial(load_events_after, after=after))
-            if not evs:
+            rows = conn.execute(self._CATCH_UP_SQL, (after,)).fetchall()
+            if not rows:
                 return
+            evs = [PendingEvent(int(r[0]), r[1], int(r[2]), r[3], r[4], r[5], json.loads(r[6]), raw=r[6])
+                   for r in rows]
             if evs[0].id != after + 1:
                 # Only pruning (24 h) can remove ids after one we published: worth a line.
                 log.warning("event log: ids %d..%d missing (pruned?)", after + 1, evs[0].id - 1)
             self.last_published = evs[-1].id
             self.broker.publish_threadsafe(evs)
-            if len(evs) < 5000:
+            if len(rows) < 5000:
                 return
 
     def _run(self) -> None:
@@ -207,31 +221,34 @@ class PgListener:
                         self.last_published = int(row[0]) if row else 0
                     if not self.naive:
                         # Listening again after a failure: whatever committed meanwhile.
-                        self._catch_up()
+                        self._catch_up(conn)
                     self.ready.set()
                     idle = 0.0
+                    last_read = 0.0
                     while not self._stop.is_set():
                         if self.naive:
                             # (the old loop: collects for up to 0.5 s before publishing)
                             self._naive_publish([int(n.payload) for n in conn.notifies(timeout=0.5, stop_after=200)])
                             continue
-                        # Wake on the FIRST notification (collecting a batch held every event
-                        # back up to 0.5 s), then take what else has arrived without waiting:
-                        # one read of `id > last published` covers them all.
+                        # Wake on the FIRST notification (collecting a batch for 0.5 s held
+                        # every event back that long), then take what else arrives within
+                        # MIN_READ_INTERVAL of the previous read: one read of `id > last
+                        # published` covers them all.
                         ids = [n.payload for n in conn.notifies(timeout=0.5, stop_after=1)]
                         if ids:
-                            ids += [n.payload for n in conn.notifies(timeout=0)]
+                            wait = last_read + self.MIN_READ_INTERVAL - time.monotonic()
+                            ids += [n.payload for n in conn.notifies(timeout=max(0.0, wait))]
                             idle = 0.0
                             # Each payload is the last id its transaction got: when a previous
                             # read already covered them all, skip the round trip.
                             if max(_as_int(i) for i in ids) > self.last_published:
-                                self._catch_up()
+                                last_read = time.monotonic()
+                                self._catch_up(conn)
                             continue
                         idle += 0.5
                         if idle >= self.POLL_SECONDS:
                             idle = 0.0
-                            conn.execute("SELECT 1")  # a dead LISTEN connection shows here
-                            self._catch_up()
+                            self._catch_up(conn)  # also shows a dead LISTEN connection
             except Exception:  # noqa: BLE001 - reconnect on any failure
                 log.exception("LISTEN connection failed; retrying")
                 self._stop.wait(1.0)
