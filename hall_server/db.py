@@ -125,8 +125,11 @@ class Tx:
             if pend:
                 n = len(pend)
                 text_, _order = _driver_sql("postgresql", _EMIT_PG_SQL)
+                # The NOTIFY carries the events themselves when they fit (PostgreSQL's limit is
+                # 8000 bytes), so listeners need no read per commit; else only the last id.
+                blob = orjson.dumps([[p[0], p[1], p[2], p[3], p[4], p[6]] for p in pend]).decode()
                 params = {
-                    "n": n, "ch": NOTIFY_CHANNEL,
+                    "n": n, "ch": NOTIFY_CHANNEL, "blob": f"{n}:{blob}" if len(blob.encode()) < 7000 else "",
                     "types": [p[0] for p in pend], "ats": [p[1] for p in pend], "ws": [p[2] for p in pend],
                     "cs": [p[3] for p in pend], "tws": [p[4] for p in pend], "datas": [p[6] for p in pend],
                 }
@@ -152,15 +155,15 @@ _EMIT_SQL = (
 )
 _EMIT_PG_NAIVE_SQL = f"WITH e AS ({_EMIT_SQL}) SELECT id, pg_notify(:ch, id::text) FROM e"  # noqa: S608
 # Sent pipelined with the COMMIT (Tx.flush_and_commit): bump the counter (its row lock is the
-# serialisation point), insert the events with the ids it gives, NOTIFY the last id (delivered
-# at COMMIT, in commit order; listeners only use it as a wake-up and read `id > last seen`).
+# serialisation point), insert the events with the ids it gives, NOTIFY `last_id:n:[events]`
+# (delivered at COMMIT, in commit order; see PgListener in events.py).
 _EMIT_PG_SQL = (
     "WITH c AS (UPDATE event_counter SET last_id = last_id + :n WHERE id = 1 RETURNING last_id), "
     "e AS (INSERT INTO events (id, type, at_ms, window_no, category, target_window_no, data) "
     "SELECT c.last_id - :n + u.ord, u.type, u.at_ms, u.w, u.c, u.tw, u.data FROM c, "
     "unnest(CAST(:types AS text[]), CAST(:ats AS bigint[]), CAST(:ws AS int[]), CAST(:cs AS text[]), "
     "CAST(:tws AS int[]), CAST(:datas AS text[])) WITH ORDINALITY AS u(type, at_ms, w, c, tw, data, ord)) "
-    "SELECT c.last_id, pg_notify(:ch, c.last_id::text) FROM c"
+    "SELECT c.last_id, pg_notify(:ch, c.last_id::text || ':' || :blob) FROM c"
 )
 
 

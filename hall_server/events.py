@@ -152,11 +152,22 @@ async def stream(
         broker.unsubscribe(sub)
 
 
-def _as_int(payload: str) -> int:
+def parse_notify(payload: str) -> tuple[int, list[PendingEvent] | None]:
+    """`last_id` or `last_id:n:[[type, at_ms, window_no, category, target_window_no, data], ...]`
+    -> (last id, the events with their ids, or None when they were too big to carry)."""
+    head, _, rest = payload.partition(":")
     try:
-        return int(payload)
-    except ValueError:  # not ours: read to be safe
-        return 1 << 62
+        last = int(head)
+        if not rest:
+            return last, None
+        n_s, _, blob = rest.partition(":")
+        n = int(n_s)
+        rows = json.loads(blob)
+    except ValueError:  # not ours: read the table to be safe
+        return 1 << 62, None
+    first = last - n + 1
+    return last, [PendingEvent(first + i, r[0], int(r[1]), r[2], r[3], r[4], json.loads(r[5]), raw=r[5])
+                  for i, r in enumerate(rows)]
 
 
 class PgListener:
@@ -228,22 +239,24 @@ class PgListener:
                     while not self._stop.is_set():
                         if self.naive:
                             # (the old loop: collects for up to 0.5 s before publishing)
-                            self._naive_publish([int(n.payload) for n in conn.notifies(timeout=0.5, stop_after=200)])
+                            self._naive_publish([int(n.payload.partition(":")[0])
+                                                 for n in conn.notifies(timeout=0.5, stop_after=200)])
                             continue
                         # Wake on the FIRST notification (collecting a batch for 0.5 s held
                         # every event back that long), then take what else arrives within
                         # MIN_READ_INTERVAL of the previous read: one read of `id > last
                         # published` covers them all.
-                        ids = [n.payload for n in conn.notifies(timeout=0.5, stop_after=1)]
-                        if ids:
-                            wait = last_read + self.MIN_READ_INTERVAL - time.monotonic()
-                            ids += [n.payload for n in conn.notifies(timeout=max(0.0, wait))]
+                        notes = [n.payload for n in conn.notifies(timeout=0.5, stop_after=1)]
+                        if notes:
                             idle = 0.0
-                            # Each payload is the last id its transaction got: when a previous
-                            # read already covered them all, skip the round trip.
-                            if max(_as_int(i) for i in ids) > self.last_published:
-                                last_read = time.monotonic()
-                                self._catch_up(conn)
+                            if self._publish_notified(notes):
+                                continue
+                            # A gap (a NOTIFY too big to carry its events, or one lost): read.
+                            wait = last_read + self.MIN_READ_INTERVAL - time.monotonic()
+                            notes = [n.payload for n in conn.notifies(timeout=max(0.0, wait))]
+                            self._publish_notified(notes)  # (what it covers is skipped below)
+                            last_read = time.monotonic()
+                            self._catch_up(conn)
                             continue
                         idle += 0.5
                         if idle >= self.POLL_SECONDS:
@@ -252,6 +265,19 @@ class PgListener:
             except Exception:  # noqa: BLE001 - reconnect on any failure
                 log.exception("LISTEN connection failed; retrying")
                 self._stop.wait(1.0)
+
+    def _publish_notified(self, notes: list[str]) -> bool:
+        """Publish events carried by NOTIFYs (they arrive in commit order, which is id order)
+        while they continue the published prefix exactly. False when a read is needed."""
+        for payload in notes:
+            last, evs = parse_notify(payload)
+            if last <= self.last_published:
+                continue  # already published (by a read that covered it)
+            if evs is None or evs[0].id != self.last_published + 1:
+                return False
+            self.last_published = last
+            self.broker.publish_threadsafe(evs)
+        return True
 
     def _naive_publish(self, ids: list[int]) -> None:
         """The old reader, kept only as the tests' naive control (HALL_TEST_NAIVE_EVENTS=1):
