@@ -122,6 +122,7 @@ http {{
     upstream hall_servers {{
 {servers}
         keepalive 64;
+        keepalive_timeout 4s;  # as deploy/nginx/hall-server.conf: below uvicorn's 5 s
     }}
     server {{
         listen 127.0.0.1:{self.port};

@@ -163,3 +163,36 @@ def test_sqlite_serve_refuses_several_workers(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "PostgreSQL" in r.stderr and "多进程" in r.stderr
     assert not (tmp_path / "hall.sqlite3").exists()  # refused before touching anything
+
+
+@pytest.mark.postgres
+def test_events_too_big_for_a_notify_are_read_from_the_table_in_order(pg_url: str, tmp_path: Path) -> None:
+    """A NOTIFY carries a commit's events only under 7000 bytes; a bigger commit makes every
+    listener read the table instead. Either way a subscriber gets every id, in order, once."""
+    from tests.support.server_fixtures import signed_in, start_server_thread
+    from tests.test_server_events import Subscription
+
+    srv = start_server_thread(db_url=pg_url, data_dir=tmp_path / "a", demo=True)
+    store = Store(pg_url)
+    try:
+        sup = signed_in(srv.url, "8001")
+        sub = Subscription(srv.url, sup.token or "")
+        store.write_sync(lambda tx: tx.emit("test.small", {"k": 0}))
+        first = sub.until(lambda e: e["event"] == "test.small")
+
+        def big(tx: Tx) -> None:  # 30 events of ~1 KB: far over one NOTIFY
+            for i in range(30):
+                tx.emit("test.big", {"i": i, "pad": "x" * 1000})
+
+        store.write_sync(big)
+        store.write_sync(lambda tx: tx.emit("test.small", {"k": 1}))  # fits: carried again
+        got = [first]
+        while not (got[-1]["event"] == "test.small" and got[-1]["data"]["k"] == 1):
+            got.append(sub.until(lambda e: True))
+        ids = [int(e["id"]) for e in got]
+        assert ids == list(range(ids[0], ids[0] + 32))
+        assert [e["data"].get("i") for e in got[1:31]] == list(range(30))
+        sub.close()
+    finally:
+        store.close()
+        srv.stop()
