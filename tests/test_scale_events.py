@@ -196,3 +196,22 @@ def test_events_too_big_for_a_notify_are_read_from_the_table_in_order(pg_url: st
     finally:
         store.close()
         srv.stop()
+
+
+def test_health_db_needs_no_sign_in_and_tells_nothing_else(tmp_path: Path) -> None:
+    """/health/db is for balancers and monitoring, so anyone on the hall LAN may call it: it
+    answers only status, engine, timing and the last event id (no URL, host, user, path)."""
+    import requests
+
+    from tests.support.server_fixtures import start_server_thread
+
+    srv = start_server_thread(data_dir=tmp_path / "h", demo=True)
+    try:
+        r = requests.get(srv.url + "/api/v1/health/db", timeout=10)
+        assert r.status_code == 200
+        body = r.json()
+        assert set(body) == {"status", "database", "db_ms", "last_event_id"}
+        assert body["status"] == "ok" and body["database"] == "sqlite"
+        assert str(tmp_path) not in r.text and "sqlite:" not in r.text
+    finally:
+        srv.stop()

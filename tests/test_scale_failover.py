@@ -122,6 +122,8 @@ def test_server_answers_503_while_postgres_is_down_then_recovers(private_pg: Pri
             err = r.json()["error"]
             assert err["code"] == "database_unavailable"
             assert err["message_zh"] and err["message_en"]
+            # Anyone on the LAN may see this answer: no driver text, host or port in it.
+            assert str(private_pg.port) not in r.text and "psycopg" not in r.text.lower()
             assert r.headers.get("Retry-After")
             assert s.get(api + "/health/db", timeout=30).status_code == 503
             # The process is alive and answers what needs no database.
