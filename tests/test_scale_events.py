@@ -215,3 +215,34 @@ def test_health_db_needs_no_sign_in_and_tells_nothing_else(tmp_path: Path) -> No
         assert str(tmp_path) not in r.text and "sqlite:" not in r.text
     finally:
         srv.stop()
+
+
+def test_events_older_than_24_hours_are_pruned_from_the_oldest_without_holes(tmp_path: Path) -> None:
+    """Retention: a server prunes events older than 24 h (at start, then hourly) by id, so the
+    kept log stays a hole-free suffix even where at_ms and commit order disagree."""
+    from tests.support.server_fixtures import start_server_thread
+
+    url = f"sqlite:///{tmp_path / 'hall.sqlite3'}"
+    store = Store(url)
+    store.migrate()
+    old = now_ms() - 25 * 3600 * 1000
+    _emit(store, 5)
+    store.write_sync(lambda tx: run(tx.conn, "UPDATE events SET at_ms = :a", {"a": old}))
+    _emit(store, 3)  # recent; the first of them made to look older than a later old one
+    store.write_sync(lambda tx: run(tx.conn, "UPDATE events SET at_ms = :a WHERE id = 7", {"a": old}))
+    store.close()
+    srv = start_server_thread(db_url=url, data_dir=tmp_path, demo=False)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            left = Store(url)
+            ids = left.read_sync(lambda c: [r[0] for r in run(c, "SELECT id FROM events ORDER BY id").all()])
+            left.close()
+            if ids == [8] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert ids == [8]  # 1..7 gone (7 was old), 6 too although recent: no hole left before 8
+    finally:
+        srv.stop()
+    rc, rep = _check_db("--db", url)
+    assert rc == 0, rep
