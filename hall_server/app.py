@@ -179,13 +179,11 @@ async def _prune_events(hall: Hall) -> None:
         try:
             # By id, not at_ms alone: ids follow commit order but at_ms is taken earlier, so
             # cutting by time could leave a hole just above the cut (check-db reports holes).
-            await hall.store.write(
-                lambda tx, c=cutoff: run(
-                    tx.conn,
-                    "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events WHERE at_ms < :c)",
-                    {"c": c},
-                )
-            )
+            def prune(tx: Tx, c: int = cutoff) -> None:
+                run(tx.conn, "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events WHERE at_ms < :c)",
+                    {"c": c})
+
+            await hall.store.write(prune)
         except Exception:  # noqa: BLE001 - pruning must never stop the server
             log.exception("event pruning failed")
         await asyncio.sleep(3600)

@@ -9,9 +9,9 @@ LISTEN thread in every server process (see events.py).
 
 Event ids are in COMMIT order on both engines, dense (1, 2, 3, ... with no holes) and never
 reused: SQLite has one writer; on PostgreSQL a transaction's events are given their ids only at
-its end, by bumping the single `event_counter` row (whose row lock is held until COMMIT), so a
-transaction that commits later always has higher ids, and any snapshot holds a prefix of the
-log. A reader that remembers "the highest id sent" can therefore never pass over an event that
+COMMIT, by bumping the single `event_counter` row in a statement pipelined with the COMMIT (its
+row lock held to the end of COMMIT), so a transaction that commits later always has higher ids,
+and any snapshot holds a prefix of the log. A reader that remembers "the highest id sent" can therefore never pass over an event that
 commits later (docs/architecture.md, "Events in commit order").
 """
 
@@ -59,16 +59,18 @@ class PendingEvent:
     category: str | None
     target_window_no: int | None
     data: dict[str, Any]
+    raw: str | None = None  # `data` as stored (compact JSON), sent to SSE clients as is
 
 
 @dataclass
 class Tx:
     """One write transaction: the connection plus the events to publish after COMMIT.
 
-    On PostgreSQL (`defer_events`) `emit` only buffers the event; `flush_events`, called by the
-    Store right before COMMIT, numbers the buffered events from the `event_counter` row and
-    inserts them. Taking that row's lock last keeps it held only for the insert and the COMMIT,
-    and no other lock is ever taken after it (so it cannot be part of a deadlock).
+    On PostgreSQL (`defer_events`) `emit` only buffers the event; the Store ends the
+    transaction with `flush_and_commit`, which numbers the events from the `event_counter` row,
+    inserts them and COMMITs in one pipelined round trip. That row lock is the last lock any
+    transaction takes and is released by the COMMIT sent with it: no deadlock, no waiting on a
+    client while holding it.
     """
 
     conn: Connection
@@ -106,24 +108,45 @@ class Tx:
             row = run(self.conn, _EMIT_PG_NAIVE_SQL, params).scalar_one()
         else:
             row = run(self.conn, _EMIT_SQL, params).scalar_one()
-        self.events.append(PendingEvent(int(row), type_, at, window_no, category, target_window_no, payload))
+        self.events.append(PendingEvent(int(row), type_, at, window_no, category, target_window_no, payload, body))
 
-    def flush_events(self) -> None:
-        """Number and insert the buffered events (PostgreSQL), as the last statement before COMMIT."""
+    def flush_and_commit(self) -> None:
+        """PostgreSQL: number and insert the buffered events AND commit, in one pipelined
+        round trip. The counter row's lock is taken by the first statement and released by the
+        COMMIT right behind it in the same network packet, so it is never held while this
+        thread waits for the client side (a round trip, the GIL under load): that wait would
+        serialise every process's commits behind one slow thread."""
+        import psycopg
+
         pend = self._pending
-        if not pend:
-            return
         self._pending = []
-        n = len(pend)
-        params = {
-            "n": n, "ch": NOTIFY_CHANNEL,
-            "types": [p[0] for p in pend], "ats": [p[1] for p in pend], "ws": [p[2] for p in pend],
-            "cs": [p[3] for p in pend], "tws": [p[4] for p in pend], "datas": [p[6] for p in pend],
-        }
-        last = int(run(self.conn, _EMIT_PG_SQL, params).scalar_one())
-        first = last - n + 1
-        for i, (type_, at, w, c, tw, payload, _body) in enumerate(pend):
-            self.events.append(PendingEvent(first + i, type_, at, w, c, tw, payload))
+        dbapi: Any = self.conn.connection.dbapi_connection
+        try:
+            if pend:
+                n = len(pend)
+                text_, _order = _driver_sql("postgresql", _EMIT_PG_SQL)
+                # The NOTIFY carries the events themselves when they fit (PostgreSQL's limit is
+                # 8000 bytes), so listeners need no read per commit; else only the last id.
+                blob = orjson.dumps([[p[0], p[1], p[2], p[3], p[4], p[6]] for p in pend]).decode()
+                params = {
+                    "n": n, "ch": NOTIFY_CHANNEL, "blob": f"{n}:{blob}" if len(blob.encode()) < 7000 else "",
+                    "types": [p[0] for p in pend], "ats": [p[1] for p in pend], "ws": [p[2] for p in pend],
+                    "cs": [p[3] for p in pend], "tws": [p[4] for p in pend], "datas": [p[6] for p in pend],
+                }
+                with dbapi.pipeline(), dbapi.cursor() as cur:
+                    cur.execute(text_, params)
+                    dbapi.commit()
+                # (ids exist now; PostgreSQL events are published by every process's LISTEN
+                # thread from the table, events.py, not from this list)
+                for type_, at, w, c, tw, payload, body in pend:
+                    self.events.append(PendingEvent(0, type_, at, w, c, tw, payload, body))
+            else:
+                dbapi.commit()
+        except psycopg.OperationalError as e:
+            # The COMMIT may or may not have happened: the caller gets a 503 and retries under
+            # its Idempotency-Key.
+            self.conn.invalidate()
+            raise _unavailable(e, "commit") from e
 
 
 _EMIT_SQL = (
@@ -131,16 +154,16 @@ _EMIT_SQL = (
     "VALUES (:type, :at, :w, :c, :tw, :data) RETURNING id"
 )
 _EMIT_PG_NAIVE_SQL = f"WITH e AS ({_EMIT_SQL}) SELECT id, pg_notify(:ch, id::text) FROM e"  # noqa: S608
-# One round trip: bump the counter (its row lock is held to COMMIT: the serialisation point),
-# insert the events with the ids it gives, and NOTIFY the last id (delivered at COMMIT, in
-# commit order; listeners only use it as a wake-up and read `id > last seen`).
+# Sent pipelined with the COMMIT (Tx.flush_and_commit): bump the counter (its row lock is the
+# serialisation point), insert the events with the ids it gives, NOTIFY `last_id:n:[events]`
+# (delivered at COMMIT, in commit order; see PgListener in events.py).
 _EMIT_PG_SQL = (
     "WITH c AS (UPDATE event_counter SET last_id = last_id + :n WHERE id = 1 RETURNING last_id), "
     "e AS (INSERT INTO events (id, type, at_ms, window_no, category, target_window_no, data) "
     "SELECT c.last_id - :n + u.ord, u.type, u.at_ms, u.w, u.c, u.tw, u.data FROM c, "
     "unnest(CAST(:types AS text[]), CAST(:ats AS bigint[]), CAST(:ws AS int[]), CAST(:cs AS text[]), "
     "CAST(:tws AS int[]), CAST(:datas AS text[])) WITH ORDINALITY AS u(type, at_ms, w, c, tw, data, ord)) "
-    "SELECT c.last_id, pg_notify(:ch, c.last_id::text) FROM c"
+    "SELECT c.last_id, pg_notify(:ch, c.last_id::text || ':' || :blob) FROM c"
 )
 
 
@@ -453,7 +476,8 @@ class Store:
                 tx = Tx(conn, self.is_pg, defer_events=self.is_pg and not self.naive_events)
                 with conn.begin():
                     result = fn(tx)
-                    tx.flush_events()
+                    if tx.defer_events:
+                        tx.flush_and_commit()  # SQLAlchemy's own COMMIT then finds nothing to do
                 return result
         except OperationalError as e:
             if not _connection_lost(e):
@@ -516,7 +540,7 @@ def _connection_lost(e: DBAPIError) -> bool:
 
     orig = e.orig
     return isinstance(orig, psycopg.OperationalError) and not isinstance(
-        orig, psycopg.errors.TransactionRollbackError  # deadlock / serialisation: a real answer
+        orig, psycopg.errors.TransactionRollback  # deadlock / serialisation: a real answer
     )
 
 

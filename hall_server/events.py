@@ -16,9 +16,11 @@ dropped, PostgreSQL restarted) delays events but never loses them; it also polls
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +86,7 @@ class Broker:
 def row_to_event(r: Any) -> PendingEvent:
     return PendingEvent(
         int(r["id"]), r["type"], int(r["at_ms"]), r["window_no"], r["category"],
-        r["target_window_no"], json.loads(r["data"]),
+        r["target_window_no"], json.loads(r["data"]), raw=r["data"],
     )
 
 
@@ -103,7 +105,9 @@ def load_events_by_ids(conn: Connection, ids: list[int]) -> list[PendingEvent]:
 
 
 def format_event(ev: PendingEvent) -> bytes:
-    data = json.dumps(ev.data, ensure_ascii=False, separators=(",", ":"))
+    # The stored JSON text when we have it (the same compact UTF-8 JSON): not one json.dumps
+    # per event per subscriber.
+    data = ev.raw if ev.raw is not None else json.dumps(ev.data, ensure_ascii=False, separators=(",", ":"))
     return f"id: {ev.id}\nevent: {ev.type}\ndata: {data}\n\n".encode()
 
 
@@ -123,7 +127,7 @@ async def stream(
         yield b"retry: 2000\n\n"
         if last_event_id is not None:
             while True:
-                backlog = await store.read(lambda c, s=sent: load_events_after(c, s))
+                backlog = await store.read(functools.partial(load_events_after, after=sent))
                 for ev in backlog:
                     if sub.wants(ev):
                         yield format_event(ev)
@@ -132,18 +136,38 @@ async def stream(
                     break
         while True:
             try:
-                ev = await asyncio.wait_for(sub.queue.get(), timeout=ping_seconds)
+                live = await asyncio.wait_for(sub.queue.get(), timeout=ping_seconds)
             except TimeoutError:
                 yield b": ping\n\n"
                 continue
-            if ev is None:
+            if live is None:
                 return
-            if ev.id <= sent:
+            # Ids follow commit order and the listener publishes them in order, so an id at
+            # or below `sent` was already sent from the backlog.
+            if live.id <= sent:
                 continue
-            sent = ev.id
-            yield format_event(ev)
+            sent = live.id
+            yield format_event(live)
     finally:
         broker.unsubscribe(sub)
+
+
+def parse_notify(payload: str) -> tuple[int, list[PendingEvent] | None]:
+    """`last_id` or `last_id:n:[[type, at_ms, window_no, category, target_window_no, data], ...]`
+    -> (last id, the events with their ids, or None when they were too big to carry)."""
+    head, _, rest = payload.partition(":")
+    try:
+        last = int(head)
+        if not rest:
+            return last, None
+        n_s, _, blob = rest.partition(":")
+        n = int(n_s)
+        rows = json.loads(blob)
+    except ValueError:  # not ours: read the table to be safe
+        return 1 << 62, None
+    first = last - n + 1
+    return last, [PendingEvent(first + i, r[0], int(r[1]), r[2], r[3], r[4], json.loads(r[5]), raw=r[5])
+                  for i, r in enumerate(rows)]
 
 
 class PgListener:
@@ -169,19 +193,30 @@ class PgListener:
         self._stop.set()
         self._thread.join(5)
 
-    def _catch_up(self) -> None:
-        """Publish every event after the last one published (a prefix of the log, in order)."""
+    # Under load, one read per this many seconds at most: each read covers every event
+    # committed since the last one (the first NOTIFY after a quiet spell is read at once).
+    MIN_READ_INTERVAL = 0.01
+    _CATCH_UP_SQL = (
+        "SELECT id, type, at_ms, window_no, category, target_window_no, data FROM events "
+        "WHERE id > %s ORDER BY id LIMIT 5000"
+    )
+
+    def _catch_up(self, conn: Any) -> None:
+        """Publish every event after the last one published (a prefix of the log, in order).
+        Read on the LISTEN connection itself: no pool checkout, no pre-ping round trip."""
         while True:
             after = self.last_published
-            evs = self.store.read_sync(lambda c, a=after: load_events_after(c, a))
-            if not evs:
+            rows = conn.execute(self._CATCH_UP_SQL, (after,)).fetchall()
+            if not rows:
                 return
+            evs = [PendingEvent(int(r[0]), r[1], int(r[2]), r[3], r[4], r[5], json.loads(r[6]), raw=r[6])
+                   for r in rows]
             if evs[0].id != after + 1:
                 # Only pruning (24 h) can remove ids after one we published: worth a line.
                 log.warning("event log: ids %d..%d missing (pruned?)", after + 1, evs[0].id - 1)
             self.last_published = evs[-1].id
             self.broker.publish_threadsafe(evs)
-            if len(evs) < 5000:
+            if len(rows) < 5000:
                 return
 
     def _run(self) -> None:
@@ -197,32 +232,58 @@ class PgListener:
                         self.last_published = int(row[0]) if row else 0
                     if not self.naive:
                         # Listening again after a failure: whatever committed meanwhile.
-                        self._catch_up()
+                        self._catch_up(conn)
                     self.ready.set()
                     idle = 0.0
+                    last_read = 0.0
                     while not self._stop.is_set():
-                        ids = [int(n.payload) for n in conn.notifies(timeout=0.5, stop_after=200)]
                         if self.naive:
-                            self._naive_publish(ids)
+                            # (the old loop: collects for up to 0.5 s before publishing)
+                            self._naive_publish([int(n.payload.partition(":")[0])
+                                                 for n in conn.notifies(timeout=0.5, stop_after=200)])
                             continue
-                        if ids:
+                        # Wake on the FIRST notification (collecting a batch for 0.5 s held
+                        # every event back that long), then take what else arrives within
+                        # MIN_READ_INTERVAL of the previous read: one read of `id > last
+                        # published` covers them all.
+                        notes = [n.payload for n in conn.notifies(timeout=0.5, stop_after=1)]
+                        if notes:
                             idle = 0.0
-                            self._catch_up()
+                            if self._publish_notified(notes):
+                                continue
+                            # A gap (a NOTIFY too big to carry its events, or one lost): read.
+                            wait = last_read + self.MIN_READ_INTERVAL - time.monotonic()
+                            notes = [n.payload for n in conn.notifies(timeout=max(0.0, wait))]
+                            self._publish_notified(notes)  # (what it covers is skipped below)
+                            last_read = time.monotonic()
+                            self._catch_up(conn)
                             continue
                         idle += 0.5
                         if idle >= self.POLL_SECONDS:
                             idle = 0.0
-                            conn.execute("SELECT 1")  # a dead LISTEN connection shows here
-                            self._catch_up()
+                            self._catch_up(conn)  # also shows a dead LISTEN connection
             except Exception:  # noqa: BLE001 - reconnect on any failure
                 log.exception("LISTEN connection failed; retrying")
                 self._stop.wait(1.0)
+
+    def _publish_notified(self, notes: list[str]) -> bool:
+        """Publish events carried by NOTIFYs (they arrive in commit order, which is id order)
+        while they continue the published prefix exactly. False when a read is needed."""
+        for payload in notes:
+            last, evs = parse_notify(payload)
+            if last <= self.last_published:
+                continue  # already published (by a read that covered it)
+            if evs is None or evs[0].id != self.last_published + 1:
+                return False
+            self.last_published = last
+            self.broker.publish_threadsafe(evs)
+        return True
 
     def _naive_publish(self, ids: list[int]) -> None:
         """The old reader, kept only as the tests' naive control (HALL_TEST_NAIVE_EVENTS=1):
         publish the notified ids as they arrive, which is not id order."""
         if not ids:
             return
-        evs = self.store.read_sync(lambda c, ids=ids: load_events_by_ids(c, ids))
+        evs = self.store.read_sync(functools.partial(load_events_by_ids, ids=ids))
         if evs:
             self.broker.publish_threadsafe(evs)

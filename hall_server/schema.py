@@ -353,7 +353,7 @@ pad_flags = Table(
 )
 
 
-# ---- event log in commit order (migration 0005; see hall_server/db.py Tx.flush_events) -------
+# ---- event log in commit order (migration 0005; see hall_server/db.py Tx.flush_and_commit) --
 # One row (id = 1): the last event id handed out. On PostgreSQL every transaction with events
 # bumps it right before COMMIT, so event ids follow commit order with no holes.
 event_counter = Table(

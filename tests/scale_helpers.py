@@ -122,6 +122,7 @@ http {{
     upstream hall_servers {{
 {servers}
         keepalive 64;
+        keepalive_timeout 4s;  # as deploy/nginx/hall-server.conf: below uvicorn's 5 s
     }}
     server {{
         listen 127.0.0.1:{self.port};
@@ -332,6 +333,8 @@ class Workload:
     subs: list[Subscriber] = field(default_factory=list)
     clients: list[Client] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
+    diagnostics: list[str] = field(default_factory=list)
+    mark: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _guard(self, fn: Any, *args: Any) -> None:
@@ -346,20 +349,15 @@ class Workload:
         sup.login("8001", None)
         self.clients.append(sup)
         cats = self._categories(sup)
+        # Every subscriber starts from the hall's last event id before the run, as a desk
+        # resuming: so "every event of every ticket" is exactly what each one must get.
+        mark = self.mark = sup.call("GET", "/health/db").json()["last_event_id"] or 0
         for _ in range(self.subscribers):
-            sub = Subscriber(self.url, str(sup.token), self.stop_all, self.reconnect_every)
+            sub = Subscriber(self.url, str(sup.token), self.stop_all, self.reconnect_every, last_id=mark)
             self.subs.append(sub)
             self.threads.append(threading.Thread(target=self._guard, args=(sub.run,), daemon=True))
-        time.sleep(0)  # subscribers connect before the first ticket (started below, first)
         for th in self.threads:
             th.start()
-        deadline = time.monotonic() + 15
-        while any(s.reconnects == 0 and s.last_id is None for s in self.subs) and time.monotonic() < deadline:
-            # Wait until every subscriber has an open stream: a first event id to resume from.
-            if all(s.last_id is not None for s in self.subs):
-                break
-            self._issue_one(sup, cats[0])
-            time.sleep(0.2)
         more = [threading.Thread(target=self._guard, args=(self._issuer, cats), daemon=True)]
         for w in range(1, self.windows + 1):
             more.append(threading.Thread(target=self._guard, args=(self._window, w), daemon=True))
@@ -447,24 +445,34 @@ class Workload:
         with psycopg.connect(dsn) as conn:
             db_called = dict(conn.execute("SELECT id, state FROM tickets").fetchall())
             ratings = Counter(r[0] for r in conn.execute("SELECT case_id FROM ratings").fetchall())
+            all_ids = [r[0] for r in conn.execute("SELECT id FROM events ORDER BY id").fetchall()]
             rating_ids = {r[0] for r in conn.execute("SELECT id FROM ratings").fetchall()}
         double = sum(1 for ws in self.called_by.values() if len(ws) > 1)
         lost = sum(1 for t in self.issued if t not in self.completed or db_called.get(t) != "completed")
         need = ("ticket.issued", "ticket.called", "ticket.completed")
         missed_by_sub = []
-        for sub in self.subs:
+        ids_missed_by_sub = []
+        for no, sub in enumerate(self.subs):
             have: dict[int, set[str]] = defaultdict(set)
             for typ, tid in sub.seen.values():
                 if tid is not None:
                     have[tid].add(typ)
             missed_by_sub.append(sum(1 for t in self.issued for typ in need if typ not in have[t]))
+            # Stricter: every event committed after the start (window events too), by id.
+            gone = [i for i in all_ids if i > self.mark and i not in sub.seen]
+            ids_missed_by_sub.append(len(gone))
+            if gone or missed_by_sub[-1]:
+                self.diagnostics.append(f"subscriber {no}: last seen {max(sub.seen, default=None)}, db last "
+                                        f"{all_ids[-1] if all_ids else None}, ids not seen {gone[:40]}")
         not_once = sum(1 for c in self.rated_cases if ratings.get(c) != 1)
         not_once += sum(1 for rid in self.rated_cases.values() if rid not in rating_ids)
         not_once += sum(1 for c, k in ratings.items() if k != 1)
         return {
             "tickets": len(self.issued), "completed": len(self.completed), "ratings": len(self.rated_cases),
-            "double_assigned": double, "lost": lost, "events_missed": sum(missed_by_sub),
-            "events_missed_per_subscriber": missed_by_sub,
+            "double_assigned": double, "lost": lost,
+            "ticket_events_missed": sum(missed_by_sub), "ticket_events_missed_per_subscriber": missed_by_sub,
+            "event_ids_missed": sum(ids_missed_by_sub), "event_ids_missed_per_subscriber": ids_missed_by_sub,
+            "diagnostics": list(self.diagnostics),
             "duplicate_events": sum(s.duplicates for s in self.subs),
             "ratings_not_exactly_once": not_once, "client_errors": list(self.errors),
             "reconnects": [s.reconnects for s in self.subs],

@@ -11,7 +11,6 @@ A private PostgreSQL cluster (not the suite's HALL_TEST_PG_URL one) because this
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -26,6 +25,11 @@ from tests.scale_helpers import Cluster, PrivatePostgres, Workload, pg_bindir
 from tests.support.server_fixtures import REPO_ROOT
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
+
+# The same workload for the real run and the naive control: 6 hall-wide subscribers, each
+# resuming with Last-Event-ID about every 0.5 s (on top of the cuts the faults cause).
+SUBSCRIBERS = 6
+RECONNECT_EVERY = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def test_kill9_and_pg_restart_lose_nothing(private_pg: PrivatePostgres, tmp_path
     db = private_pg.create_db()
     cluster = Cluster(db, tmp_path / "c", 3).start()
     try:
-        wl = Workload(cluster.url)
+        wl = Workload(cluster.url, subscribers=SUBSCRIBERS, reconnect_every=RECONNECT_EVERY)
         wl.start()
         time.sleep(6)
         victim = cluster.servers[1]
@@ -59,16 +63,17 @@ def test_kill9_and_pg_restart_lose_nothing(private_pg: PrivatePostgres, tmp_path
         v = wl.verdict(db)
         _print("failover", v)
         assert not v["client_errors"], v["client_errors"][:5]
-        assert v["tickets"] >= 150, v
-        assert v["ratings"] >= 50, v
+        assert v["tickets"] >= 100, v
+        assert v["ratings"] >= 30, v
         assert v["double_assigned"] == 0, v
         assert v["lost"] == 0, v
-        assert v["events_missed"] == 0, v
+        assert v["ticket_events_missed"] == 0, v
+        assert v["event_ids_missed"] == 0, v
         assert v["ratings_not_exactly_once"] == 0, v
         assert v["duplicate_events"] == 0, v
         # The faults really happened and were seen as such by clients: cut connections or 502s
         # at the kill, clear 503s (database_unavailable) or cut connections at the restart.
-        assert sum(v["reconnects"]) >= 3 * 3, v
+        assert min(v["reconnects"]) >= 10, v
         assert v["retries"] > 0, v
         # After the run the event log is whole: check-db says so (exit 0).
         out = subprocess.run([sys.executable, "-m", "hall_server", "check-db", "--db", db,
@@ -87,7 +92,7 @@ def test_naive_event_ids_are_caught_by_the_same_detector(private_pg: PrivatePost
     db = private_pg.create_db()
     cluster = Cluster(db, tmp_path / "c", 3, env={"HALL_TEST_NAIVE_EVENTS": "1"}).start()
     try:
-        wl = Workload(cluster.url, subscribers=3, reconnect_every=2.0)
+        wl = Workload(cluster.url, subscribers=SUBSCRIBERS, reconnect_every=RECONNECT_EVERY)
         wl.start()
         time.sleep(15)
         wl.finish()
@@ -95,7 +100,7 @@ def test_naive_event_ids_are_caught_by_the_same_detector(private_pg: PrivatePost
         _print("naive control", v)
         assert not v["client_errors"], v["client_errors"][:5]
         assert v["double_assigned"] == 0 and v["lost"] == 0  # tickets were never the problem
-        assert v["events_missed"] > 0, "the detector did not catch the naive event reader"
+        assert v["ticket_events_missed"] + v["event_ids_missed"] > 0, "the detector missed the naive reader"
     finally:
         cluster.stop()
 
@@ -117,6 +122,8 @@ def test_server_answers_503_while_postgres_is_down_then_recovers(private_pg: Pri
             err = r.json()["error"]
             assert err["code"] == "database_unavailable"
             assert err["message_zh"] and err["message_en"]
+            # Anyone on the LAN may see this answer: no driver text, host or port in it.
+            assert str(private_pg.port) not in r.text and "psycopg" not in r.text.lower()
             assert r.headers.get("Retry-After")
             assert s.get(api + "/health/db", timeout=30).status_code == 503
             # The process is alive and answers what needs no database.
@@ -166,12 +173,3 @@ def test_resume_returns_exactly_what_was_missed_across_processes(private_pg: Pri
         assert got == list(range(mark + 1, mark + 21))
     finally:
         cluster.stop()
-
-
-def test_sqlite_refuses_several_workers(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "hall_server", "serve", "--workers", "2", "--data-dir",
-                        str(tmp_path), "--port", "1"], capture_output=True, text=True, timeout=60,
-                       cwd=str(REPO_ROOT), env={**os.environ, "HALL_DB_URL": ""})
-    assert r.returncode == 2
-    assert "PostgreSQL" in r.stderr and "多进程" in r.stderr
-    assert not (tmp_path / "hall.sqlite3").exists()  # refused before touching anything
