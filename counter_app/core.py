@@ -123,33 +123,20 @@ class CounterCore:
         )
 
     def _make_pad(self) -> Any:
-        from counter_app.pad.lan import LanPadTransport
+        # The tablet pad is the hall server's client (hall_server/pad_site.py): the desk
+        # serves it nothing and relays none of its messages; it only follows the outcome.
+        from counter_app.pad.server_pad import ServerPadTransport
         from counter_app.pad.service import PadService
 
-        def register(body: dict[str, str]) -> dict[str, Any]:
-            import dataclasses
-
-            code = body.get("code")
-            info = self.client.register_pad(
-                pad_id=body["pad_id"], public_key=body["public_key"], alg=body["alg"],
-                token=body.get("token"), code=code,
-                window_no=self.settings.window_no if code else None)
-            d = dataclasses.asdict(info)
-            d["paired_at"] = info.paired_at.isoformat()
-            return d
-
-        transport = LanPadTransport(self.settings.pad_listen_host, self.settings.pad_listen_port,
-                                    register=register)
-        return PadService(self, transport)
+        return PadService(self, ServerPadTransport(self.client, int(self.settings.window_no)))
 
     def _start_pad(self) -> None:
         if self.pad is None:
             return
         try:
             self.pad.start()
-        except OSError as exc:  # e.g. the port is taken: the desk works on without the pad
-            log.warning("the pad link could not start on port %s: %s",
-                        self.settings.pad_listen_port, exc)
+        except Exception as exc:  # the desk works on without the pad's status
+            log.warning("the pad status watcher could not start: %s", exc)
 
     # -- sign-in / sign-out ------------------------------------------------------------------
     def _after_sign_in(self, me: Me) -> None:

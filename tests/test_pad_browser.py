@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from counter_app.pad.pairing import start_pairing
 
 from api_client import HallClient
 from counter_app.events import RatingStored
-from counter_app.pad.pairing import start_pairing
 from counter_app.pad.signing import canonical_message, epoch_ms, verify
 from tests.pad_helpers import (
     CHROMIUM,

@@ -264,8 +264,11 @@ def test_pad_routes_refuse_foreign_hosts_and_cap_polls_per_address(tmp_path: Pat
 
         seq = pad_get(srv.url, "/pad/api/state", params={"since": 0, **pad.proof()}).json()["seq"]
         results: list[int] = []
-        threads = [threading.Thread(target=lambda p=pad.proof(): results.append(pad_get(
-            srv.url, "/pad/api/state", params={"since": seq, **p}, timeout=40).status_code)) for _ in range(2)]
+        def poll(p: dict[str, Any]) -> None:
+            results.append(pad_get(srv.url, "/pad/api/state", params={"since": seq, **p},
+                                   timeout=40).status_code)
+
+        threads = [threading.Thread(target=poll, args=(pad.proof(),)) for _ in range(2)]
         for th in threads:
             th.start()
         time.sleep(1.0)
