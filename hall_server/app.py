@@ -18,7 +18,17 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hall_server import __version__, admin, api, documents, pad_site, pads, queue, rate_later
+from hall_server import (
+    __version__,
+    admin,
+    api,
+    documents,
+    pad_site,
+    pads,
+    pair_page,
+    queue,
+    rate_later,
+)
 from hall_server.core import Hall, get_meta, set_meta
 from hall_server.db import Store, Tx
 from hall_server.errors import ApiError, envelope, install_handlers
@@ -213,6 +223,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pads.router)
     app.include_router(pads.pad_router)  # the pad's own pairing routes, outside /api/v1
     app.include_router(pad_site.router)  # the pad page and its API (the window PC not in the path)
+    app.include_router(pair_page.router)  # /pair/: the supervisor's own-device pairing page
     app.include_router(rate_later.router)
     app.include_router(rate_later.page_router)  # the citizen's page, outside /api/v1
     app.add_middleware(RequestIdAndLimits, settings=settings)

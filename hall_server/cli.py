@@ -1,6 +1,6 @@
 """`hall-server` command line: serve (with --demo and the arrival simulator) and the IT
 subcommands that work directly on the database (create-staff, disable-staff,
-set-window-categories, enrollment-code, import-matters, migrate)."""
+set-window-categories, enrollment-code, import-matters, migrate, pad-pair)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import-matters", help="import matters from a .json array or .csv file")
     _common(i)
     i.add_argument("file", type=Path)
+
+    pp = sub.add_parser("pad-pair", help="pair an evaluator pad at a window (IT, on the server box)")
+    _common(pp)
+    pp.add_argument("--window", type=int, required=True, dest="window_no")
+    pp.add_argument("--public-url", default=os.environ.get("HALL_PUBLIC_URL", ""),
+                    help="the hall server's address as the pad reaches it (for the QR code)")
+    pp.add_argument("--wait", type=float, default=300.0, help="seconds to wait for the pad")
+    pp.add_argument("--fingerprint-stdin", action="store_true",
+                    help="read the fingerprint from stdin without a prompt (scripts, tests)")
     return ap
 
 
@@ -178,6 +187,63 @@ def serve(ns: argparse.Namespace) -> int:
     return 0
 
 
+def pad_pair(ns: argparse.Namespace) -> int:
+    """Pair a pad at a window from the server box: no window PC and no network sign-in.
+
+    Prints the pad page's address with the one-time token (and a QR code for the terminal) and
+    the 6-digit code; waits until a pad registers a key; shows the fingerprint the server
+    received and asks for the one the pad shows. Only a match binds the key (pads.confirm)."""
+    import time
+
+    from sqlalchemy import select
+
+    from hall_server import pads
+    from hall_server import schema as t
+
+    store = _store(ns)
+    try:
+        settings = _settings(ns)
+        offer = store.write_sync(lambda tx: pads.create_pairing(
+            tx, ns.window_no, "cli", max(settings.pad_pairing_seconds, int(ns.wait))))
+        base = (ns.public_url or "http://<hall-server>").rstrip("/")
+        url = f"{base}/pad/#pair={offer['token']}"
+        print(f"window {ns.window_no}: open on the pad: {url}", flush=True)
+        print(f"or type on the pad: window {ns.window_no}, code {offer['code']}", flush=True)
+        try:
+            import segno
+
+            segno.make(url, error="m").terminal(compact=True)
+        except Exception:  # noqa: BLE001 - the address above is enough
+            pass
+        confirm_ms = settings.pad_confirm_seconds * 1000
+        deadline = time.monotonic() + ns.wait
+        row: Any = None
+        while time.monotonic() < deadline:
+            row = store.read_sync(lambda c: c.execute(select(t.pad_pairings).where(
+                t.pad_pairings.c.id == offer["pairing_id"])).mappings().first())
+            if row is not None and row["public_key"]:
+                break
+            time.sleep(0.5)
+        if row is None or not row["public_key"]:
+            print("error: no pad registered in time", file=sys.stderr)
+            return 1
+        from hall_server.rating_check import fingerprint
+
+        print(f"the server received the key of pad {row['pad_id']}: {fingerprint(row['public_key'])}",
+              flush=True)
+        if not ns.fingerprint_stdin:
+            print("type the fingerprint the PAD shows (not the line above): ", end="", flush=True)
+        typed = sys.stdin.readline().strip()
+        out, err = store.write_sync(
+            lambda tx: pads.confirm(tx, offer["pairing_id"], typed, "cli", confirm_ms))
+        if err is not None:
+            raise err
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    finally:
+        store.close()
+
+
 def app_from_env() -> Any:
     from hall_server.app import create_app
 
@@ -189,7 +255,7 @@ def app_from_env() -> Any:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     known = {"serve", "migrate", "create-staff", "disable-staff", "set-window-categories",
-             "enrollment-code", "import-matters"}
+             "enrollment-code", "import-matters", "pad-pair"}
     if not argv or (argv[0] not in known and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
     ns = build_parser().parse_args(argv)
@@ -214,6 +280,8 @@ def _dispatch(ns: argparse.Namespace) -> int:
         _store(ns).close()
         print("database schema is up to date")
         return 0
+    if ns.cmd == "pad-pair":
+        return pad_pair(ns)
     from hall_server import admin, catalog
     from hall_server.security import hash_password
 
