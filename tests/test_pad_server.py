@@ -249,14 +249,22 @@ def test_forged_and_replayed_messages_are_never_accepted(fresh_hall_server: Runn
     for name, make in kinds.items():
         accepted[name] = 0
         codes[name] = set()
-        for _ in range(N):
+        for i in range(N):
             m = make()
-            r = desk.post("/ratings", json=m, key=str(uuid.uuid4()))
+            # Half of the signed forgeries go the pad's own way (straight to the hall server's
+            # /pad/api/rating), half through a desk session's /ratings: both are refused alike.
+            # (A replay of a stored message on the pad's route is answered with its receipt,
+            # idempotently: tests/security/test_pad_trust.py.)
+            if i % 2 and name not in ("desk_unsigned", "replayed"):
+                r = pad_post(url, "/pad/api/rating", pad.pad_body(m))
+            else:
+                r = desk.post("/ratings", json=m, key=str(uuid.uuid4()))
             if r.status_code < 300:
                 accepted[name] += 1
             else:
-                assert r.status_code in (403, 409, 422), r.text
-                codes[name].add(r.json()["error"]["code"])
+                assert r.status_code in (400, 403, 409, 422), r.text
+                if r.json()["error"]["code"] != "bad_field":  # e.g. counter 0: refused on its type
+                    codes[name].add(r.json()["error"]["code"])
     assert accepted == {k: 0 for k in kinds}, accepted
     assert _rows(fresh_hall_server, "SELECT count(*) AS n FROM ratings")[0]["n"] == before
     assert codes["wrong_key"] == {"bad_signature"}
