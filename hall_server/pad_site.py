@@ -9,7 +9,8 @@ outcome (`GET /api/v1/cases/{id}/rating-status`); the pad learns the request fro
   (hall_server/pad_page/), with a strict CSP.
 * `GET /pad/api/state?since=<seq>&pad_id=<id>&t=<ms>&sig=<b64u>`: long-poll (~20 s) for the
   screen of the pad's window: `idle` (the clerk's card), `rating` (case, challenge, reasons),
-  `not_rated` (the on-the-spot rating ran out: the pad asks for the rate-later QR), `thanks`,
+  `not_rated` (the on-the-spot rating of a completed case ran out: the pad asks for the
+  rate-later QR), `thanks`,
   `paused`. Only with a fresh proof by the paired key (pad_guard.check_proof); anything else is
   403 at once, so a visitor on the LAN holds no slot and learns nothing.
 * `POST /pad/api/rating`: the signed rating, checked (rating_check.check_rating) and stored
@@ -92,7 +93,7 @@ def _card(conn: Connection, w: Any) -> JSON | None:
 def _current(conn: Connection, window_no: int, since_ms: int) -> Any:
     """The window's most recent rating challenge issued after `since_ms`, with its case."""
     return conn.execute(
-        select(t.rating_challenges, t.cases.c.case_no, t.cases.c.matter_code)
+        select(t.rating_challenges, t.cases.c.case_no, t.cases.c.matter_code, t.cases.c.completed_ms)
         .join(t.cases, t.cases.c.id == t.rating_challenges.c.case_id)
         .where(t.cases.c.window_no == window_no, t.rating_challenges.c.issued_ms >= since_ms)
         .order_by(t.rating_challenges.c.issued_ms.desc()).limit(1)
@@ -117,7 +118,8 @@ def screen_of(conn: Connection, hall: Hall, window_no: int, now: int) -> JSON:
             return {"screen": "thanks", "card": card, "case_id": int(ch["case_id"])}
         if state == "open":
             return {"screen": "rating", "card": card, "request": _request(conn, hall, ch, window_no)}
-        if state == "closed" and now < int(ch["issued_ms"]) + open_ms + later_ms:
+        if (state == "closed" and ch["completed_ms"] is not None
+                and now < int(ch["issued_ms"]) + open_ms + later_ms):
             return {"screen": "not_rated", "card": card, "case_id": int(ch["case_id"]),
                     "rate_later_days": hall.rules.rate_later_days}
     if w["state"] == "paused":

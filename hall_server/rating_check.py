@@ -142,12 +142,11 @@ def challenge_state(ch: Any, rated: bool, now: int, open_ms: int) -> str:
 def open_challenge(conn: Connection, case: Any, now: int) -> Any:
     """The case's rating challenge, opened (or re-opened for a new period) now.
 
-    Only for a completed case that is not rated and whose on-the-spot rating was not given up
-    (a rate-later link closed it): the pad shows the request while it is open."""
+    Only for a case that is not rated and whose on-the-spot rating was not given up (a
+    rate-later link closed it): the pad shows the request while it is open. The desk may ask
+    while still serving (F10); a rate-later link, though, needs the case completed."""
     import secrets
 
-    if case["completed_ms"] is None:
-        raise _err(409, "case_not_completed", {"case_id": case["id"]})
     if conn.execute(select(t.ratings.c.id).where(t.ratings.c.case_id == case["id"])).first() is not None:
         raise _err(409, "case_already_rated", {"case_id": case["id"]})
     ch = conn.execute(select(t.rating_challenges)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from counter_app.errors import CounterError, NotSavedError, from_api
 from counter_app.events import (
@@ -41,6 +42,7 @@ from counter_app.pad.base import (
     PadTransport,
     RatingRequest,
 )
+from counter_app.pad.ports import PadCore
 from counter_app.pad.server_pad import ServerPadTransport
 from counter_app.pad.signing import canonical_message, epoch_ms, verify
 
@@ -52,6 +54,13 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 60.0
 THANKS_S = 5.0
 NOT_RATED_S = 30.0
+
+
+@runtime_checkable
+class DaysShown(Protocol):
+    """A transport whose "not rated" screen says how many working days are left to rate."""
+
+    rate_later_days: int | None
 
 
 class RatingRefused(CounterError):
@@ -75,7 +84,7 @@ class _Open:
 class PadService:
     """Drives one pad transport for the desk's window (see the module docstring)."""
 
-    def __init__(self, core: Any, transport: PadTransport, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+    def __init__(self, core: PadCore, transport: PadTransport, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  thanks_s: float = THANKS_S, not_rated_s: float = NOT_RATED_S,
                  rate_later_base: str | None = None) -> None:
         self.core = core
@@ -100,7 +109,7 @@ class PadService:
         self._photo: dict[str, bytes | None] = {}
         self._reasons: tuple[str, tuple[tuple[str, str, str], ...]] | None = None
         self._back_timer: threading.Timer | None = None
-        self._unsubs: list[Any] = []
+        self._unsubs: list[Callable[[], None]] = []
         self.state = "offline"
         self.started = False
         # The tablet pad talks to the hall server itself: the desk only learns the outcome.
@@ -119,7 +128,7 @@ class PadService:
         self._unsubs = [bus.subscribe(DeskChanged, self._on_desk),
                         bus.subscribe(SignedIn, lambda _e: self.show_idle()),
                         bus.subscribe(SignedOut, lambda _e: self._closed())]
-        if getattr(self.core.session, "staff", None) is not None:
+        if self.core.session.staff is not None:
             try:
                 self.refresh_pad_key()
                 self.show_idle()
@@ -153,8 +162,8 @@ class PadService:
 
     # -- what the pad shows ---------------------------------------------------------------
     def card(self) -> ClerkCard:
-        staff = getattr(self.core.session, "staff", None)
-        window = getattr(self.core.session, "window", None)
+        staff = self.core.session.staff
+        window = self.core.session.window
         staff_no = staff.staff_no if staff else ""
         if staff_no and staff_no not in self._photo:
             try:
@@ -188,10 +197,10 @@ class PadService:
     def _on_desk(self, ev: DeskChanged) -> None:
         if ev.state == "paused":
             zh, en = "暂停服务", "Service paused"
-            window = getattr(self.core.desk, "window", None)
-            code = getattr(window, "pause_reason_code", None)
+            window = self.core.desk.window
+            code = window.pause_reason_code if window is not None else None
             hall = self.core.hall
-            for r in getattr(hall, "pause_reasons", ()) or ():
+            for r in hall.pause_reasons if hall is not None else ():
                 if r.code == code:
                     zh, en = r.public_zh or zh, r.public_en or en
             with self._lock:
@@ -256,7 +265,7 @@ class PadService:
         except Exception as exc:
             raise (exc if isinstance(exc, CounterError) else from_api(exc)) from exc
         zh = en = ""
-        catalog = getattr(self.core, "catalog", None)
+        catalog = self.core.catalog
         if case.matter_code and catalog is not None:
             m = catalog.get(case.matter_code)
             if m is not None:
@@ -312,9 +321,9 @@ class PadService:
             self._open = None
             self._later(self.not_rated_s)
         url = self._rate_later_url(case_id)
-        rules = getattr(self.core.hall, "rules", None)
-        if rules is not None and hasattr(self.transport, "rate_later_days"):
-            self.transport.rate_later_days = rules.rate_later_days
+        hall = self.core.hall
+        if hall is not None and isinstance(self.transport, DaysShown):
+            self.transport.rate_later_days = hall.rules.rate_later_days
         self.transport.show_not_rated(url)
         self.core.bus.publish(RatingNotGiven(case_id))
 
@@ -396,7 +405,7 @@ class PadService:
         try:
             req = opened.request
             self._check(r, req)
-            outbox = getattr(self.core, "outbox", None)
+            outbox = self.core.outbox
             if outbox is None:
                 raise NotSavedError("评价无法保存", "The rating cannot be saved", code="disk_error")
             sub = RatingSubmission(

@@ -237,6 +237,20 @@ def test_pad_routes_need_the_pads_proof_and_keep_nothing_after_idle(tmp_path: Pa
         assert state["screen"] == "idle" and "case_id" not in state
         r = pad_post(srv.url, "/pad/api/rate-later", {"case_id": case_id, **pad.proof()})
         assert r.status_code == 409
+        # F10 while still serving: the pad asks at once, but when that runs out no link is
+        # offered for a case that is not completed.
+        cats = desk.get("/windows/1").json()["categories"]
+        tk = desk.post("/tickets", json={"category": cats[0]}).json()
+        assert desk.post(f"/tickets/{tk['id']}/call", json={"window_no": 1}).status_code == 200
+        serving = int(desk.post(f"/tickets/{tk['id']}/start").json()["case"]["id"])
+        challenge(desk, serving)
+        state = pad_get(srv.url, "/pad/api/state", params={"since": 0, **pad.proof()}).json()
+        assert state["screen"] == "rating" and state["request"]["case_id"] == serving
+        time.sleep(1.2)
+        state = pad_get(srv.url, "/pad/api/state", params={"since": 0, **pad.proof()}).json()
+        assert state["screen"] == "idle", state
+        r = pad_post(srv.url, "/pad/api/rate-later", {"case_id": serving, **pad.proof()})
+        assert r.status_code == 409
     finally:
         srv.stop()
 
