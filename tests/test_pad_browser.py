@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -146,4 +147,53 @@ def test_pair_by_fingerprint_then_rate_signed_end_to_end(srv: RunningServer, bro
         kiosk.close()
         desk.close()
     assert problems == {}
+    page.close()
+
+
+def test_a_lost_answer_is_resent_and_stored_once(srv: RunningServer, browser: BrowserContext) -> None:
+    """The pad page keeps its signed rating until it holds the server's receipt: the first
+    answer is lost on the way back (the request reached the server), the page re-sends the
+    same message, and the server answers with the same receipt; one rating, one counter."""
+    from tests.pad_helpers import open_cases
+
+    port = srv.url.rsplit(":", 1)[1]
+    sup = signed_in(srv.url, "8001")
+    desk = signed_in(srv.url, "1001", 1)
+    offer = sup.post("/windows/1/pads/pairings").json()
+    page = browser.new_page()
+    page.goto(f"http://{PAD_HOST}:{port}/pad/#pair={offer['token']}")
+    wait_screen(page, "pairing")
+    sup.post(f"/pads/pairings/{offer['pairing_id']}/confirm", json={"fingerprint": page.inner_text("#fp")})
+    page.wait_for_function("window.hallPad.state().paired", timeout=20000)
+    sent: list[int] = []
+
+    def lose_first_answer(route: Any) -> None:
+        import requests
+
+        # The request really reaches the hall server (forwarded as the pad sent it) ...
+        with requests.Session() as s:
+            s.trust_env = False
+            resp = s.post(srv.url + "/pad/api/rating", data=route.request.post_data_buffer,
+                          headers={"Content-Type": "application/json", "Host": f"{PAD_HOST}:{port}",
+                                   "Origin": f"http://{PAD_HOST}:{port}"}, timeout=30)
+        sent.append(resp.status_code)
+        if len(sent) == 1:
+            route.abort("connectionreset")  # ... and its answer never comes back
+        else:
+            route.fulfill(status=resp.status_code, body=resp.content,
+                          headers={"Content-Type": "application/json"})
+
+    page.route("**/pad/api/rating", lose_first_answer)
+    (case_id,) = open_cases(desk, 1, 1)
+    assert desk.post(f"/cases/{case_id}/rating-challenge").status_code == 200
+    wait_screen(page, "rating")
+    page.click("button[data-level='satisfied']")
+    wait_screen(page, "thanks")
+    assert sent[:2] == [200, 200] and len(sent) == 2
+    assert page.evaluate("window.hallPad.state().counter") == 1
+    eng = create_engine(srv.db_url)
+    with eng.connect() as c:
+        rows = list(c.execute(text("SELECT * FROM ratings WHERE case_id = :c"), {"c": case_id}).mappings())
+    eng.dispose()
+    assert [(r["level"], r["assurance"], r["pad_counter"]) for r in rows] == [("satisfied", "signed", 1)]
     page.close()
