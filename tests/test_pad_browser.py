@@ -197,3 +197,76 @@ def test_a_lost_answer_is_resent_and_stored_once(srv: RunningServer, browser: Br
     eng.dispose()
     assert [(r["level"], r["assurance"], r["pad_counter"]) for r in rows] == [("satisfied", "signed", 1)]
     page.close()
+
+
+def test_every_screen_accessible_in_both_languages_and_contrasts(tmp_path: Path,
+                                                                  browser: BrowserContext) -> None:
+    """Each pad screen, driven by the hall server's real state, in zh/en and normal/high
+    contrast: axe-core finds nothing serious or critical; screenshots of all of them."""
+    from tests.pad_helpers import open_cases
+
+    srv = start_server_thread(data_dir=tmp_path / "hall", demo=True, pad_hosts=(PAD_HOST,),
+                              pad_rating_seconds=20, pad_not_rated_seconds=60, pad_thanks_seconds=60)
+    try:
+        port = srv.url.rsplit(":", 1)[1]
+        sup = signed_in(srv.url, "8001")
+        desk = signed_in(srv.url, "1001", 1)
+        reasons = [r["code"] for r in desk.get("/rating-reasons").json()["reasons"]]
+        assert reasons
+        page = browser.new_page()
+        page.goto(f"http://{PAD_HOST}:{port}/pad/")
+        problems: dict[str, list[str]] = {}
+        shots = artifacts()
+
+        def check(name: str) -> None:
+            for hc in (False, True):
+                if page.evaluate("document.body.classList.contains('hc')") != hc:
+                    page.click("#btn-contrast")
+                for lang in ("zh", "en"):
+                    if page.evaluate("document.documentElement.lang").startswith("zh") != (lang == "zh"):
+                        page.click("#btn-lang")
+                    page.wait_for_timeout(120)
+                    mode = "hc" if hc else "normal"
+                    page.screenshot(path=str(shots / f"pad_{name}_{lang}_{mode}.png"))
+                    bad = _axe(page)
+                    if bad:
+                        problems[f"{name}/{lang}/{mode}"] = bad
+
+        wait_screen(page, "unpaired")
+        check("unpaired")
+        offer = sup.post("/windows/1/pads/pairings").json()
+        page.goto(f"http://{PAD_HOST}:{port}/pad/#pair={offer['token']}")
+        wait_screen(page, "pairing")
+        check("pairing")
+        sup.post(f"/pads/pairings/{offer['pairing_id']}/confirm", json={"fingerprint": page.inner_text("#fp")})
+        wait_screen(page, "idle")
+        check("idle")
+        codes = [r["code"] for r in desk.get("/hall").json()["pause_reasons"]]
+        r = desk.post("/windows/1/pause", json={"reason_code": codes[0]})
+        assert r.status_code == 200, r.text
+        wait_screen(page, "paused")
+        assert page.inner_text("#paused-text").strip()
+        check("paused")
+        assert desk.post("/windows/1/resume").status_code == 200
+        wait_screen(page, "idle")
+        c1, c2 = open_cases(desk, 1, 2)
+        desk.post(f"/cases/{c1}/rating-challenge")
+        wait_screen(page, "rating")
+        check("rating")
+        page.click("button[data-level='dissatisfied']")
+        wait_screen(page, "reasons")
+        page.click("#reasons button.reason >> nth=1")
+        check("reasons")
+        page.click("#btn-submit")
+        wait_screen(page, "thanks")
+        check("thanks")
+        desk.post(f"/cases/{c2}/rating-challenge")
+        wait_screen(page, "rating")
+        wait_screen(page, "not_rated")  # nobody rated within the (short) period
+        page.wait_for_function("document.getElementById('later-qr').naturalWidth > 0", timeout=20000)
+        check("not_rated")
+        page.close()
+        assert problems == {}
+        assert len(list(shots.glob("pad_*_*_*.png"))) >= 24
+    finally:
+        srv.stop()

@@ -483,6 +483,14 @@
   }
 
   // ---- start ------------------------------------------------------------------------------
+  function pairFromAddress() {
+    var m = /^#pair=([A-Za-z0-9_-]{1,64})$/.exec(window.location.hash);
+    if (m) {
+      history.replaceState(null, "", window.location.pathname);  // the token is single use
+      pair({ token: m[1] });
+    }
+  }
+
   function start() {
     ensureKey();
     if (prefs.hc) { document.body.classList.add("hc"); $("btn-contrast").setAttribute("aria-pressed", "true"); }
@@ -513,11 +521,8 @@
       var win = parseInt($("window-input").value.trim(), 10);
       if (/^[0-9]{6}$/.test(code) && win >= 0) { pair({ code: code, window_no: win }); }
     });
-    var m = /^#pair=([A-Za-z0-9_-]{1,64})$/.exec(window.location.hash);
-    if (m) {
-      history.replaceState(null, "", window.location.pathname);  // the token is single use
-      pair({ token: m[1] });
-    }
+    pairFromAddress();
+    window.addEventListener("hashchange", pairFromAddress);  // a QR opened over the open page
     render();
     if (st.pairing && !st.paired) { waitConfirmed(); }
     loop();
