@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,14 +23,29 @@ from sqlalchemy import create_engine, select
 
 from hall_server import schema as t
 from tests.pad_helpers import SoftPad, challenge, open_cases, pad_get, pad_post, pair
-from tests.support.server_fixtures import RunningServer, signed_in, start_server_thread
+from tests.support.server_fixtures import (
+    RunningServer,
+    drop_pg_db,
+    fresh_pg_url,
+    signed_in,
+    start_server_thread,
+)
 
 
-@pytest.fixture
-def srv(tmp_path: Path) -> Iterator[RunningServer]:
-    s = start_server_thread(data_dir=tmp_path / "hall", demo=True)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def srv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningServer]:
+    """The attacks run against both stores: the checks are SQL in the rating's transaction."""
+    url = None
+    if request.param == "postgresql":
+        base = os.environ.get("HALL_TEST_PG_URL")
+        if not base:
+            pytest.skip("HALL_TEST_PG_URL not set")
+        url = fresh_pg_url(base)
+    s = start_server_thread(db_url=url, data_dir=tmp_path / "hall", demo=True)
     yield s
     s.stop()
+    if url is not None:
+        drop_pg_db(url)
 
 
 def _db(srv: RunningServer, q: Any) -> list[dict[str, Any]]:
