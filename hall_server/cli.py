@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tz", default="Asia/Shanghai")
     s.add_argument("--public-url", default=os.environ.get("HALL_PUBLIC_URL", ""),
                    help="base address citizens' phones reach, for rate-later links (e.g. https://hall.example.gov.cn)")
+    s.add_argument("--pad-host", action="append", default=[], metavar="NAME",
+                   help="another host name the pad page and /pair/ answer to (besides the "
+                        "--public-url host and loopback); repeatable")
     s.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (PostgreSQL)")
     s.add_argument("--seed", type=int, default=1)
 
@@ -156,6 +159,7 @@ def serve(ns: argparse.Namespace) -> int:
     settings = Settings(
         data_dir=ns.data_dir, db_url=ns.db, demo=ns.demo, arrival_rate=ns.arrival_rate,
         require_device=ns.require_device, timezone=ns.tz, seed=ns.seed, public_url=ns.public_url,
+        pad_hosts=tuple(ns.pad_host),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     print(f"hall-server listening on http://{ns.host}:{ns.port}  (API docs: /docs)", flush=True)
@@ -179,6 +183,7 @@ def serve(ns: argparse.Namespace) -> int:
             "data_dir": str(settings.data_dir), "db_url": settings.database_url(), "demo": ns.demo,
             "arrival_rate": 0.0, "require_device": ns.require_device, "timezone": ns.tz,
             "migrate_on_start": False, "seed": ns.seed, "public_url": ns.public_url,
+            "pad_hosts": list(ns.pad_host),
         })
         uvicorn.run("hall_server.cli:app_from_env", factory=True, host=ns.host, port=ns.port,
                     workers=ns.workers, log_level="warning")
@@ -249,6 +254,7 @@ def app_from_env() -> Any:
 
     raw = json.loads(os.environ["HALL_SERVER_SETTINGS"])
     raw["data_dir"] = Path(raw["data_dir"])
+    raw["pad_hosts"] = tuple(raw.get("pad_hosts", ()))
     return create_app(Settings(**raw))
 
 
