@@ -142,7 +142,7 @@ def _status(pr: Any, now: int, confirm_ms: int) -> str:
     return "registered" if now < int(pr["used_ms"]) + confirm_ms else "expired"
 
 
-def _pairing_json(pr: Any, now: int, confirm_ms: int) -> JSON:
+def pairing_json(pr: Any, now: int, confirm_ms: int) -> JSON:
     key = pr["public_key"]
     return {"pairing_id": pr["id"], "window_no": int(pr["window_no"]),
             "status": _status(pr, now, confirm_ms), "pad_id": pr["pad_id"],
@@ -195,7 +195,7 @@ async def register_pad(request: Request, body: RegisterIn) -> Response:
         if n != 1:
             raise _err(403, "pairing_invalid", {"reason": "used"})
         row = conn.execute(select(t.pad_pairings).where(t.pad_pairings.c.id == pr["id"])).mappings().one()
-        return _pairing_json(row, now, hall.settings.pad_confirm_seconds * 1000)
+        return pairing_json(row, now, hall.settings.pad_confirm_seconds * 1000)
 
     log.info("pad %s registered a key for a pairing; waiting for the supervisor", body.pad_id)
     return json_response(await hall.store.write(fn))
@@ -214,11 +214,11 @@ async def pair_status(request: Request, pairing_id: Annotated[str, Query(max_len
     if (pr is None or pr["pad_id"] != pad_id or not pr["public_key"]
             or not verify_signature(pr["public_key"], heartbeat_message(pad_id, t_), sig)):
         raise _err(403, "pad_proof_required")
-    out = _pairing_json(pr, now_ms(), hall.settings.pad_confirm_seconds * 1000)
+    out = pairing_json(pr, now_ms(), hall.settings.pad_confirm_seconds * 1000)
     return json_response({k: out[k] for k in ("pairing_id", "window_no", "status", "fingerprint")})
 
 
-def _load_pairing(conn: Connection, pairing_id: str) -> Any:
+def load_pairing(conn: Connection, pairing_id: str) -> Any:
     pr = conn.execute(select(t.pad_pairings).where(t.pad_pairings.c.id == pairing_id)).mappings().first()
     if pr is None:
         raise ApiError(404, "not_found", {"pairing_id": pairing_id})
@@ -231,8 +231,8 @@ async def get_pairing(request: Request, pairing_id: Annotated[str, PathParam(max
     """What the supervisor's device shows: the fingerprint of the key the server received."""
     require_role(p, "supervisor", "it_admin")
     hall = hall_of(request)
-    pr = await hall.store.read(lambda c: _load_pairing(c, pairing_id))
-    return json_response(_pairing_json(pr, now_ms(), hall.settings.pad_confirm_seconds * 1000))
+    pr = await hall.store.read(lambda c: load_pairing(c, pairing_id))
+    return json_response(pairing_json(pr, now_ms(), hall.settings.pad_confirm_seconds * 1000))
 
 
 class ConfirmIn(BaseModel):
@@ -250,7 +250,7 @@ def confirm(tx: Tx, pairing_id: str, typed: str, staff_no: str,
     mismatch voids the pairing (a key swapped on the way never gets a second try)."""
     conn = tx.conn
     now = now_ms()
-    pr = _load_pairing(conn, pairing_id)
+    pr = load_pairing(conn, pairing_id)
     status = _status(pr, now, confirm_ms)
     if status != "registered":
         if status == "waiting":
@@ -307,7 +307,7 @@ async def reject_pairing(request: Request, pairing_id: Annotated[str, PathParam(
     require_role(p, "supervisor", "it_admin")
 
     def fn(tx: Tx) -> None:
-        _load_pairing(tx.conn, pairing_id)
+        load_pairing(tx.conn, pairing_id)
         tx.conn.execute(t.pad_pairings.update().where(
             t.pad_pairings.c.id == pairing_id, t.pad_pairings.c.confirmed_ms.is_(None))
             .values(rejected_ms=now_ms()))

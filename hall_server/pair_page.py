@@ -146,7 +146,7 @@ def _qr_svg_data(text: str) -> str:
 
 def _status_body(lang: str, pr: Any, ticket: str, hall: Hall, msg: str = "") -> str:
     tx = TEXT[lang]
-    j = pads._pairing_json(pr, now_ms(), hall.settings.pad_confirm_seconds * 1000)
+    j = pads.pairing_json(pr, now_ms(), hall.settings.pad_confirm_seconds * 1000)
     hidden = (f'<input type="hidden" name="lang" value="{lang}">'
               f'<input type="hidden" name="ticket" value="{e(ticket)}">')
     alert = f'<p class="msg" role="alert">{e(msg)}</p>' if msg else ""
@@ -238,21 +238,21 @@ async def pair_post(request: Request) -> Response:
     if parsed is None:
         return _sign_in_form(lang, tx["bad"], 403)
     pairing_id, staff_no = parsed
-    pr = await hall.store.read(lambda c: pads._load_pairing(c, pairing_id))
+    pr = await hall.store.read(lambda c: pads.load_pairing(c, pairing_id))
     ticket = form["ticket"]
     if action == "confirm":
         try:
             await pads.confirm_or_raise(hall, pairing_id, form.get("fingerprint", "")[:40], staff_no)
         except ApiError as exc:
-            pr = await hall.store.read(lambda c: pads._load_pairing(c, pairing_id))
+            pr = await hall.store.read(lambda c: pads.load_pairing(c, pairing_id))
             msg = tx["mismatch"] if exc.code == "fingerprint_mismatch" else tx["void"]
             return _page(lang, _status_body(lang, pr, ticket, hall, msg), 409)
-        pr = await hall.store.read(lambda c: pads._load_pairing(c, pairing_id))
+        pr = await hall.store.read(lambda c: pads.load_pairing(c, pairing_id))
     elif action == "reject":
         await hall.store.write(lambda t_: t_.conn.execute(t.pad_pairings.update().where(
             t.pad_pairings.c.id == pairing_id, t.pad_pairings.c.confirmed_ms.is_(None))
             .values(rejected_ms=now_ms())))
-        pr = await hall.store.read(lambda c: pads._load_pairing(c, pairing_id))
+        pr = await hall.store.read(lambda c: pads.load_pairing(c, pairing_id))
     elif action != "status":
         return _sign_in_form(lang, tx["bad"], 400)
     return _page(lang, _status_body(lang, pr, ticket, hall))
