@@ -122,6 +122,14 @@ class Pad:
 
 
 def test_pad_dialog_shows_status_and_takes_no_password() -> None:
+    i18n.set_language("en")
+    try:
+        _pad_dialog_checks()
+    finally:
+        i18n.set_language("zh")
+
+
+def _pad_dialog_checks() -> None:
     view = PairView()
     pads: list[Any] = [None]
     p = PairingPresenter(view, Runner(), lambda: pads[0], server_url="https://hall.example/",
