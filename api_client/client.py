@@ -54,6 +54,7 @@ from .models import (
     RatingChallenge,
     RatingReasons,
     RatingReceipt,
+    RatingStatus,
     RatingSubmission,
     ServiceResult,
     Stats,
@@ -639,8 +640,10 @@ class HallClient:
         )
 
     def rate_later_link(self, case_id: int) -> str:
-        """The citizen's rate-later URL for the case (shown as a QR code), with the server's
-        unguessable token in it. Servers without the endpoint answer ``NotFoundError``."""
+        """The citizen's rate-later URL for a completed, unrated case of this window (printed
+        notice, second screen's QR), with the server's unguessable token in it. Refused where a
+        pad is paired (the pad shows its QR itself); handing it out ends the on-the-spot
+        rating and is recorded on the server."""
 
         def parse(obj: Any) -> str:
             return _Obj(obj, "RateLaterLink").text("url")
@@ -675,26 +678,10 @@ class HallClient:
             idempotency_key=idempotency_key,
         )
 
-    def register_pad(
-        self,
-        *,
-        pad_id: str,
-        public_key: str,
-        alg: str = "Ed25519",
-        token: str | None = None,
-        code: str | None = None,
-        window_no: int | None = None,
-        idempotency_key: str | None = None,
-    ) -> PadInfo:
-        """Relay a pad's registration (its token, or code + window, and its public key)."""
-        body: dict[str, Any] = {"pad_id": pad_id, "public_key": public_key, "alg": alg}
-        if token is not None:
-            body["token"] = token
-        if code is not None:
-            body["code"] = code
-            body["window_no"] = window_no
-        return self._post("/pads/register", PadInfo.from_json, body,
-                          idempotency_key=idempotency_key)
+    def rating_status(self, case_id: int) -> RatingStatus:
+        """How the rating opened for the case ended (rated / open / closed), never its level:
+        the pad posts its rating to the hall server itself, the desk only learns the outcome."""
+        return self._get(f"/cases/{_seg(case_id)}/rating-status", RatingStatus.from_json)
 
     def window_pads(self, window_no: int) -> list[PadInfo]:
         """The pad paired at the window (a list of at most one)."""

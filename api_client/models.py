@@ -108,6 +108,9 @@ class _Obj:
     def _where(self, key: str) -> str:
         return f"{self._name}.{key}"
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._d
+
     def _get(self, key: str) -> Any:
         if key not in self._d:
             raise invalid_response(f"{self._where(key)} is missing")
@@ -887,6 +890,7 @@ class PadInfo:
     paired_by: str
     last_counter: int
     gaps: int
+    last_seen_at: datetime | None = None  # the pad's last proven request to the server
 
     @classmethod
     def from_json(cls, obj: Any) -> Self:
@@ -900,6 +904,32 @@ class PadInfo:
             paired_by=o.text("paired_by"),
             last_counter=o.integer("last_counter"),
             gaps=o.integer("gaps"),
+            last_seen_at=o.opt_dt("last_seen_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RatingStatus:
+    """How the rating the desk opened ended (never its level): `state` is "open" (the pad may
+    still answer), "rated", "closed" (over: rate later) or "none"."""
+
+    case_id: int
+    state: str
+    rated: bool
+    rating_id: str | None
+    source: str | None
+    assurance: str | None
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Self:
+        o = _Obj(obj, "RatingStatus")
+        return cls(
+            case_id=o.integer("case_id"),
+            state=o.text("state"),
+            rated=o.flag("rated"),
+            rating_id=o.opt_text("rating_id"),
+            source=o.opt_text("source"),
+            assurance=o.opt_text("assurance"),
         )
 
 
@@ -921,6 +951,10 @@ class Stats:
     bad_open: int
     tickets_per_hour: tuple[int, ...]
     ratings_by_level: dict[str, int]
+    #: signed (the pad's key) / unsigned (relayed by the window PC) / later (rate-later page);
+    #: empty from a server that does not split them.
+    ratings_by_assurance: dict[str, int] = field(default_factory=dict)
+    satisfaction_rate_signed: float | None = None
 
     @classmethod
     def from_json(cls, obj: Any) -> Self:
@@ -939,6 +973,9 @@ class Stats:
             bad_open=o.integer("bad_open"),
             tickets_per_hour=o.integers("tickets_per_hour"),
             ratings_by_level=o.int_map("ratings_by_level"),
+            ratings_by_assurance=(o.int_map("ratings_by_assurance")
+                                  if "ratings_by_assurance" in o else {}),
+            satisfaction_rate_signed=o.opt_number("satisfaction_rate_signed"),
         )
 
 

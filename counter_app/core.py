@@ -80,9 +80,8 @@ class CounterCore:
             return
         try:
             self.pad.start()
-        except OSError as exc:  # e.g. the port is taken: the desk works on without the pad
-            log.warning("the pad link could not start on port %s: %s",
-                        self.settings.pad_listen_port, exc)
+        except Exception as exc:  # the desk works on without the pad's status
+            log.warning("the pad status watcher could not start: %s", exc)
 
     # -- sign-in / sign-out ------------------------------------------------------------------
     def _after_sign_in(self, me: Me) -> None:

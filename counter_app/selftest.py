@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import platform
-import socket
 import sqlite3
 import ssl
 import sys
@@ -145,19 +144,13 @@ def check_tls(settings: Settings | None) -> list[CheckResult]:
 
 def check_pad_port(settings: Settings | None) -> list[CheckResult]:
     s = settings or Settings()
-    if s.pad_transport not in ("lan", "web"):
-        return [CheckResult("pad port", INFO, f"pad transport {s.pad_transport}: no port")]
-    with socket.socket() as sock:
-        try:
-            sock.bind((s.pad_listen_host, s.pad_listen_port))
-        except OSError as exc:
-            return [CheckResult(
-                "pad port", FAIL, f"{s.pad_listen_host}:{s.pad_listen_port}: {exc.strerror}",
-                "关闭占用该端口的程序（可能已有一个柜台程序在运行），或在 config.toml 中修改 "
-                "pad_listen_port",
-                "Close the program holding this port (maybe the desk is already running) or "
-                "change pad_listen_port in config.toml")]
-    return [CheckResult("pad port", OK, f"{s.pad_listen_host}:{s.pad_listen_port} bindable")]
+    if s.pad_transport in ("lan", "web"):
+        # The tablet pad talks to the hall server itself (hall_server/pad_site.py): the desk
+        # opens no port for it any more (issue 10).
+        return [CheckResult("pad port", INFO,
+                            f"pad transport {s.pad_transport}: the pad uses {s.server_url}/pad/; "
+                            "no port on this PC")]
+    return [CheckResult("pad port", INFO, f"pad transport {s.pad_transport}: no port")]
 
 
 def check_scanners() -> list[CheckResult]:

@@ -103,7 +103,7 @@ def _demo_settings(args: argparse.Namespace, url: str, root: Path) -> Settings:
     base = _load(args).settings
     s = with_overrides(base, server_url=url, window_no=1, ca_bundle=None, proxy=None,
                        data_dir=root / "desk", log_dir=base.log_dir, idle_lock_minutes=0,
-                       # the demo's LAN pad stays on this machine: open http://127.0.0.1:<port>/pad/
+                       # the tablet pad is the demo hall server's client: <server>/pad/
                        pad_transport="lan", pad_listen_host="127.0.0.1",
                        pad_listen_port=args.pad_port)
     if args.lang:
@@ -129,8 +129,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return headless_check(settings)
         print(f"demo hall server at {server.url}; desk at window {demo.DEMO_WINDOW} "
               f"as staff {demo.DEMO_STAFF[0]}")
-        print(f"evaluator pad page: http://127.0.0.1:{args.pad_port}/pad/ "
-              "(pair it from the desk with Ctrl+P as supervisor 8001 / demo1234)")
+        print(f"evaluator pad page: {server.url}/pad/ (pair it at {server.url}/pair/ as "
+              "supervisor 8001 / demo1234, then type the fingerprint the pad shows)")
         return _run_ui(settings, demo_credentials=demo.DEMO_STAFF)
     finally:
         if sim is not None:

@@ -19,10 +19,9 @@ A service that cannot be built is a startup error (catalog, outbox) or is logged
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from api_client import HallClient
 from counter_app.catalog import Catalog
@@ -33,8 +32,8 @@ from counter_app.documents.service import DocumentService
 from counter_app.events import EventBus
 from counter_app.outbox import HallSender, Outbox
 from counter_app.pad.base import PadTransport
-from counter_app.pad.lan import LanPadTransport
 from counter_app.pad.serial_box import SerialButtonBox
+from counter_app.pad.server_pad import ServerPadTransport
 from counter_app.pad.service import PadService
 from counter_app.updates import UpdateService
 
@@ -85,27 +84,14 @@ def make_documents(settings: Settings, client: HallClient, outbox: Outbox,
         return None
 
 
-def make_lan_transport(settings: Settings, client: HallClient) -> LanPadTransport:
-    """The LAN pad page server; a pad registers through the hall server (code or token)."""
-
-    def register(body: dict[str, str]) -> dict[str, Any]:
-        code = body.get("code")
-        info = client.register_pad(
-            pad_id=body["pad_id"], public_key=body["public_key"], alg=body["alg"],
-            token=body.get("token"), code=code,
-            window_no=settings.window_no if code else None)
-        d = dataclasses.asdict(info)
-        d["paired_at"] = info.paired_at.isoformat()
-        return d
-
-    return LanPadTransport(settings.pad_listen_host, settings.pad_listen_port, register=register)
-
-
 def make_pad_transport(settings: Settings, client: HallClient) -> PadTransport | None:
-    """The transport `pad_transport` names, when it needs no window (LAN page, serial box)."""
+    """The transport `pad_transport` names, when it needs no window (tablet pad, serial box).
+
+    The tablet pad ("lan") is the hall server's client (hall_server/pad_site.py): the desk serves
+    it nothing and relays none of its messages; it only follows the outcome on the server."""
     kind = pad_kind(settings)
     if kind == "lan":
-        return make_lan_transport(settings, client)
+        return ServerPadTransport(client, int(settings.window_no))
     if kind == "serial":
         return SerialButtonBox(settings.pad_serial_port, baudrate=settings.pad_serial_baud)
     return None

@@ -33,7 +33,7 @@ from hall_server.db import Tx, iso_ms, now_ms
 from hall_server.deps import MAX_INT, Auth, IdPath, Priority, QInt, WinNo, session_alive
 from hall_server.errors import ApiError
 from hall_server.events import stream
-from hall_server.rating_check import check_rating
+from hall_server.rating_check import check_rating, open_challenge
 from hall_server.security import Principal, new_secret, sha256_hex, verify_password
 from hall_server.seed import demo_avatar
 
@@ -666,17 +666,14 @@ async def rating_reasons(request: Request, p: Auth) -> Response:
 
 @router.post("/cases/{case_id}/rating-challenge", tags=["ratings"])
 async def rating_challenge(request: Request, case_id: IdPath, p: Auth) -> Response:
+    """Open the on-the-spot rating of a completed case (its window only): the pad paired at
+    the window shows the request (rating_check.open_challenge)."""
     def fn(tx: Tx) -> JSON:
         conn = tx.conn
-        _load_case(conn, case_id, p)
-        row = conn.execute(select(t.rating_challenges).where(t.rating_challenges.c.case_id == case_id)).mappings().first()
-        if row is None:
-            import secrets as _s
-
-            ch = _s.token_urlsafe(16)
-            now = now_ms()
-            conn.execute(t.rating_challenges.insert().values(case_id=case_id, challenge=ch, issued_ms=now))
-            return {"case_id": case_id, "challenge": ch, "issued_at": iso_ms(now)}
+        case = _load_case(conn, case_id, p)
+        row = open_challenge(conn, case, now_ms())
+        # Wakes the pad's long-poll (pad_site.py); carries no secret.
+        tx.emit("rating.requested", {"case_id": case_id}, window_no=int(case["window_no"]))
         return {"case_id": case_id, "challenge": row["challenge"], "issued_at": iso_ms(row["issued_ms"])}
 
     return await mutate(request, fn)

@@ -29,7 +29,9 @@ from hall_server import (
     documents,
     hallsetup,
     logmask,
+    pad_site,
     pads,
+    pair_page,
     queue,
     rate_later,
     workdays,
@@ -269,6 +271,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(pads.router)
     app.include_router(applicants.router)
+    app.include_router(pads.pad_router)  # the pad's own pairing routes, outside /api/v1
+    app.include_router(pad_site.router)  # the pad page and its API (the window PC not in the path)
+    app.include_router(pair_page.router)  # /pair/: the supervisor's own-device pairing page
     app.include_router(rate_later.router)
     app.include_router(rate_later.page_router)  # the citizen's page, outside /api/v1
     app.include_router(display.router)  # the call display (叫号屏), outside /api/v1

@@ -2,7 +2,7 @@
 subcommands that work directly on the database (create-staff, disable-staff,
 set-window-categories, enrollment-code, migrate, check-db; hall set-up and administration — init,
 staff, device, window, category, pause-reason, rating-reasons, rules, calendar, audit,
-import-matters — are in hall_server/hallcli.py)."""
+import-matters — are in hall_server/hallcli.py; pad-pair pairs an evaluator pad from the server box)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tz", default="Asia/Shanghai")
     s.add_argument("--public-url", default=os.environ.get("HALL_PUBLIC_URL", ""),
                    help="base address citizens' phones reach, for rate-later links (e.g. https://hall.example.gov.cn)")
+    s.add_argument("--pad-host", action="append", default=[], metavar="NAME",
+                   help="another host name the pad page and /pair/ answer to (besides the "
+                        "--public-url host and loopback); repeatable")
     s.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (PostgreSQL)")
     s.add_argument("--seed", type=int, default=1)
 
@@ -87,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(pa)
     pa.add_argument("--days", type=int, default=Settings().applicant_retention_days,
                     help="retention in days after the case (default: %(default)s)")
+
+    pp = sub.add_parser("pad-pair", help="pair an evaluator pad at a window (IT, on the server box)")
+    _common(pp)
+    pp.add_argument("--window", type=int, required=True, dest="window_no")
+    pp.add_argument("--public-url", default=os.environ.get("HALL_PUBLIC_URL", ""),
+                    help="the hall server's address as the pad reaches it (for the QR code)")
+    pp.add_argument("--wait", type=float, default=300.0, help="seconds to wait for the pad")
+    pp.add_argument("--fingerprint-stdin", action="store_true",
+                    help="read the fingerprint from stdin without a prompt (scripts, tests)")
     return ap
 
 
@@ -150,6 +162,7 @@ def serve(ns: argparse.Namespace) -> int:
     settings = Settings(
         data_dir=ns.data_dir, db_url=ns.db, demo=ns.demo, arrival_rate=ns.arrival_rate,
         require_device=ns.require_device, timezone=ns.tz, seed=ns.seed, public_url=ns.public_url,
+        pad_hosts=tuple(ns.pad_host),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if ns.workers > 1 and settings.database_url().startswith("sqlite"):
@@ -186,6 +199,7 @@ def serve(ns: argparse.Namespace) -> int:
             "data_dir": str(settings.data_dir), "db_url": settings.database_url(), "demo": ns.demo,
             "arrival_rate": 0.0, "require_device": ns.require_device, "timezone": ns.tz,
             "migrate_on_start": False, "seed": ns.seed, "public_url": ns.public_url,
+            "pad_hosts": list(ns.pad_host),
         })
         uvicorn.run("hall_server.cli:app_from_env", factory=True, host=ns.host, port=ns.port,
                     workers=ns.workers, log_level="warning")
@@ -254,11 +268,69 @@ def check_db(ns: argparse.Namespace) -> int:
     return 0 if not problems else 1
 
 
+def pad_pair(ns: argparse.Namespace) -> int:
+    """Pair a pad at a window from the server box: no window PC and no network sign-in.
+
+    Prints the pad page's address with the one-time token (and a QR code for the terminal) and
+    the 6-digit code; waits until a pad registers a key; shows the fingerprint the server
+    received and asks for the one the pad shows. Only a match binds the key (pads.confirm)."""
+    import time
+
+    from sqlalchemy import select
+
+    from hall_server import pads
+    from hall_server import schema as t
+
+    store = _store(ns)
+    try:
+        settings = _settings(ns)
+        offer = store.write_sync(lambda tx: pads.create_pairing(
+            tx, ns.window_no, "cli", max(settings.pad_pairing_seconds, int(ns.wait))))
+        base = (ns.public_url or "http://<hall-server>").rstrip("/")
+        url = f"{base}/pad/#pair={offer['token']}"
+        print(f"window {ns.window_no}: open on the pad: {url}", flush=True)
+        print(f"or type on the pad: window {ns.window_no}, code {offer['code']}", flush=True)
+        try:
+            import segno
+
+            segno.make(url, error="m").terminal(compact=True)
+        except Exception:  # noqa: BLE001 - the address above is enough
+            pass
+        confirm_ms = settings.pad_confirm_seconds * 1000
+        deadline = time.monotonic() + ns.wait
+        row: Any = None
+        while time.monotonic() < deadline:
+            row = store.read_sync(lambda c: c.execute(select(t.pad_pairings).where(
+                t.pad_pairings.c.id == offer["pairing_id"])).mappings().first())
+            if row is not None and row["public_key"]:
+                break
+            time.sleep(0.5)
+        if row is None or not row["public_key"]:
+            print("error: no pad registered in time", file=sys.stderr)
+            return 1
+        from hall_server.rating_check import fingerprint
+
+        print(f"the server received the key of pad {row['pad_id']}: {fingerprint(row['public_key'])}",
+              flush=True)
+        if not ns.fingerprint_stdin:
+            print("type the fingerprint the PAD shows (not the line above): ", end="", flush=True)
+        typed = sys.stdin.readline().strip()
+        out, err = store.write_sync(
+            lambda tx: pads.confirm(tx, offer["pairing_id"], typed, "cli", confirm_ms))
+        if err is not None:
+            raise err
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    finally:
+        store.close()
+
+
 def app_from_env() -> Any:
     from hall_server.app import create_app
 
     raw = json.loads(os.environ["HALL_SERVER_SETTINGS"])
     raw["data_dir"] = Path(raw["data_dir"])
+    raw["pad_hosts"] = tuple(raw.get("pad_hosts", ()))
     return create_app(Settings(**raw))
 
 
@@ -268,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
 
     known = {"serve", "migrate", "create-staff", "disable-staff", "set-window-categories",
              "enrollment-code", "check-db", "display",
-             "rotate-applicant-key", "purge-applicants"} | hall_commands
+             "rotate-applicant-key", "purge-applicants", "pad-pair"} | hall_commands
     if not argv or (argv[0] not in known and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
     ns = build_parser().parse_args(argv)
@@ -304,6 +376,8 @@ def _dispatch(ns: argparse.Namespace) -> int:
         return 0
     if ns.cmd == "check-db":
         return check_db(ns)
+    if ns.cmd == "pad-pair":
+        return pad_pair(ns)
     from hall_server import admin, applicants
     from hall_server.hallcli import actor
     from hall_server.security import hash_password

@@ -3,23 +3,27 @@
 A citizen who does not rate at the window may rate later, within the hall's window of
 `rules.rate_later_days` working days after the case was completed (Shandong: 5).
 
-- `GET /api/v1/cases/{id}/rate-later-link` (staff) gives the link the pad shows as a QR code:
-  `{base}/rate-later?c=<case id>-<mac>`. The mac is an HMAC-SHA256 of the case id under a key
-  derived from the server's secret (`meta.token_key`), cut to 128 bits: nobody can rate a case
-  by guessing numbers, and nothing has to be stored per case.
+- The link is `{base}/rate-later?c=<case id>-<mac>`. The mac is an HMAC-SHA256 of the case id
+  under a key derived from the server's secret (`meta.token_key`), cut to 128 bits: nobody can
+  rate a case by guessing numbers, and nothing has to be stored per case. It leaves the server
+  on two paths only, each recorded in `rate_later_issues` and each closing the on-the-spot
+  rating of the case: to the proven pad on its "not rated" screen (pad_site.py), and through
+  `GET /api/v1/cases/{id}/rate-later-link` for a printed notice (the case's own window where no
+  pad is paired, or a supervisor/IT), only for a completed, unrated case.
 - `GET /rate-later?c=…` is a plain HTML page (zh by default, `&lang=en`): the hall, the matter,
   the window, the clerk (name and staff number), and the five levels as big submit buttons. It
   works without JavaScript: a bad level posted without a reason comes back as the reason page.
-- `POST /rate-later` stores the rating (`source: "later"`, `assurance: "unsigned"`, one per case
+- `POST /rate-later` stores the rating (`source: "later"`, `assurance: "later"`, one per case
   through the ratings table's unique constraint) and redirects (303) to the thank-you page, so a
   reload never posts twice. The form is the only credential: the token travels in it, the body
   is small and url-encoded only, and a cross-site Origin is refused; there is no cookie to ride.
 
 Working days follow the hall's working calendar (hall_server/workdays.py: Monday to Friday,
 minus public holidays, plus make-up working days). A case without a completion
-time (still open, or abandoned) counts from its start. `clock` is the time seam tests replace.
-The rating shows up in `/stats` and `/windows/{no}/ratings` like any other; no rating event
-exists in the contract, so none is emitted.
+time (still open, or abandoned) counts from its start. A case still being served, or whose
+rating on the pad is open, cannot be rated here yet (409 page). `clock` is the time seam tests
+replace. The rating shows up in `/stats` (counted apart as `later`) and `/windows/{no}/ratings`;
+a `rating.stored` event (no level) tells the window.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ from hall_server.core import Hall, get_meta, hall_of, json_response
 from hall_server.db import Tx, now_ms
 from hall_server.deps import Auth, IdPath
 from hall_server.errors import ApiError
+from hall_server.queue import acting_window
+from hall_server.rating_check import _err, challenge_state, close_challenge, paired_pad
 
 log = logging.getLogger("hall_server")
 
@@ -95,6 +101,9 @@ TEXT: dict[str, dict[str, str]] = {
         "notfound_p": "此评价链接无效或不完整。请重新扫描二维码，或向大厅工作人员咨询。",
         "bad_p": "提交的内容有误。请返回评价页面重试。", "other_lang": "English",
         "window_no": "{n} 号窗口", "none": "—",
+        "notyet_h": "现在还不能评价",
+        "notyet_p": "本次服务尚未办结。办结后请再打开此链接评价。",
+        "open_p": "请在窗口的评价器上评价；若未评价，稍后可再打开此链接。",
     },
     "en": {
         "title": "Rate our service", "rate_h": "Please rate our service", "matter": "Matter",
@@ -119,6 +128,9 @@ TEXT: dict[str, dict[str, str]] = {
                       "again, or ask the hall staff.",
         "bad_p": "Something in the form was wrong. Please go back to the rating page and try again.",
         "other_lang": "中文", "window_no": "Window {n}", "none": "—",
+        "notyet_h": "This service cannot be rated yet",
+        "notyet_p": "The service is not completed yet. Please open this link again once it is.",
+        "open_p": "Please rate on the pad at the window; if you do not, you can open this link later.",
     },
 }
 
@@ -183,17 +195,52 @@ def link_base(request: Request) -> str:
     return (public or str(request.base_url)).rstrip("/") + PATH
 
 
+async def link_for(request: Request, case_id: int) -> str:
+    """The citizen's link for `case_id` (the caller decided it may be handed out)."""
+    return f"{link_base(request)}?c={make_token(await _key(hall_of(request)), case_id)}"
+
+
+def rating_window_state(conn: Connection, hall: Hall, case: Any, now: int) -> str:
+    """"open" while the pad may still answer on the spot, else rating_check.challenge_state."""
+    ch = conn.execute(select(t.rating_challenges)
+                      .where(t.rating_challenges.c.case_id == case["id"])).mappings().first()
+    rated = conn.execute(select(t.ratings.c.id).where(t.ratings.c.case_id == case["id"])).first()
+    return challenge_state(ch, rated is not None, now, hall.settings.pad_rating_seconds * 1000)
+
+
 @router.get("/cases/{case_id}/rate-later-link")
 async def rate_later_link(request: Request, case_id: IdPath, p: Auth) -> Response:
+    """The link for the printed notice (or a second screen's QR): the one path on which a desk
+    sees a link. Only for a completed, unrated case of the caller's own window (supervisors
+    and IT: any window), never while its on-the-spot rating is open on a pad and, for window
+    staff, never where a pad is paired (the pad shows the QR itself, pad_site.py). Handing it
+    out ends the on-the-spot rating and is recorded (rate_later_issues: who, when)."""
     hall = hall_of(request)
 
-    def fn(conn: Connection) -> int | None:
-        return conn.execute(select(t.cases.c.id).where(t.cases.c.id == case_id)).scalar()
+    def fn(tx: Tx) -> None:
+        conn, now = tx.conn, clock()
+        case = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).mappings().first()
+        if case is None:
+            raise ApiError(404, "not_found", {"case_id": case_id})
+        acting_window(p, int(case["window_no"]))
+        if case["completed_ms"] is None:
+            raise _err(409, "case_not_completed", {"case_id": case_id})
+        state = rating_window_state(conn, hall, case, now)
+        if state == "rated":
+            raise _err(409, "case_already_rated", {"case_id": case_id})
+        pad = paired_pad(conn, int(case["window_no"]))
+        if pad is not None and p.role == "staff":
+            raise _err(403, "pad_paired", {"window_no": int(case["window_no"])})
+        if pad is not None and state == "open":
+            raise _err(409, "rating_open", {"case_id": case_id})
+        close_challenge(conn, case_id, now)
+        tx.conn.execute(t.rate_later_issues.insert().values(
+            case_id=case_id, issued_to="desk" if p.role == "staff" else "supervisor",
+            staff_no=p.staff_no, pad_id=None, at_ms=now))
 
-    if await hall.store.read(fn) is None:
-        raise ApiError(404, "not_found", {"case_id": case_id})
-    token = make_token(await _key(hall), case_id)
-    return json_response({"case_id": case_id, "url": f"{link_base(request)}?c={token}"})
+    await hall.store.write(fn)
+    log.info("rate-later link for case %s handed to %s (%s)", case_id, p.staff_no, p.role)
+    return json_response({"case_id": case_id, "url": await link_for(request, case_id)})
 
 
 # ---- reading the case ---------------------------------------------------------------------------
@@ -420,10 +467,23 @@ async def rate_later_page(request: Request) -> Response:
         return _not_found(pg)
     if case["rating_id"] is not None:
         return _thanks(pg, case) if q.get("done") == "1" else _already(pg, case)
-    end_ms, last_day = window_end_ms(hall, case["completed_ms"] or case["started_ms"])
+    if not_yet := await _not_yet(hall, pg, case):
+        return not_yet
+    end_ms, last_day = window_end_ms(hall, case["completed_ms"])
     if clock() >= end_ms:
         return _ended(pg, hall, case, last_day)
     return _rate_screen(pg, hall, case, last_day)
+
+
+async def _not_yet(hall: Hall, pg: Page, case: dict[str, Any]) -> HTMLResponse | None:
+    """A case still being served, or whose rating on the pad is open, cannot be rated later
+    (a clerk holding a link must not pre-empt the citizen's own rating on the pad)."""
+    if case["completed_ms"] is None:
+        return _message(pg, "not_yet", pg.t("notyet_h"), pg.t("notyet_p"), status=409, hall=case["hall"])
+    state = await hall.store.read(lambda c: rating_window_state(c, hall, case, clock()))
+    if state == "open":
+        return _message(pg, "not_yet", pg.t("notyet_h"), pg.t("open_p"), status=409, hall=case["hall"])
+    return None
 
 
 def _same_origin(request: Request) -> bool:
@@ -478,7 +538,9 @@ async def rate_later_submit(request: Request) -> Response:
     if case["rating_id"] is not None:
         # The same form sent twice (a double tap) is thanked again; anything else is a second rating.
         return _done(pg) if case["rating_id"] == rid else _already(pg, case)
-    end_ms, last_day = window_end_ms(hall, case["completed_ms"] or case["started_ms"])
+    if not_yet := await _not_yet(hall, pg, case):
+        return not_yet
+    end_ms, last_day = window_end_ms(hall, case["completed_ms"])
     if clock() >= end_ms:
         return _ended(pg, hall, case, last_day)
     level = one("level")
@@ -510,13 +572,17 @@ async def rate_later_submit(request: Request) -> Response:
         existing = tx.conn.execute(select(t.ratings.c.id).where(t.ratings.c.case_id == case_id)).scalar()
         if existing is not None:
             return "thanks" if existing == rid else "already"
+        if rating_window_state(tx.conn, hall, case, now) == "open":
+            return "open"  # re-checked in the writing transaction
         tx.conn.execute(t.ratings.insert().values(
             id=rid, case_id=case_id, window_no=case["window_no"], level=level,
             reasons=json.dumps(reasons), reasons_version=case["reasons_version"], comment=comment,
             source="later", rated_ms=now, received_ms=now, pad_id=None, pad_counter=None,
-            challenge=None, signature=None, assurance="unsigned", bad=level in BAD,
+            challenge=None, signature=None, assurance="later", bad=level in BAD,
             followed_up=False, day=hall.day_of(now),
         ))
+        tx.emit("rating.stored", {"case_id": case_id, "rating_id": rid, "source": "later",
+                                  "assurance": "later"}, window_no=case["window_no"])
         return "stored"
 
     try:
@@ -528,6 +594,8 @@ async def rate_later_submit(request: Request) -> Response:
         return _ended(pg, hall, case, last_day)
     if outcome == "already":
         return _already(pg, case)
+    if outcome == "open":
+        return _message(pg, "not_yet", pg.t("notyet_h"), pg.t("open_p"), status=409, hall=case["hall"])
     if outcome == "stored":
         log.info("rate-later rating stored for case %s (window %s)", case_id, case["window_no"])
     return _done(pg)

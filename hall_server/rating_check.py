@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,17 @@ _MSG: dict[str, tuple[str, str]] = {
     "bad_pairing_code": ("配对数字码错误或尝试次数过多",
                          "Wrong pairing code, or too many attempts"),
     "bad_public_key": ("评价器公钥无效", "The pad's public key is not valid"),
+    "fingerprint_mismatch": ("评价器指纹与服务器收到的不一致，配对已作废",
+                             "The pad's fingerprint does not match the key the server received; "
+                             "the pairing is void"),
+    "pairing_not_registered": ("评价器尚未登记密钥", "No pad has registered a key for this pairing yet"),
+    "pad_proof_required": ("评价器身份验证失败", "The pad's proof is missing or not valid"),
+    "case_not_completed": ("办件尚未办结，不能评价", "The case is not completed yet"),
+    "case_already_rated": ("本次服务已评价", "The case has already been rated"),
+    "rating_open": ("评价器上的评价尚未结束", "A rating on the pad is still open for this case"),
+    "rating_closed": ("本次服务的现场评价已结束", "The on-the-spot rating for this case is over"),
+    "pad_paired": ("本窗口已配对评价器：稍后评价链接只在评价器上显示",
+                   "A pad is paired at this window: the rate-later link is shown on the pad only"),
 }
 
 
@@ -98,6 +110,69 @@ def verify_signature(public_key_b64: str, message: bytes, signature_b64: str) ->
         return True
     except (ValueError, InvalidSignature):
         return False
+
+
+KEY_PURPOSE = "hall-pad-key-v1"
+HEARTBEAT_PURPOSE = "hall-pad-heartbeat-v1"
+
+
+def fingerprint(public_key_b64: str) -> str:
+    """The short fingerprint the pad shows and the supervisor compares (64 bits, 4 groups of 4
+    hex digits): SHA-512 (tweetnacl's nacl.hash on the pad) of "hall-pad-key-v1\n<key>"."""
+    digest = hashlib.sha512(f"{KEY_PURPOSE}\n{public_key_b64}".encode()).hexdigest()[:16].upper()
+    return "-".join(digest[i:i + 4] for i in range(0, 16, 4))
+
+
+def heartbeat_message(pad_id: str, pad_time: int) -> bytes:
+    """What the pad signs to prove a request is its own (state polls, its link and photo)."""
+    return f"{HEARTBEAT_PURPOSE}\n{pad_id}\n{pad_time}".encode()
+
+
+def challenge_state(ch: Any, rated: bool, now: int, open_ms: int) -> str:
+    """"rated" | "open" (a pad may still answer) | "closed" (over: rate later) | "none"."""
+    if rated:
+        return "rated"
+    if ch is None:
+        return "none"
+    if ch["closed_ms"] is None and now < int(ch["issued_ms"]) + open_ms:
+        return "open"
+    return "closed"
+
+
+def open_challenge(conn: Connection, case: Any, now: int) -> Any:
+    """The case's rating challenge, opened (or re-opened for a new period) now.
+
+    Only for a case that is not rated and whose on-the-spot rating was not given up (a
+    rate-later link closed it): the pad shows the request while it is open. The desk may ask
+    while still serving (F10); a rate-later link, though, needs the case completed."""
+    import secrets
+
+    if conn.execute(select(t.ratings.c.id).where(t.ratings.c.case_id == case["id"])).first() is not None:
+        raise _err(409, "case_already_rated", {"case_id": case["id"]})
+    ch = conn.execute(select(t.rating_challenges)
+                      .where(t.rating_challenges.c.case_id == case["id"])).mappings().first()
+    if ch is None:
+        conn.execute(t.rating_challenges.insert().values(
+            case_id=case["id"], challenge=secrets.token_urlsafe(16), issued_ms=now))
+    elif ch["closed_ms"] is not None:
+        raise _err(409, "rating_closed", {"case_id": case["id"]})
+    else:  # asked again (F10): the same challenge, shown for a new period
+        conn.execute(t.rating_challenges.update()
+                     .where(t.rating_challenges.c.case_id == case["id"]).values(issued_ms=now))
+    return conn.execute(select(t.rating_challenges)
+                        .where(t.rating_challenges.c.case_id == case["id"])).mappings().one()
+
+
+def close_challenge(conn: Connection, case_id: int, now: int) -> None:
+    """The on-the-spot rating is over (a rate-later link was handed out): no pad rating after."""
+    ch = conn.execute(select(t.rating_challenges)
+                      .where(t.rating_challenges.c.case_id == case_id)).mappings().first()
+    if ch is None:
+        conn.execute(t.rating_challenges.insert().values(
+            case_id=case_id, challenge="closed", issued_ms=now, closed_ms=now))
+    elif ch["closed_ms"] is None:
+        conn.execute(t.rating_challenges.update()
+                     .where(t.rating_challenges.c.case_id == case_id).values(closed_ms=now))
 
 
 def paired_pad(conn: Connection, window_no: int) -> Any:

@@ -425,3 +425,26 @@ applicant_audit = Table(
     Column("at_ms", BigInteger, nullable=False),
     Index("ix_applicant_audit_case", "case_id"),
 )
+
+# ---- pad trust chain (migration 0004; see hall_server/pads.py, hall_server/rate_later.py) ------
+# A pairing holds the key a pad registered until a supervisor confirms its fingerprint.
+pad_pairings.append_column(Column("pad_id", String(64), nullable=True))
+pad_pairings.append_column(Column("public_key", String(64), nullable=True))
+pad_pairings.append_column(Column("confirmed_ms", BigInteger, nullable=True))
+pad_pairings.append_column(Column("confirmed_by", String(32), nullable=True))
+pad_pairings.append_column(Column("rejected_ms", BigInteger, nullable=True))
+pads.append_column(Column("last_seen_ms", BigInteger, nullable=True))  # last proven poll
+Index("ix_rating_challenges_issued", rating_challenges.c.issued_ms)
+
+# Every time a rate-later link left the server: to the pad (proven), a desk or a supervisor.
+rate_later_issues = Table(
+    "rate_later_issues",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("case_id", BigInteger, nullable=False),
+    Column("issued_to", String(16), nullable=False),  # "pad" | "desk" | "supervisor"
+    Column("staff_no", String(32), nullable=True),
+    Column("pad_id", String(64), nullable=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_rate_later_issues_case", "case_id"),
+)

@@ -56,6 +56,19 @@ class Settings:
     # by `hall-server purge-applicants`; the green channel is suggested from this age.
     applicant_retention_days: int = 180
     green_channel_age: int = 65
+
+    # A registered pad key waits this long for the supervisor's fingerprint confirmation.
+    pad_confirm_seconds: int = 600
+    # The pad shows an open rating request this long, then the rate-later QR for
+    # `pad_not_rated_seconds`, then the idle card again (pad_site.py); a rating is thanked
+    # for `pad_thanks_seconds`.
+    pad_rating_seconds: int = 90
+    pad_not_rated_seconds: int = 30
+    pad_thanks_seconds: int = 5
+    # Host names the pad page and its API answer to, besides the public_url's host and
+    # loopback (a DNS-rebinding page under another name gets 421).
+    pad_hosts: tuple[str, ...] = ()
+    pad_max_polls_per_address: int = 4  # waiting long-polls per client address (pad_site.py)
     # Run Alembic `upgrade head` when the app starts (the CLI `migrate` does it alone).
     migrate_on_start: bool = True
 

@@ -1,4 +1,10 @@
-"""The hall's published figures for one local day, per window or for the whole hall."""
+"""The hall's published figures for one local day, per window or for the whole hall.
+
+Ratings are counted by how they came (`ratings_by_assurance`): `signed` (by the paired pad's
+key: nobody at the window could have made it up), `unsigned` (second screen, button box,
+relayed by the window PC) and `later` (the rate-later page). `satisfaction_rate` is over all
+ratings, `satisfaction_rate_signed` over the signed ones only.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from sqlalchemy import Connection, select
 
 from hall_server import schema as t
 
+ASSURANCES = ("signed", "unsigned", "later")
 LEVELS = ("very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied")
 
 
@@ -45,17 +52,24 @@ def compute(conn: Connection, hall: Any, day: str, window_no: int | None) -> dic
     outcomes = conn.execute(cq).all()
     on_spot = sum(1 for o in outcomes if o[0] == "completed")
     on_time = sum(1 for o in outcomes if o[1])
-    rq = select(t.ratings.c.level, t.ratings.c.bad, t.ratings.c.followed_up).where(t.ratings.c.day == day)
+    rq = select(t.ratings.c.level, t.ratings.c.bad, t.ratings.c.followed_up,
+                t.ratings.c.assurance).where(t.ratings.c.day == day)
     if window_no is not None:
         rq = rq.where(t.ratings.c.window_no == window_no)
     by_level = dict.fromkeys(LEVELS, 0)
+    by_assurance = dict.fromkeys(ASSURANCES, 0)
+    signed_levels = dict.fromkeys(LEVELS, 0)
     bad_open = 0
     ratings = conn.execute(rq).all()
-    for level, bad, followed in ratings:
+    for level, bad, followed, assurance in ratings:
         by_level[level] = by_level.get(level, 0) + 1
+        by_assurance[assurance] = by_assurance.get(assurance, 0) + 1
+        if assurance == "signed":
+            signed_levels[level] = signed_levels.get(level, 0) + 1
         if bad and not followed:
             bad_open += 1
     satisfied = by_level["very_satisfied"] + by_level["satisfied"] + by_level["basic"]
+    signed_ok = signed_levels["very_satisfied"] + signed_levels["satisfied"] + signed_levels["basic"]
     return {
         "date": day,
         "window_no": window_no,
@@ -67,6 +81,8 @@ def compute(conn: Connection, hall: Any, day: str, window_no: int | None) -> dic
         "on_the_spot_rate": _rate(on_spot, len(outcomes)),
         "ratings": len(ratings),
         "satisfaction_rate": _rate(satisfied, len(ratings)),
+        "satisfaction_rate_signed": _rate(signed_ok, by_assurance["signed"]),
+        "ratings_by_assurance": by_assurance,
         "bad_open": bad_open,
         "tickets_per_hour": per_hour,
         "ratings_by_level": by_level,

@@ -46,6 +46,26 @@ class SoftPad:
     def public_key(self) -> str:
         return b64u(self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
 
+    @property
+    def fingerprint(self) -> str:
+        from hall_server.rating_check import fingerprint
+
+        return fingerprint(self.public_key)
+
+    def proof(self) -> dict[str, Any]:
+        """A fresh heartbeat proof (query parameters pad_id, t, sig), as pad.js makes them."""
+        from counter_app.pad.signing import heartbeat_message
+
+        self._last_t = max(int(time.time() * 1000), getattr(self, "_last_t", 0) + 1)
+        sig = b64u(self.key.sign(heartbeat_message(self.pad_id, self._last_t)))
+        return {"pad_id": self.pad_id, "t": self._last_t, "sig": sig}
+
+    def pad_body(self, rating: dict[str, Any]) -> dict[str, Any]:
+        """A rating as the pad posts it to /pad/api/rating (rating_id, no source)."""
+        out = {k: v for k, v in rating.items() if k not in ("id", "source", "reasons_version")}
+        out["rating_id"] = rating["id"]
+        return out
+
     def register_body(self, token: str) -> dict[str, Any]:
         return {"token": token, "pad_id": self.pad_id, "public_key": self.public_key, "alg": "Ed25519"}
 
@@ -69,12 +89,34 @@ class SoftPad:
                 "pad_counter": counter, "challenge": challenge, "signature": sig}
 
 
-def pair(sup: Api, desk: Api, window_no: int, pad: SoftPad) -> dict[str, Any]:
+def pad_post(base_url: str, path: str, body: Any, **kw: Any) -> Any:
+    """What the pad itself sends to the hall server (no staff session, no desk in between)."""
+    import requests
+
+    with requests.Session() as s:
+        s.trust_env = False
+        return s.post(base_url + path, json=body, timeout=30, **kw)
+
+
+def pad_get(base_url: str, path: str, **kw: Any) -> Any:
+    import requests
+
+    with requests.Session() as s:
+        s.trust_env = False
+        return s.get(base_url + path, timeout=kw.pop("timeout", 30), **kw)
+
+
+def pair(sup: Api, desk: Api | None, window_no: int, pad: SoftPad) -> dict[str, Any]:
+    """The whole pairing: the supervisor starts it on their own device, the pad registers its
+    key with the server directly, the supervisor types the fingerprint the pad shows."""
     r = sup.post(f"/windows/{window_no}/pads/pairings")
     assert r.status_code == 201, r.text
-    reg = desk.post("/pads/register", json=pad.register_body(r.json()["token"]))
+    reg = pad_post(sup.url, "/pad/api/pair", pad.register_body(r.json()["token"]))
     assert reg.status_code == 200, reg.text
-    return dict(reg.json())
+    assert reg.json()["status"] == "registered" and reg.json()["fingerprint"] == pad.fingerprint
+    ok = sup.post(f"/pads/pairings/{reg.json()['pairing_id']}/confirm", json={"fingerprint": pad.fingerprint})
+    assert ok.status_code == 200, ok.text
+    return dict(ok.json())
 
 
 # ---- the desk with its LAN pad link, and a real Chromium opening the pad page -------------------

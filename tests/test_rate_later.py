@@ -129,7 +129,7 @@ def test_page_shows_case_and_levels_with_strict_headers(srv: RunningServer, desk
     assert me["staff"]["name_en"] in en.text and me["window"]["name_en"] in en.text and "5 working days" in en.text
 
 
-def test_bad_level_needs_a_reason_then_one_rating_later_unsigned(srv: RunningServer, desk: Api) -> None:
+def test_bad_level_needs_a_reason_then_one_rating_later(srv: RunningServer, desk: Api) -> None:
     (cid,) = open_cases(desk, 1, 1)
     tok = token_of(link(desk, cid))
     s = web()
@@ -150,7 +150,7 @@ def test_bad_level_needs_a_reason_then_one_rating_later_unsigned(srv: RunningSer
     thanks = s.get(srv.url + ok.headers["location"], timeout=30)
     assert screen(thanks) == "thanks" and "感谢您的评价" in thanks.text
     (row,) = ratings_of(srv, cid)
-    assert (row["source"], row["assurance"], row["level"], row["bad"]) == ("later", "unsigned", "very_dissatisfied", True)
+    assert (row["source"], row["assurance"], row["level"], row["bad"]) == ("later", "later", "very_dissatisfied", True)
     assert json.loads(row["reasons"]) == [code] and row["comment"] == "等了很久"
     assert row["reasons_version"] == reasons["version"] and row["window_no"] == 1
     # The same form again (a double tap) is thanked, not stored twice.
@@ -235,48 +235,6 @@ def test_window_ends_after_the_working_days(srv: RunningServer, desk: Api,
     # One day later is still inside the window.
     monkeypatch.setattr(rate_later, "clock", lambda: real() + 86_400_000)
     assert screen(web().get(url, timeout=30)) == "rate"
-
-
-def test_desk_falls_back_to_the_old_link_on_a_server_without_the_endpoint(tmp_path: Any) -> None:
-    """An older hall server (no rate-later-link route, 404): the pad still gets a link."""
-    from api_client import HallClient
-    from counter_app.events import RatingNotGiven
-    from hall_server.app import create_app
-    from hall_server.settings import Settings
-    from tests.pad_helpers import make_desk, serve_one_case, wait_for
-    from tests.support.server_fixtures import DEMO_PASSWORD, start_app_thread
-
-    app = create_app(Settings(data_dir=tmp_path / "old", demo=True))
-
-    async def older_server(scope: Any, receive: Any, send: Any) -> None:
-        # What a server without the route answers (the contract's 404 envelope).
-        if scope["type"] == "http" and scope["path"].endswith("/rate-later-link"):
-            body = json.dumps({"error": {"code": "not_found", "message_zh": "未找到", "message_en": "Not found",
-                                         "request_id": "", "details": {}}}).encode()
-            await send({"type": "http.response.start", "status": 404,
-                        "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": body})
-            return
-        await app(scope, receive, send)
-
-    url, server, thread = start_app_thread(older_server)
-    core = make_desk(url, tmp_path)
-    kiosk = HallClient(url)
-    try:
-        kiosk.login("8001", DEMO_PASSWORD)
-        missed: list[Any] = []
-        core.bus.subscribe(RatingNotGiven, missed.append)
-        core.pad.timeout_s = 0.3
-        case = serve_one_case(core, kiosk)
-        core.pad.request_rating(case)
-        wait_for(lambda: missed, what="RatingNotGiven")
-        _, scr = core.pad.transport.snapshot()
-        assert scr["rate_later_url"] == f"{url}/rate-later?case={case.case_no}"
-    finally:
-        kiosk.close()
-        core.close()
-        server.should_exit = True
-        thread.join(15)
 
 
 def test_links_use_the_public_address_when_the_hall_sets_one(tmp_path: Any) -> None:

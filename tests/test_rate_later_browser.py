@@ -1,12 +1,13 @@
 """The rate-later page on a phone: real headless Chromium (390x844, touch, JavaScript OFF: the
-page has none) opens the link read back by zbarimg from the QR the desk's pad shows when the
-citizen did not rate, rates 非常不满意, is made to pick a reason, gets the thanks; the server holds
+page has none) opens the link read back by zbarimg from the QR the hall server hands the paired
+pad (never the desk) when the citizen did not rate, rates 非常不满意, is made to pick a reason, gets the thanks; the server holds
 one `later` rating; a second visit says "already rated"; the ended window (clock seam) and a
 garbled link (404). axe-core (0 serious/critical) runs in a separate context that may inject it.
 Screenshots: $COUNTER_ARTIFACTS/screenshots/rate_later_*.png (zh and en)."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from collections.abc import Iterator
@@ -14,15 +15,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import create_engine, select
 
 from api_client import HallClient
 from counter_app.events import RatingNotGiven
 from hall_server import rate_later
 from hall_server import schema as t
-from tests.pad_helpers import CHROMIUM, CHROMIUM_ARGS, make_desk, serve_one_case, wait_for
-from tests.support.server_fixtures import DEMO_PASSWORD, RunningServer
+from tests.pad_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SoftPad,
+    make_desk,
+    pad_post,
+    pair,
+    serve_one_case,
+    wait_for,
+)
+from tests.support.server_fixtures import (
+    DEMO_PASSWORD,
+    RunningServer,
+    signed_in,
+    start_server_thread,
+)
 
 pytest.importorskip("playwright")
 if not Path(CHROMIUM).exists():  # pragma: no cover - CI installs chromium
@@ -56,9 +70,25 @@ def chromium() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def desk(fresh_hall_server: RunningServer, tmp_path: Path) -> Iterator[Any]:
+def fresh_hall_server(tmp_path: Path) -> Iterator[RunningServer]:
+    # The pad's on-the-spot rating runs out after 1 s here (90 s in a hall).
+    srv = start_server_thread(data_dir=tmp_path / "hall", demo=True, pad_rating_seconds=1,
+                              pad_not_rated_seconds=20)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def pad(fresh_hall_server: RunningServer) -> SoftPad:
+    p = SoftPad()
+    pair(signed_in(fresh_hall_server.url, "8001"), None, 1, p)
+    return p
+
+
+@pytest.fixture
+def desk(fresh_hall_server: RunningServer, tmp_path: Path, pad: SoftPad) -> Iterator[Any]:
     core = make_desk(fresh_hall_server.url, tmp_path)
-    core.pad.timeout_s = 0.3
+    core.pad.start()
     try:
         yield core
     finally:
@@ -82,17 +112,19 @@ def serve_with_matter(desk: Any, kiosk: HallClient) -> tuple[Any, Any]:
     return desk.desk.complete("completed").case, matter
 
 
-def not_rated_link(desk: Any, kiosk: HallClient, tmp: Path, case: Any = None) -> tuple[Any, str]:
-    """Serve a case, let the pad time out, read the rate-later QR it shows with zbarimg."""
+def not_rated_link(desk: Any, kiosk: HallClient, tmp: Path, the_pad: SoftPad,
+                   case: Any = None) -> tuple[Any, str]:
+    """Serve a case, let the pad's rating run out, read the rate-later QR the server hands the
+    pad (with its proof) with zbarimg."""
     missed: list[RatingNotGiven] = []
     desk.bus.subscribe(RatingNotGiven, missed.append)
     case = case or serve_one_case(desk, kiosk)
     desk.pad.request_rating(case)
     wait_for(lambda: any(m.case_id == case.id for m in missed), what="RatingNotGiven")
-    qr = requests.get(f"http://127.0.0.1:{desk.pad.transport.port}/pad/api/qr.png", timeout=10)
-    assert qr.status_code == 200
+    r = pad_post(desk.settings.server_url, "/pad/api/rate-later", {"case_id": case.id, **the_pad.proof()})
+    assert r.status_code == 200, r.text
     png = tmp / f"later-{case.id}.png"
-    png.write_bytes(qr.content)
+    png.write_bytes(base64.b64decode(r.json()["qr"].split(",", 1)[1]))
     out = subprocess.run(["zbarimg", "--quiet", "--raw", str(png)], capture_output=True, text=True,
                          check=True)
     return case, out.stdout.strip()
@@ -117,12 +149,12 @@ def tap(page: Page, selector: str, expect: str) -> None:
     assert screen(page) == expect, page.content()[:2000]
 
 
-def test_phone_rates_later_once_with_a_reason(desk: Any, kiosk: HallClient, chromium: Browser,
+def test_phone_rates_later_once_with_a_reason(desk: Any, kiosk: HallClient, chromium: Browser, pad: SoftPad,
                                               fresh_hall_server: RunningServer, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     case, matter = serve_with_matter(desk, kiosk)
-    case, url = not_rated_link(desk, kiosk, tmp_path, case)
-    assert url == desk.client.rate_later_link(case.id)
+    case, url = not_rated_link(desk, kiosk, tmp_path, pad, case)
+    assert url.startswith(fresh_hall_server.url + "/rate-later?c=")
     assert "?c=" in url and case.case_no not in url and len(url) < 80
     ctx = chromium.new_context(java_script_enabled=False, **PHONE)
     page = ctx.new_page()
@@ -157,7 +189,7 @@ def test_phone_rates_later_once_with_a_reason(desk: Any, kiosk: HallClient, chro
     assert "感谢您的评价" in page.inner_text("h1")
     snap(page, "thanks_zh")
     (row,) = ratings_of(fresh_hall_server, case.id)
-    assert (row["source"], row["assurance"], row["level"]) == ("later", "unsigned", "very_dissatisfied")
+    assert (row["source"], row["assurance"], row["level"]) == ("later", "later", "very_dissatisfied")
     assert code in row["reasons"]
     # Reloading the thank-you page does not post again; a second visit is "already rated".
     page.reload()
@@ -168,7 +200,7 @@ def test_phone_rates_later_once_with_a_reason(desk: Any, kiosk: HallClient, chro
     assert len(ratings_of(fresh_hall_server, case.id)) == 1
 
     # English, for a second citizen; then the window ends.
-    case2, url2 = not_rated_link(desk, kiosk, tmp_path)
+    case2, url2 = not_rated_link(desk, kiosk, tmp_path, pad)
     page.goto(url2)
     with page.expect_navigation():
         page.tap("a.lang")
@@ -203,9 +235,9 @@ def _axe(page: Page) -> list[str]:
     return [f"{v['id']}: {v['help']}" for v in res["violations"] if v.get("impact") in ("serious", "critical")]
 
 
-def test_every_screen_accessible(desk: Any, kiosk: HallClient, chromium: Browser,
+def test_every_screen_accessible(desk: Any, kiosk: HallClient, chromium: Browser, pad: SoftPad,
                                  fresh_hall_server: RunningServer, tmp_path: Path) -> None:
-    _, url = not_rated_link(desk, kiosk, tmp_path)
+    _, url = not_rated_link(desk, kiosk, tmp_path, pad)
     ctx = chromium.new_context(bypass_csp=True, **PHONE)  # only so axe-core can be injected
     page = ctx.new_page()
     problems: dict[str, list[str]] = {}

@@ -37,7 +37,7 @@ def test_every_service_is_listed_with_its_state(tmp_path: Path) -> None:
     for name in ("catalog", "search", "outbox", "documents store", "documents upload",
                  "documents service"):
         assert f"[ok] {name}:" in out, out
-    assert "[ok] pad: lan (LanPadTransport)" in out
+    assert "[ok] pad: lan (ServerPadTransport)" in out
     assert "[info] updates: off (no update_url)" in out
     assert rc == 0, out
     # The scratch folder is the self-test's own: the desk's data folder is never touched.

@@ -245,11 +245,15 @@ def test_one_rating_per_case_and_reason_rule(server: RunningServer) -> None:
     assert ids == {"window_no": 9, "date": "2026-11-25", "ids": [ok["id"]]}
     # a bad rating with only a comment is accepted
     desk2, case2 = _served_case(server.url, 10, "1010")
-    c = rating(case2, 10, "very_dissatisfied", comment="等太久")
-    assert desk2.post("/ratings", json=c, key=c["id"]).status_code == 201
+    # Asking again gives the same challenge (and restarts the pad's period: issued_at moves).
     ch1 = desk2.post(f"/cases/{case2}/rating-challenge").json()
     ch2 = desk2.post(f"/cases/{case2}/rating-challenge").json()
-    assert ch1 == ch2 and len(ch1["challenge"]) >= 22
+    assert ch1["challenge"] == ch2["challenge"] and len(ch1["challenge"]) >= 22
+    c = rating(case2, 10, "very_dissatisfied", comment="等太久")
+    assert desk2.post("/ratings", json=c, key=c["id"]).status_code == 201
+    # A rated case is not asked again (the desk marks it rated on this code).
+    r = desk2.post(f"/cases/{case2}/rating-challenge")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "case_already_rated"
 
 
 def test_concurrent_ratings_for_one_case(server: RunningServer) -> None:

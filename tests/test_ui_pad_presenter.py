@@ -101,7 +101,7 @@ def test_no_pad_configured_and_an_already_rated_case() -> None:
 
 class PairView:
     def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
+        self.calls: list[Any] = []
 
     def show_busy(self, busy: bool) -> None:
         self.calls.append(("busy", busy))
@@ -109,44 +109,38 @@ class PairView:
     def show_error(self, text: str) -> None:
         self.calls.append(("error", text))
 
-    def show_offer(self, qr_png: bytes, code: str, url: str) -> None:
-        self.calls.append(("offer", code))
-
-    def show_countdown(self, text: str, expired: bool) -> None:
-        self.calls.append(("countdown", expired))
-
-    def show_unpaired(self, count: int) -> None:
-        self.calls.append(("unpaired", count))
+    def show_status(self, lines: list[str], good: bool) -> None:
+        self.calls.append(("status", lines, good))
 
 
 @dataclass
-class Offer:
-    qr_png: bytes
-    code: str
-    url: str
-    expires_at: datetime
+class Pad:
+    pad_id: str
+    paired_at: datetime
+    paired_by: str
+    last_seen_at: datetime | None
 
 
-def test_pairing_countdown_expires_and_bad_input_is_said() -> None:
-    now = [1000.0]
+def test_pad_dialog_shows_status_and_takes_no_password() -> None:
+    i18n.set_language("en")
+    try:
+        _pad_dialog_checks()
+    finally:
+        i18n.set_language("zh")
+
+
+def _pad_dialog_checks() -> None:
     view = PairView()
-    offer = Offer(b"png", "123456", "http://x/pad/#pair=t", datetime.fromtimestamp(1120, UTC))
-    started: list[tuple[str, str]] = []
-
-    def start(_settings: Any, staff: str, password: str) -> Offer:
-        started.append((staff, password))
-        return offer
-
-    p = PairingPresenter(view, Runner(), object(), start=start, unpair=lambda *_a: 1,
-                         error_text=str, clock=lambda: now[0])
-    p.pair("", "x")
-    assert view.calls[-1][0] == "error" and started == []
-    p.pair(" 8001 ", "pw")
-    assert started == [("8001", "pw")] and ("offer", "123456") in view.calls
-    assert p.seconds_left() == 120 and view.calls[-1] == ("countdown", False)
-    now[0] = 1119.6
-    assert p.tick()
-    now[0] = 1121
-    assert not p.tick() and view.calls[-1] == ("countdown", True)
-    p.unpair("8001", "pw")
-    assert view.calls[-1] == ("unpaired", 1) and p.offer is None
+    pads: list[Any] = [None]
+    p = PairingPresenter(view, Runner(), lambda: pads[0], server_url="https://hall.example/",
+                         error_text=str)
+    p.refresh()
+    lines, good = view.calls[-1][1], view.calls[-1][2]
+    assert not good and "No pad is paired at this window." in lines
+    assert any("https://hall.example/pair/" in line for line in lines)
+    pads[0] = Pad("pad_abcdef12", datetime(2026, 12, 1, 9, 0, tzinfo=UTC), "8001",
+                  datetime(2026, 12, 3, 10, 0, 5, tzinfo=UTC))
+    p.refresh()
+    lines, good = view.calls[-1][1], view.calls[-1][2]
+    assert good and any("pad_abcdef12" in line and "8001" in line for line in lines)
+    assert not hasattr(p, "pair") and not hasattr(p, "unpair")  # no password path at the desk

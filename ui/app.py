@@ -303,21 +303,19 @@ class DeskApp:
         view.status.pad.bind("<Button-1>", lambda _e: self.open_pad_pairing(), add="+")
 
     def open_pad_pairing(self) -> PadPairingDialog | None:
-        """Ctrl+P or a click on the pad status: pair/unpair a LAN pad (supervisor or IT)."""
+        """Ctrl+P or a click on the pad status: the pad's status and how a supervisor pairs it."""
         if (self.desk_view is None or self._dialog_open()
                 or transport_kind(self.settings.pad_transport) != "lan"):
             return None
         from ui.views.pad_pairing import PadPairingDialog
 
         service = self.pad_service
-
-        def refresh() -> None:
-            if service is not None:
-                self.runner.run(service.refresh_pad_key, None, lambda _e: None)
+        if service is None:
+            return None
 
         def make(view: PairingView) -> PairingPresenter:
-            return PairingPresenter(view, self.runner, self.settings, error_text=error_text,
-                                    on_paired_changed=refresh)
+            return PairingPresenter(view, self.runner, service.pad_status,
+                                    server_url=self.settings.server_url, error_text=error_text)
 
         dialog = PadPairingDialog(self.desk_view, make)
         self.desk_view.dialog = dialog

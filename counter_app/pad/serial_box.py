@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 
 from counter_app.pad.base import LEVELS, ClerkCard, PadRating, RatingRequest
 
@@ -163,10 +163,21 @@ class FrameParser:
         return len(self._buf)
 
 
-def _open_port(url: str, baudrate: int) -> Any:
+class SerialPort(Protocol):
+    """The part of a pyserial port the box uses (tests pass a pipe-like stand-in)."""
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+def _open_port(url: str, baudrate: int) -> SerialPort:
     import serial  # pyserial: real ports, "loop://", "socket://" and pty paths alike
 
-    return serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, write_timeout=1.0)
+    port: SerialPort = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, write_timeout=1.0)
+    return port
 
 
 class SerialButtonBox:
@@ -178,7 +189,7 @@ class SerialButtonBox:
     def __init__(self, port: str, *, baudrate: int = 9600, encoding: str = "gb2312",
                  heartbeat_timeout_s: float = 3.5, heartbeat_every_s: float = 1.0,
                  reopen_every_s: float = 2.0, partial_timeout_s: float = 0.5,
-                 opener: Callable[[str, int], Any] = _open_port,
+                 opener: Callable[[str, int], SerialPort] = _open_port,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if not port:
             raise ValueError("no serial port configured (pad_serial_port)")
@@ -193,7 +204,7 @@ class SerialButtonBox:
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._ser: Any = None
+        self._ser: SerialPort | None = None
         self._on_rating: Callable[[PadRating], None] = lambda _r: None
         self._on_state: Callable[[str], None] = lambda _s: None
         self._open: RatingRequest | None = None
@@ -310,7 +321,7 @@ class SerialButtonBox:
                 self._close_port()
                 self._set_state("offline")
 
-    def _serve(self, ser: Any) -> None:
+    def _serve(self, ser: SerialPort) -> None:
         last_rx = self._clock()
         last_data = last_rx
         last_hb_tx = -1e9

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from counter_app.errors import CounterError, NotSavedError, from_api
 from counter_app.events import (
@@ -42,16 +42,25 @@ from counter_app.pad.base import (
     PadTransport,
     RatingRequest,
 )
-from counter_app.pad.signing import canonical_message, epoch_ms, heartbeat_message, verify
+from counter_app.pad.ports import PadCore
+from counter_app.pad.server_pad import ServerPadTransport
+from counter_app.pad.signing import canonical_message, epoch_ms, verify
 
 if TYPE_CHECKING:
-    from api_client.models import Case
+    from api_client.models import Case, PadInfo
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 60.0
 THANKS_S = 5.0
 NOT_RATED_S = 30.0
+
+
+@runtime_checkable
+class DaysShown(Protocol):
+    """A transport whose "not rated" screen says how many working days are left to rate."""
+
+    rate_later_days: int | None
 
 
 class RatingRefused(CounterError):
@@ -75,7 +84,7 @@ class _Open:
 class PadService:
     """Drives one pad transport for the desk's window (see the module docstring)."""
 
-    def __init__(self, core: Any, transport: PadTransport, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+    def __init__(self, core: PadCore, transport: PadTransport, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  thanks_s: float = THANKS_S, not_rated_s: float = NOT_RATED_S,
                  rate_later_base: str | None = None) -> None:
         self.core = core
@@ -100,12 +109,14 @@ class PadService:
         self._photo: dict[str, bytes | None] = {}
         self._reasons: tuple[str, tuple[tuple[str, str, str], ...]] | None = None
         self._back_timer: threading.Timer | None = None
-        self._unsubs: list[Any] = []
+        self._unsubs: list[Callable[[], None]] = []
         self.state = "offline"
         self.started = False
-        self._key_asked_at: float | None = None
-        if hasattr(transport, "verify_pad"):
-            transport.verify_pad = self.verify_heartbeat
+        # The tablet pad talks to the hall server itself: the desk only learns the outcome.
+        self._server_pad = isinstance(transport, ServerPadTransport)
+        if isinstance(transport, ServerPadTransport):
+            transport.on_stored = self._stored_by_server
+            transport.on_not_given = self._not_given_by_server
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -117,7 +128,7 @@ class PadService:
         self._unsubs = [bus.subscribe(DeskChanged, self._on_desk),
                         bus.subscribe(SignedIn, lambda _e: self.show_idle()),
                         bus.subscribe(SignedOut, lambda _e: self._closed())]
-        if getattr(self.core.session, "staff", None) is not None:
+        if self.core.session.staff is not None:
             try:
                 self.refresh_pad_key()
                 self.show_idle()
@@ -151,8 +162,8 @@ class PadService:
 
     # -- what the pad shows ---------------------------------------------------------------
     def card(self) -> ClerkCard:
-        staff = getattr(self.core.session, "staff", None)
-        window = getattr(self.core.session, "window", None)
+        staff = self.core.session.staff
+        window = self.core.session.window
         staff_no = staff.staff_no if staff else ""
         if staff_no and staff_no not in self._photo:
             try:
@@ -186,10 +197,10 @@ class PadService:
     def _on_desk(self, ev: DeskChanged) -> None:
         if ev.state == "paused":
             zh, en = "暂停服务", "Service paused"
-            window = getattr(self.core.desk, "window", None)
-            code = getattr(window, "pause_reason_code", None)
+            window = self.core.desk.window
+            code = window.pause_reason_code if window is not None else None
             hall = self.core.hall
-            for r in getattr(hall, "pause_reasons", ()) or ():
+            for r in hall.pause_reasons if hall is not None else ():
                 if r.code == code:
                     zh, en = r.public_zh or zh, r.public_en or en
             with self._lock:
@@ -208,6 +219,11 @@ class PadService:
                 log.exception("reading the paired pad failed")
         self.core.bus.publish(PadStateChanged(state))
 
+    def pad_status(self) -> PadInfo | None:
+        """The window's paired pad as the hall server knows it (worker thread)."""
+        pads = self.core.client.window_pads(self.window_no)
+        return pads[0] if pads else None
+
     def refresh_pad_key(self) -> tuple[str, str] | None:
         """The window's paired pad (id, public key) as the server knows it."""
         pads = self.core.client.window_pads(self.window_no)
@@ -220,29 +236,6 @@ class PadService:
                 self._pad_key = None
             return self._pad_key
 
-    def verify_heartbeat(self, pad_id: str, pad_time: int, signature: str) -> bool:
-        """Is this heartbeat signed by the window's paired pad? (LAN transport, HTTP thread.)
-
-        Uses the key the desk knows; an unknown pad id asks the server again at most every
-        30 s (a re-pairing made elsewhere), so visitors cannot make it call the server often.
-        """
-        key = self._pad_key
-        if key is None or key[0] != pad_id:
-            now = time.monotonic()
-            with self._lock:
-                due = self._key_asked_at is None or now - self._key_asked_at >= 30.0
-                if due:
-                    self._key_asked_at = now
-            if due:
-                try:
-                    key = self.refresh_pad_key()
-                except Exception as exc:
-                    log.info("pad key lookup failed: %s", exc)
-                    return False
-            if key is None or key[0] != pad_id:
-                return False
-        return verify(key[1], heartbeat_message(pad_id, pad_time), signature)
-
     # -- asking ---------------------------------------------------------------------------
     def _reason_list(self) -> tuple[str, tuple[tuple[str, str, str], ...]]:
         if self._reasons is None:
@@ -250,15 +243,15 @@ class PadService:
             self._reasons = (rr.version, tuple((r.code, r.text_zh, r.text_en) for r in rr.reasons))
         return self._reasons
 
-    def _rate_later_url(self, case: Case) -> str:
-        """The server's link, whose token nobody can guess; a server without the endpoint (404)
-        gets the old form built from the case number."""
-        from api_client.errors import NotFoundError
-
+    def _rate_later_url(self, case_id: int) -> str:
+        """The server's link for a desk-local screen (second screen, button box), asked only
+        once the on-the-spot rating ran out: the server records the issuance and closes the
+        rating. Where a pad is paired the server refuses (the pad shows its own QR): "" then."""
         try:
-            return str(self.core.client.rate_later_link(case.id))
-        except NotFoundError:
-            return f"{self.rate_later_base}?case={case.case_no}"
+            return str(self.core.client.rate_later_link(case_id))
+        except Exception as exc:
+            log.info("no rate-later link for case %s: %s", case_id, exc)
+            return ""
 
     def request_rating(self, case: Case) -> RatingRequest:
         """Ask the pad to rate `case` (blocking: call from a worker thread)."""
@@ -268,11 +261,11 @@ class PadService:
         try:
             ch = self.core.client.rating_challenge(case.id)
             version, reasons = self._reason_list()
-            later_url = self._rate_later_url(case)
+            later_url = ""  # asked for at the timeout only (_timed_out)
         except Exception as exc:
             raise (exc if isinstance(exc, CounterError) else from_api(exc)) from exc
         zh = en = ""
-        catalog = getattr(self.core, "catalog", None)
+        catalog = self.core.catalog
         if case.matter_code and catalog is not None:
             m = catalog.get(case.matter_code)
             if m is not None:
@@ -287,16 +280,21 @@ class PadService:
         with self._lock:
             self._settled()
             self._cancel_timers()
-            timer = threading.Timer(self.timeout_s, self._timed_out, args=(case.id,))
-            timer.daemon = True
+            timer: threading.Timer | None = None
+            if not self._server_pad:  # the server decides when the pad's rating is over
+                timer = threading.Timer(self.timeout_s, self._timed_out, args=(case.id,))
+                timer.daemon = True
             self._open = _Open(req, card, timer)
-            timer.start()
+            if timer is not None:
+                timer.start()
         self.core.bus.publish(RatingRequested(case.id))
         self.transport.ask_rating(req, card)
         return req
 
     def cancel(self) -> None:
         """Withdraw the open request (e.g. the citizen left): back to the idle card."""
+        if isinstance(self.transport, ServerPadTransport):
+            self.transport.forget()
         with self._lock:
             self._settled()
             self._cancel_timers()
@@ -320,13 +318,30 @@ class PadService:
             self._settled()  # a rating arriving right now wins over the timeout
             if self._open is None or self._open.request.case_id != case_id:
                 return
-            url = self._open.request.rate_later_url
             self._open = None
             self._later(self.not_rated_s)
-        rules = getattr(self.core.hall, "rules", None)
-        if rules is not None and hasattr(self.transport, "rate_later_days"):
-            self.transport.rate_later_days = rules.rate_later_days
+        url = self._rate_later_url(case_id)
+        hall = self.core.hall
+        if hall is not None and isinstance(self.transport, DaysShown):
+            self.transport.rate_later_days = hall.rules.rate_later_days
         self.transport.show_not_rated(url)
+        self.core.bus.publish(RatingNotGiven(case_id))
+
+    # -- the server pad's outcome (its watcher thread) ----------------------------------------
+    def _stored_by_server(self, case_id: int, rating_id: str) -> None:
+        with self._lock:
+            if self._open is None or self._open.request.case_id != case_id:
+                return
+            self._cancel_timers()
+            self._open = None
+        self.core.bus.publish(RatingStored(rating_id, case_id))
+
+    def _not_given_by_server(self, case_id: int) -> None:
+        with self._lock:
+            if self._open is None or self._open.request.case_id != case_id:
+                return
+            self._cancel_timers()
+            self._open = None
         self.core.bus.publish(RatingNotGiven(case_id))
 
     # -- receiving ------------------------------------------------------------------------
@@ -390,7 +405,7 @@ class PadService:
         try:
             req = opened.request
             self._check(r, req)
-            outbox = getattr(self.core, "outbox", None)
+            outbox = self.core.outbox
             if outbox is None:
                 raise NotSavedError("评价无法保存", "The rating cannot be saved", code="disk_error")
             sub = RatingSubmission(

@@ -207,6 +207,16 @@ ZH = {
     "failed: {n}": "发送失败：{n}",
     "{n} matters found": "找到 {n} 个事项",
     "{waiting} waiting, {suspended} suspended": "等候 {waiting} 人，挂起 {suspended} 人",
+    # The pad dialog (Ctrl+P) without a password, and the signed satisfaction rate (issue 10).
+    "Evaluator pad": "评价器",
+    "Refresh (Enter)": "刷新 (Enter)",
+    "To pair or replace the pad, ask a supervisor or IT.": "如需配对或更换评价器，请联系值班主任或信息管理员。",
+    "They start the pairing on their own device at {url} (never on this PC); the pad shows a fingerprint that they type there to confirm.": "他们在自己的设备上打开 {url} 开始配对（不在本机操作）；评价器会显示一串指纹，由他们在该页面输入确认。",
+    "No pad is paired at this window.": "本窗口尚未配对评价器。",
+    "Pad {id} paired by {who} on {when}.": "评价器 {id} 由 {who} 于 {when} 配对。",
+    "Last seen by the hall server: {t}": "大厅服务器最近一次收到其请求：{t}",
+    "not yet": "尚无",
+    "signed: {p}": "签名评价：{p}",
 }
 EN_OVERRIDES = {"Switch language": "中文"}
 

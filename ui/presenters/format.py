@@ -222,12 +222,17 @@ def figures(stats: Stats | None) -> Figures:
     if stats is None:
         return Figures("—", "—", "—", "—", [0] * 24, [(lv, _(RATING_LABELS[lv]), 0) for lv in RATING_LEVELS])
     rate = stats.satisfaction_rate
+    signed = stats.satisfaction_rate_signed
     by_level = stats.ratings_by_level or {}
+    satisfaction = "—" if rate is None else f"{rate * 100:.1f}%"
+    if signed is not None:
+        # Over the pad-signed ratings only: the figure nobody at the window could have made up.
+        satisfaction += "\n" + _("signed: {p}").format(p=f"{signed * 100:.1f}%")
     return Figures(
         served=str(stats.served),
         avg_handle=duration(stats.avg_handle_seconds),
         no_shows=str(stats.no_shows),
-        satisfaction="—" if rate is None else f"{rate * 100:.1f}%",
+        satisfaction=satisfaction,
         per_hour=list(stats.tickets_per_hour or [0] * 24),
         by_level=[(lv, _(RATING_LABELS[lv]), int(by_level.get(lv, 0))) for lv in RATING_LEVELS],
     )

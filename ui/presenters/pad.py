@@ -10,9 +10,8 @@ only says "rating received".
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from ui.i18n import N_, _
@@ -131,127 +130,68 @@ class PadPresenter:
 class PairingView(Protocol):
     def show_busy(self, busy: bool) -> None: ...
     def show_error(self, text: str) -> None: ...
-    def show_offer(self, qr_png: bytes, code: str, url: str) -> None: ...
-    def show_countdown(self, text: str, expired: bool) -> None: ...
-    def show_unpaired(self, count: int) -> None: ...
+    def show_status(self, lines: list[str], good: bool) -> None: ...
 
 
-def unpair_window(settings: Any, staff_no: str, password: str,
-                  client_factory: Callable[..., Any] | None = None) -> int:
-    """Sign in as the supervisor/IT, unpair every pad of this window, sign out. Worker thread.
+class PadStatus(Protocol):
+    """What the dialog shows of the window's paired pad (api_client.models.PadInfo)."""
 
-    Returns how many pads were unpaired. Raises CounterError (zh/en) on a wrong password or role.
-    """
-    from counter_app.errors import CounterError, from_api
+    pad_id: str
+    paired_at: datetime
+    paired_by: str
+    last_seen_at: datetime | None
 
-    if client_factory is None:
-        from api_client import HallClient
 
-        client_factory = HallClient
-    client = client_factory(settings.server_url, ca_bundle=settings.ca_bundle,
-                            proxies=getattr(settings, "proxies", None))
-    try:
-        try:
-            client.login(staff_no, password)
-            pads = client.window_pads(settings.window_no)
-            for pad in pads:
-                client.unpair_pad(settings.window_no, pad.pad_id)
-            return len(pads)
-        except CounterError:
-            raise
-        except Exception as exc:
-            raise from_api(exc) from exc
-        finally:
-            try:
-                client.logout()
-            except Exception:  # noqa: BLE001 - the supervisor's session then just expires
-                pass
-    finally:
-        client.close()
+def pair_page_url(server_url: str) -> str:
+    return server_url.rstrip("/") + "/pair/"
 
 
 class PairingPresenter:
-    """Pairing dialog logic: credentials -> offer (QR, code, countdown); unpair; pair again."""
+    """The desk's pad dialog (Ctrl+P): the pad's status and how to pair it. The desk takes no
+    supervisor password and relays no pairing any more: a supervisor pairs the pad from their
+    own device on the hall server (its /pair/ page, or IT's `hall-server pad-pair`), so the
+    window PC is outside the pad's trust path (docs/pad.md)."""
 
-    def __init__(self, view: PairingView, runner: Runner, settings: Any, *,
-                 start: Callable[..., Any] | None = None,
-                 unpair: Callable[..., int] | None = None,
-                 error_text: Callable[[BaseException], str],
-                 on_paired_changed: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        if start is None:
-            from counter_app.pad.pairing import start_pairing
-
-            start = start_pairing
-        self.view, self.runner, self.settings = view, runner, settings
-        self._start = start
-        self._unpair = unpair or unpair_window
+    def __init__(self, view: PairingView, runner: Runner,
+                 status: Callable[[], PadStatus | None], *, server_url: str,
+                 error_text: Callable[[BaseException], str]) -> None:
+        self.view, self.runner, self._status = view, runner, status
+        self.server_url = server_url
         self.error_text = error_text
-        self.on_paired_changed = on_paired_changed or (lambda: None)
-        self.clock = clock
-        self.offer: Any = None
         self.busy = False
 
-    def _check(self, staff_no: str, password: str) -> bool:
+    def help_lines(self) -> list[str]:
+        return [
+            _("To pair or replace the pad, ask a supervisor or IT."),
+            _("They start the pairing on their own device at {url} (never on this PC); the pad "
+              "shows a fingerprint that they type there to confirm.").format(
+                url=pair_page_url(self.server_url)),
+        ]
+
+    def refresh(self) -> None:
         if self.busy:
-            return False
-        if not staff_no.strip() or not password:
-            self.view.show_error(_("Enter a supervisor or IT staff number and password."))
-            return False
-        return True
-
-    def pair(self, staff_no: str, password: str) -> None:
-        if not self._check(staff_no, password):
             return
         self.busy = True
         self.view.show_busy(True)
-        settings, start = self.settings, self._start
+        status = self._status
 
-        def ok(offer: Any) -> None:
+        def ok(pad: PadStatus | None) -> None:
             self.busy = False
-            self.offer = offer
             self.view.show_busy(False)
-            self.view.show_offer(offer.qr_png, offer.code, offer.url)
-            self.tick()
+            if pad is None:
+                lines = [_("No pad is paired at this window.")]
+            else:
+                seen = (pad.last_seen_at.astimezone().strftime("%H:%M:%S")
+                        if pad.last_seen_at else _("not yet"))
+                lines = [_("Pad {id} paired by {who} on {when}.").format(
+                             id=pad.pad_id, who=pad.paired_by,
+                             when=pad.paired_at.astimezone().strftime("%Y-%m-%d %H:%M")),
+                         _("Last seen by the hall server: {t}").format(t=seen)]
+            self.view.show_status(lines + self.help_lines(), pad is not None)
 
-        self.runner.run(lambda: start(settings, staff_no.strip(), password), ok, self._fail)
-
-    def unpair(self, staff_no: str, password: str) -> None:
-        if not self._check(staff_no, password):
-            return
-        self.busy = True
-        self.view.show_busy(True)
-        settings, unpair = self.settings, self._unpair
-
-        def ok(count: int) -> None:
+        def fail(exc: BaseException) -> None:
             self.busy = False
-            self.offer = None
             self.view.show_busy(False)
-            self.view.show_unpaired(int(count))
-            self.on_paired_changed()
+            self.view.show_error(self.error_text(exc))
 
-        self.runner.run(lambda: unpair(settings, staff_no.strip(), password), ok, self._fail)
-
-    def _fail(self, exc: BaseException) -> None:
-        self.busy = False
-        self.view.show_busy(False)
-        self.view.show_error(self.error_text(exc))
-
-    def seconds_left(self) -> int:
-        if self.offer is None:
-            return 0
-        expires = self.offer.expires_at.timestamp()
-        return max(0, math.ceil(expires - self.clock()))  # 0.4 s left still counts as 1
-
-    def tick(self) -> bool:
-        """Update the countdown; returns True while the offer is still valid (call every second)."""
-        if self.offer is None:
-            return False
-        left = self.seconds_left()
-        if left <= 0:
-            self.view.show_countdown(_("The code has expired. Press \"New code\" to pair again."),
-                                     True)
-            return False
-        self.view.show_countdown(_("Valid for {s} s. Scan the code with the pad, or type the "
-                                   "6 digits on it.").format(s=left), False)
-        return True
+        self.runner.run(status, ok, fail)

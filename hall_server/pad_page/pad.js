@@ -1,7 +1,10 @@
 /* The evaluator pad page. Plain JS, no build step.
  *
- * Served over plain HTTP from the desk PC on the hall LAN: not a secure context, so no
- * crypto.subtle. The pad's Ed25519 key pair is made and used with the vendored tweetnacl
+ * Served by the HALL SERVER (hall_server/pad_site.py), never by the window PC: the pad's key,
+ * its pairing and its ratings never pass through the desk. Pairing: the pad registers its key
+ * with the server and shows the key's fingerprint; a supervisor types that fingerprint on their
+ * own device, and only then is the key bound. The page may be plain HTTP on a LAN address, not
+ * a secure context, so no crypto.subtle. The pad's Ed25519 key pair is made and used with the vendored tweetnacl
  * (pure JS, its own SHA-512; crypto.getRandomValues works in insecure contexts too) and kept in
  * localStorage with the pad id and the rating counter. The counter is saved BEFORE a rating is
  * signed and sent, so a crash never reuses one. A signed rating waiting for its answer is kept
@@ -25,8 +28,10 @@
   var T = {
     zh: {
       speak: "朗读", contrast: "大字 高对比", unpaired_title: "评价器未配对",
-      unpaired_help: "请工作人员扫描窗口电脑上的配对二维码，或在下方输入 6 位配对码。",
-      code_label: "配对码", code_submit: "配对", idle_title: "为您服务的工作人员",
+      unpaired_help: "请值班主任在自己的设备上开始配对，再用本机扫描配对二维码，或在下方输入 6 位配对码。",
+      fp_title: "请值班主任核对此指纹", fp_help: "在值班主任自己的设备上输入下面的指纹，确认后即完成配对。",
+      pair_rejected: "配对未完成（指纹不符、已拒绝或已过期），请重新配对。",
+      code_label: "配对码", code_submit: "配对", window_label: "窗口号", idle_title: "为您服务的工作人员",
       served_by: "为您服务的是", staff_no: "工号", idle_hint: "办理完成后，请在此为我们的服务评价。",
       rating_title: "请您为本次服务评价", reasons_title: "请选择不满意的原因（至少一项）",
       comment_label: "其他意见（可不填）", back: "返回", submit: "提交评价",
@@ -40,8 +45,10 @@
     },
     en: {
       speak: "Read aloud", contrast: "Large text", unpaired_title: "This pad is not paired",
-      unpaired_help: "Staff: scan the pairing QR code shown on the window PC, or type the 6-digit code below.",
-      code_label: "Pairing code", code_submit: "Pair", idle_title: "Who is serving you",
+      unpaired_help: "Supervisor: start a pairing on your own device, then scan its QR code with this pad, or type the 6-digit code below.",
+      fp_title: "Supervisor: check this fingerprint", fp_help: "Type the fingerprint below on your own device; the pad is paired once you confirm.",
+      pair_rejected: "Pairing not completed (fingerprint mismatch, rejected or expired). Please pair again.",
+      code_label: "Pairing code", code_submit: "Pair", window_label: "Window no.", idle_title: "Who is serving you",
       served_by: "You are served by", staff_no: "Staff no.", idle_hint: "When we are done, please rate our service here.",
       rating_title: "Please rate our service", reasons_title: "Why were you not satisfied? (choose at least one)",
       comment_label: "Anything else (optional)", back: "Back", submit: "Send rating",
@@ -121,23 +128,53 @@
   }
 
   // ---- pairing --------------------------------------------------------------------------
+  // The fingerprint the supervisor types: SHA-512 of "hall-pad-key-v1\n<public key>", 16 hex
+  // digits in groups of 4 (hall_server/rating_check.fingerprint). Computed HERE from the pad's
+  // own key, so a key swapped on the way shows a different one on the supervisor's device.
+  function fingerprint() {
+    var h = hex(nacl.hash(new TextEncoder().encode("hall-pad-key-v1\n" + st.pk))).slice(0, 16).toUpperCase();
+    return h.slice(0, 4) + "-" + h.slice(4, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16);
+  }
+
   function pair(extra) {
-    ensureKey();
+    if (!st.paired) {  // a new pairing: a new key (an old key never comes back)
+      st = {}; ensureKey();
+    }
     var body = { pad_id: st.pad_id, public_key: st.pk, alg: "Ed25519" };
     for (var k in extra) { body[k] = extra[k]; }
     $("pair-msg").textContent = "";
     return api("POST", "/pad/api/pair", body).then(function (r) {
       if (r.status === 200) {
-        st.paired = true;
-        st.counter = Math.max(st.counter || 0, r.json.last_counter || 0);
-        save();
-        setLink(t("paired"), false);
+        st.pairing = r.json.pairing_id; st.paired = false; save();
         render();
+        waitConfirmed();
       } else {
         $("pair-msg").textContent = t("pair_failed") + errText(r.json);
         show("unpaired");
       }
     }).catch(function () { $("pair-msg").textContent = t("pair_failed") + t("offline"); });
+  }
+
+  async function waitConfirmed() {
+    while (st.pairing && !st.paired) {
+      try {
+        var r = await api("GET", "/pad/api/pair-status?pairing_id=" + encodeURIComponent(st.pairing) + proof(), undefined, 15000);
+        var s = r.json && r.json.status;
+        if (r.status === 200 && s === "confirmed") {
+          st.paired = true; st.pairing = null; st.counter = 0; save();
+          setLink(t("paired"), false);
+          render();
+          return;
+        }
+        if (r.status !== 200 || s === "rejected" || s === "expired") {
+          st.pairing = null; save();
+          $("pair-msg").textContent = t("pair_rejected");
+          render();
+          return;
+        }
+      } catch (e) { /* offline: keep asking */ }
+      await sleep(1500);
+    }
   }
 
   // ---- signing and sending ----------------------------------------------------------------
@@ -309,8 +346,10 @@
     $("card-window").textContent = win;
     var img = $("card-photo");
     if (card.has_photo) {
-      var src = "/pad/api/photo?s=" + encodeURIComponent(card.staff_no);
-      if (img.getAttribute("src") !== src) { img.src = src; }
+      if (img.getAttribute("data-staff") !== card.staff_no) {
+        img.setAttribute("data-staff", card.staff_no);
+        img.src = "/pad/api/photo?x=1" + proof();
+      }
       img.alt = name;
       img.hidden = false;
     } else {
@@ -321,6 +360,10 @@
 
   function render() {
     applyTexts();
+    if (!st.paired && st.pairing) {
+      $("fp").textContent = fingerprint();
+      show("pairing"); return;
+    }
     if (!st.paired) { show("unpaired"); return; }
     if (!server) { show("idle"); return; }
     fillCard(server.card);
@@ -340,9 +383,9 @@
       $("paused-text").textContent = (lang === "zh" ? p.zh : (p.en || p.zh)) || "";
       show("paused");
     } else if (scr === "not_rated") {
-      $("later-qr").src = "/pad/api/qr.png?v=" + seq;
+      if (server.rate_later_days) { rateLaterDays = server.rate_later_days; }
+      fetchLater(server.case_id);
       $("later-text").textContent = rateLaterDays ? t("later").replace("{d}", rateLaterDays) : t("later_nodays");
-      $("later-link").textContent = server.rate_later_url || "";
       show("not_rated");
     } else if (scr === "thanks") {
       show("thanks");
@@ -381,23 +424,49 @@
     render();
   }
 
-  // Each poll carries a fresh signature by the pad's key ("hall-pad-heartbeat-v1\n<pad_id>\n<ms>"):
-  // the desk shows the real screen, and counts the pad as connected, only to the paired pad.
+  // Each request to the server carries a fresh signature by the pad's key
+  // ("hall-pad-heartbeat-v1\n<pad_id>\n<ms>"): the server shows the window's screen, the QR
+  // and the clerk's photo only to the paired pad.
   var lastProofT = 0;
-  function heartbeatProof() {
-    if (!st.sk || !st.pad_id) { return ""; }
+  function proofParts() {
     var t = Math.max(Date.now(), lastProofT + 1);  // never the same proof twice
     lastProofT = t;
     var msg = new TextEncoder().encode("hall-pad-heartbeat-v1\n" + st.pad_id + "\n" + t);
-    var sig = nacl.sign.detached(msg, unb64u(st.sk));
-    return "&pad_id=" + encodeURIComponent(st.pad_id) + "&t=" + t + "&sig=" + b64u(sig);
+    return { pad_id: st.pad_id, t: t, sig: b64u(nacl.sign.detached(msg, unb64u(st.sk))) };
+  }
+  function proof() {
+    var p = proofParts();
+    return "&pad_id=" + encodeURIComponent(p.pad_id) + "&t=" + p.t + "&sig=" + p.sig;
+  }
+
+  var laterCase = null;
+  function fetchLater(caseId) {
+    if (laterCase === caseId) { return; }
+    laterCase = caseId;
+    $("later-qr").removeAttribute("src");
+    $("later-link").textContent = "";
+    var body = proofParts();
+    body.case_id = caseId;
+    api("POST", "/pad/api/rate-later", body).then(function (r) {
+      if (r.status === 200 && laterCase === caseId) {
+        $("later-qr").src = r.json.qr;
+        $("later-link").textContent = r.json.url;
+        rateLaterDays = r.json.rate_later_days || rateLaterDays;
+        render();
+      }
+    }).catch(function () { laterCase = null; });
   }
 
   async function loop() {
     var backoff = 1000;
     for (;;) {
       try {
-        var r = await api("GET", "/pad/api/state?since=" + seq + heartbeatProof(), undefined, 40000);
+        if (!st.paired) { await sleep(1000); continue; }
+        var r = await api("GET", "/pad/api/state?since=" + seq + proof(), undefined, 40000);
+        if (r.status === 403) {  // unpaired by IT, or another pad paired here
+          st.paired = false; save(); seq = 0; server = null; render();
+          continue;
+        }
         if (r.status !== 200) { throw new Error("state " + r.status); }
         if (!online) { online = true; setLink(t("online"), false); }
         backoff = 1000;
@@ -414,6 +483,14 @@
   }
 
   // ---- start ------------------------------------------------------------------------------
+  function pairFromAddress() {
+    var m = /^#pair=([A-Za-z0-9_-]{1,64})$/.exec(window.location.hash);
+    if (m) {
+      history.replaceState(null, "", window.location.pathname);  // the token is single use
+      pair({ token: m[1] });
+    }
+  }
+
   function start() {
     ensureKey();
     if (prefs.hc) { document.body.classList.add("hc"); $("btn-contrast").setAttribute("aria-pressed", "true"); }
@@ -441,19 +518,18 @@
     $("code-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
       var code = $("code-input").value.trim();
-      if (/^[0-9]{6}$/.test(code)) { pair({ code: code }); }
+      var win = parseInt($("window-input").value.trim(), 10);
+      if (/^[0-9]{6}$/.test(code) && win >= 0) { pair({ code: code, window_no: win }); }
     });
-    var m = /^#pair=([A-Za-z0-9_-]{1,64})$/.exec(window.location.hash);
-    if (m) {
-      history.replaceState(null, "", window.location.pathname);  // the token is single use
-      pair({ token: m[1] });
-    }
+    pairFromAddress();
+    window.addEventListener("hashchange", pairFromAddress);  // a QR opened over the open page
     render();
+    if (st.pairing && !st.paired) { waitConfirmed(); }
     loop();
   }
 
   window.hallPad = {  // for diagnostics and tests: no secrets
-    state: function () { return { pad_id: st.pad_id, public_key: st.pk, counter: st.counter, paired: !!st.paired, screen: document.body.getAttribute("data-screen"), lang: lang }; }
+    state: function () { return { pad_id: st.pad_id, public_key: st.pk, counter: st.counter, paired: !!st.paired, pairing: st.pairing || null, fingerprint: st.pk ? fingerprint() : null, screen: document.body.getAttribute("data-screen"), lang: lang }; }
   };
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 })();
