@@ -133,7 +133,7 @@ class Desk:
     def _need_ticket(self, *states: str) -> Ticket:
         t = self._ticket
         if t is None:
-            raise IllegalActionError(*_NO_TICKET, code="no_ticket")
+            raise IllegalActionError(message_zh=_NO_TICKET[0], message_en=_NO_TICKET[1], code="no_ticket")
         if states and t.state not in states:
             raise IllegalActionError(
                 message_zh=f"号 {t.number} 当前状态不允许此操作", message_en=f"Ticket {t.number} does not allow this now",

@@ -24,9 +24,9 @@ class CounterError(Exception):
 
     def __init__(
         self,
+        *,
         message_zh: str | None = None,
         message_en: str | None = None,
-        *,
         code: str = "",
         details: dict[str, Any] | None = None,
         retryable: bool = False,
@@ -55,10 +55,10 @@ class OfflineError(CounterError):
     default_zh = OFFLINE_ZH
     default_en = OFFLINE_EN
 
-    def __init__(self, message_zh: str | None = None, message_en: str | None = None,
+    def __init__(self, *, message_zh: str | None = None, message_en: str | None = None,
                  **kw: Any) -> None:
         kw.setdefault("retryable", True)
-        super().__init__(message_zh, message_en, **kw)
+        super().__init__(message_zh=message_zh, message_en=message_en, **kw)
 
 
 class DeskBusyError(CounterError):

@@ -18,10 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Pad files being redesigned by the pad helper; they still pass the core's messages by position
 #: (in the right order). Pad redesign in flight; coordinator removes at merge, and then
 #: CounterError's two messages become keyword-only like ApiError's.
-PENDING = {"counter_app/pad/service.py", "counter_app/pad/lan.py", "counter_app/pad/serial_box.py",
-           "counter_app/pad/pairing.py", "counter_app/pad/signing.py", "counter_app/pad/base.py",
-           "ui/presenters/pad.py", "ui/pad_window.py", "ui/views/pad_pairing.py",
-           "tests/test_ui_pad_presenter.py"}
+PENDING: set[str] = set()  # every caller passes keywords now
 
 
 def _subclasses(base: type) -> set[type]:

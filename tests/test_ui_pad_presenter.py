@@ -89,7 +89,7 @@ def test_no_pad_configured_and_an_already_rated_case() -> None:
     try:
         p, _n, _c = make(None)
         assert p.status() == ("Pad: not configured", False) and not p.can_evaluate(Case(1))
-        err = IllegalActionError("已评价", "Already rated", code="case_already_rated")
+        err = IllegalActionError(message_zh="已评价", message_en="Already rated", code="case_already_rated")
         p, notices, _c = make(Service(fail=err))
         p.evaluate(Case(9))
         assert notices == ["Already rated"] and not p.locked and not p.can_evaluate(Case(9))

@@ -51,8 +51,8 @@ class ChunkKeptFailingError(DocumentError):
     """The same chunk was rejected as damaged again and again (a bad link): retry later."""
 
     def __init__(self) -> None:
-        super().__init__("上传的数据多次校验失败（网络线路可能有问题），稍后自动重试。",
-                         "The uploaded data failed its checksum repeatedly (a bad network "
+        super().__init__(message_zh="上传的数据多次校验失败（网络线路可能有问题），稍后自动重试。",
+                         message_en="The uploaded data failed its checksum repeatedly (a bad network "
                          "link?); it will be retried automatically.", code="chunk_checksum",
                          retryable=True)
 

@@ -71,7 +71,7 @@ class RatingRefused(CounterError):
 
 
 def _refuse(code: str, zh: str, en: str) -> RatingRefused:
-    return RatingRefused(zh, en, code=code)
+    return RatingRefused(message_zh=zh, message_en=en, code=code)
 
 
 @dataclass
@@ -407,7 +407,8 @@ class PadService:
             self._check(r, req)
             outbox = self.core.outbox
             if outbox is None:
-                raise NotSavedError("评价无法保存", "The rating cannot be saved", code="disk_error")
+                raise NotSavedError(message_zh="评价无法保存", message_en="The rating cannot be saved",
+                                    code="disk_error")
             sub = RatingSubmission(
                 id=r.rating_id, case_id=r.case_id, window_no=r.window_no, level=r.level,
                 rated_at=parse_datetime(r.rated_at), source=r.source, reasons=r.reasons,

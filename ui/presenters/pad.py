@@ -134,12 +134,17 @@ class PairingView(Protocol):
 
 
 class PadStatus(Protocol):
-    """What the dialog shows of the window's paired pad (api_client.models.PadInfo)."""
+    """What the dialog shows of the window's paired pad (api_client.models.PadInfo, a frozen
+    dataclass: read-only members, hence properties)."""
 
-    pad_id: str
-    paired_at: datetime
-    paired_by: str
-    last_seen_at: datetime | None
+    @property
+    def pad_id(self) -> str: ...
+    @property
+    def paired_at(self) -> datetime: ...
+    @property
+    def paired_by(self) -> str: ...
+    @property
+    def last_seen_at(self) -> datetime | None: ...
 
 
 def pair_page_url(server_url: str) -> str:
