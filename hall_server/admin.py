@@ -105,7 +105,6 @@ async def create_staff(request: Request, body: StaffIn, p: Auth) -> Response:
 @router.patch("/staff/{staff_no}")
 async def patch_staff(request: Request, staff_no: str, body: StaffPatch, p: Auth) -> Response:
     require_role(p, "it_admin")
-    hall = hall_of(request)
 
     def fn(tx: Tx) -> JSON:
         if body.disabled is None:
@@ -115,9 +114,8 @@ async def patch_staff(request: Request, staff_no: str, body: StaffPatch, p: Auth
             return staff_json(row)
         return set_disabled_op(tx, staff_no, body.disabled)
 
-    resp = await mutate(request, fn)
-    hall.sessions = type(hall.sessions)()  # forget cached sessions: a disabled account ends now
-    return resp
+    # No cache to clear: every request checks its session in the database (deps.principal).
+    return await mutate(request, fn)
 
 
 @router.put("/windows/{no}/categories")

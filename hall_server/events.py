@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +108,10 @@ async def stream(
     categories: set[str],
     last_event_id: int | None,
     ping_seconds: float,
+    still_allowed: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[bytes]:
+    """`still_allowed` is asked on every batch of events and every ping: when it answers False
+    (the session was signed out or disabled) the stream ends."""
     # Subscribe before reading the backlog so nothing falls between the two; duplicates are
     # dropped by id.
     sub = broker.subscribe(window_no, categories)
@@ -128,14 +131,22 @@ async def stream(
             try:
                 ev = await asyncio.wait_for(sub.queue.get(), timeout=ping_seconds)
             except TimeoutError:
+                if still_allowed is not None and not await still_allowed():
+                    return
                 yield b": ping\n\n"
                 continue
-            if ev is None:
+            batch: list[PendingEvent | None] = [ev]
+            while not sub.queue.empty() and batch[-1] is not None:
+                batch.append(sub.queue.get_nowait())
+            if still_allowed is not None and not await still_allowed():
                 return
-            if ev.id <= sent:
-                continue
-            sent = ev.id
-            yield format_event(ev)
+            for ev in batch:
+                if ev is None:
+                    return
+                if ev.id <= sent:
+                    continue
+                sent = ev.id
+                yield format_event(ev)
     finally:
         broker.unsubscribe(sub)
 

@@ -1,0 +1,1 @@
+"""Security regression tests (issue 10) and the live-attack functions for `python -m tests.security.attack`."""
