@@ -255,9 +255,11 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.to_thread(store.close)
 
     # Swagger UI and ReDoc load their scripts and styles from a CDN: a page of the server that
-    # runs whatever a third party serves. Served for a demo hall only (or when IT turns them
-    # on); the contract itself, /openapi.json, is always there.
-    docs = settings.demo if settings.api_docs is None else settings.api_docs
+    # runs whatever a third party serves, on the hall's address. Off unless a developer turns
+    # them on (Settings.api_docs / HALL_API_DOCS=1); the contract itself, /openapi.json and
+    # docs/hall-api.md, is always there. (Serving the assets locally would add megabytes of
+    # vendored JavaScript to the server and the desk's demo bundle for no user of a hall.)
+    docs = settings.api_docs if settings.api_docs is not None else os.environ.get("HALL_API_DOCS") == "1"
     app = FastAPI(
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,

@@ -57,8 +57,8 @@ class Settings:
     # database. None: $HALL_SECRET_FILE, else `secret.key` in data_dir. Every process of one
     # hall must use the same secret (the server refuses to start with another one).
     secret_file: Path | None = None
-    # Swagger UI / ReDoc pages load their scripts from a CDN: served only for a demo hall (or
-    # when set True); /openapi.json is always served.
+    # Swagger UI / ReDoc pages load their scripts from a CDN: off unless True (or, when None,
+    # $HALL_API_DOCS=1 on a developer's machine); /openapi.json is always served.
     api_docs: bool | None = None
     max_streams_per_session: int = 4  # live /events streams one session may hold open
     event_keep_seconds: int = 24 * 3600

@@ -1,6 +1,6 @@
 """Issue 10/12, server side: only the case's window (or a supervisor / IT) reads a case and its
 notes; the server, not the desk, dates an unsigned rating (the desk's claim is kept apart); the
-API explorer loads no script from a CDN (it is off unless the server runs as a demo)."""
+API explorer loads no script from a CDN (off unless a developer turns it on)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_the_server_dates_unsigned_ratings(fresh_hall_server: RunningServer) -> 
 
 
 def test_api_explorer_loads_nothing_from_a_cdn(tmp_path: Path) -> None:
-    srv = start_server_thread(data_dir=tmp_path / "hall", demo=False)
+    srv = start_server_thread(data_dir=tmp_path / "hall", demo=True)  # also the demo hall
     try:
         api = Api(srv.url)
         page = api.s.get(srv.url + "/docs", timeout=10)
