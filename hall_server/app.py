@@ -151,18 +151,26 @@ def _server_secret(store: Store, settings: Settings) -> bytes:
 def _private_files(settings: Settings, url: str) -> None:
     """Folders 0700 and files 0600 in the data folder (the database, its WAL, the secret,
     uploads and documents): nothing there is for other users of the machine."""
-    os.chmod(settings.data_dir, 0o700)
+    def private(path: str, mode: int) -> None:
+        try:
+            os.chmod(path, mode)
+        except FileNotFoundError:
+            pass
+        except OSError as e:  # not ours (a shared folder): say so, do not refuse to start
+            log.warning("could not make %s private (%o): %s", path, mode, e)
+
+    private(str(settings.data_dir), 0o700)
     if url.startswith("sqlite:///"):
         db = Path(url[len("sqlite:///"):])
         if not db.exists():
             # Created private before SQLite opens it (its -wal and -shm files copy its mode).
-            os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
+            with contextlib.suppress(OSError):
+                os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
     for root, dirs, files in os.walk(settings.data_dir):
         for d in dirs:
-            os.chmod(os.path.join(root, d), 0o700)
+            private(os.path.join(root, d), 0o700)
         for f in files:
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(os.path.join(root, f), 0o600)
+            private(os.path.join(root, f), 0o600)
 
 
 async def _simulate_arrivals(hall: Hall, rate_per_min: float) -> None:
