@@ -237,6 +237,7 @@ def create_app(settings: Settings) -> FastAPI:
         await asyncio.to_thread(_private_files, settings, url)
         hall = Hall(settings, store, TokenSigner(key, settings.access_token_seconds))
         hall.rate_later_key = rate_later.derive_key(key)
+        await asyncio.to_thread(documents.encrypt_legacy_documents, store, hall.signer.documents_key)
         hall.session_watch = SessionWatch(store)
         hall.code = await asyncio.to_thread(hall_code, store)
         broker = Broker(asyncio.get_running_loop())

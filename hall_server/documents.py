@@ -21,6 +21,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import struct
@@ -28,6 +29,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
@@ -35,13 +37,14 @@ from sqlalchemy import Connection, select
 
 from hall_server import schema as t
 from hall_server.core import JSON, hall_of, json_response, mutate
-from hall_server.db import Tx, iso_ms, now_ms
+from hall_server.db import Store, Tx, iso_ms, now_ms
 from hall_server.deps import MAX_INT, Auth, IdPath
 from hall_server.errors import ApiError
 from hall_server.queue import acting_window
 from hall_server.security import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
+log = logging.getLogger("hall_server.documents")
 
 TYPES = {"application/pdf", "image/jpeg", "image/png", "image/tiff"}
 ENCRYPTION = "aesgcm-v1"
@@ -68,6 +71,48 @@ def open_records(key: bytes, upload_id: str, path: Path, stored_bytes: int) -> I
             chunk = aes.decrypt(nonce, f.read(n), _aad(upload_id, offset))
             offset += len(chunk)
             yield chunk
+
+
+def _is_sealed(key: bytes, upload_id: str, path: Path) -> bool:
+    try:
+        for _ in open_records(key, upload_id, path, path.stat().st_size):
+            pass
+    except (InvalidTag, struct.error, ValueError):
+        return False
+    return True
+
+
+def encrypt_legacy_documents(store: Store, key: bytes) -> int:
+    """Documents stored before encryption (`documents.encryption` NULL) are sealed in place at
+    start: the sealed copy is written and fsynced beside the file, then replaces it, then the
+    row is marked. A crash in between leaves a file that is already sealed (recognised by
+    decrypting it) or still plain: either way the next start finishes the job."""
+    rows = store.read_sync(lambda c: c.execute(
+        select(t.documents.c.id, t.documents.c.upload_id, t.documents.c.path)
+        .where(t.documents.c.encryption.is_(None))).all())
+    done = 0
+    for doc_id, upload_id, path_s in rows:
+        path = Path(path_s)
+        if not path.exists():
+            log.warning("document %s: file %s is missing; left as it is", doc_id, path)
+            continue
+        if not _is_sealed(key, upload_id, path):
+            tmp = path.with_name(path.name + ".sealing")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                offset = 0
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    out.write(seal_chunk(key, upload_id, offset, block))
+                    offset += len(block)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        store.write_sync(lambda tx, d=doc_id: tx.conn.execute(
+            t.documents.update().where(t.documents.c.id == d).values(encryption=ENCRYPTION)))
+        done += 1
+    if done:
+        log.info("sealed %d document(s) stored before encryption at rest", done)
+    return done
 
 
 def _private(path: Path) -> None:

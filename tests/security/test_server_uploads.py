@@ -76,3 +76,34 @@ def test_documents_rest_encrypted_in_private_files(fresh_hall_server: RunningSer
                 found.append(str(p))
     assert found == []  # before: the document sat in plain text under documents/
     assert _mode(srv.data_dir) & 0o077 == 0
+
+
+def test_documents_stored_before_encryption_are_sealed_at_start(tmp_path: Path) -> None:
+    from hall_server.documents import open_records
+    from tests.security.server_helpers import sql
+    from tests.support.server_fixtures import start_server_thread
+
+    data_dir = tmp_path / "hall"
+    srv = start_server_thread(data_dir=data_dir, demo=True)
+    try:
+        w1 = signed_in(srv.url, "1001", 1)
+        _, case_id = started_case(w1, 1)
+        data = b"LEGACY-PLAIN-" + os.urandom(3000)
+        uid = _new_upload(w1, case_id, data)
+        assert chunk(w1, uid, 0, data).status_code == 204
+        doc_id = w1.get(f"/uploads/{uid}").json()["receipt"]["document_id"]
+    finally:
+        srv.stop()
+    # as a server before this change left it: the document in plain, its row unmarked
+    doc = data_dir / "documents" / doc_id
+    doc.write_bytes(data)
+    sql(srv, "UPDATE documents SET encryption = NULL")
+    srv = start_server_thread(data_dir=data_dir, demo=True)
+    try:
+        assert b"LEGACY-PLAIN-" not in doc.read_bytes()
+        key = hall_of(srv).signer.documents_key
+        assert b"".join(open_records(key, uid, doc, doc.stat().st_size)) == data
+        assert sql(srv, "SELECT encryption FROM documents")[0][0] == "aesgcm-v1"
+        assert _mode(doc) == 0o600
+    finally:
+        srv.stop()
