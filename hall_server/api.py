@@ -754,13 +754,23 @@ async def submit_rating(request: Request, body: RatingIn, p: Auth) -> Response:
 async def window_ratings(request: Request, no: IdPath, p: Auth, date_: Annotated[date, Query(alias="date")]) -> Response:
     day = date_.isoformat()
 
+    hall = hall_of(request)
+    start, end = hall.day_bounds_ms(day)
+
     def fn(conn: Connection) -> JSON:
+        # For reconciliation: the ratings filed on that day, and those the desk captured on
+        # that day (an unsigned rating is filed on the day the server received it, which is
+        # later when the desk was offline over midnight).
         ids = conn.execute(
-            select(t.ratings.c.id).where(t.ratings.c.window_no == no, t.ratings.c.day == day).order_by(t.ratings.c.id)
+            select(t.ratings.c.id).where(
+                t.ratings.c.window_no == no,
+                (t.ratings.c.day == day)
+                | ((t.ratings.c.claimed_rated_ms >= start) & (t.ratings.c.claimed_rated_ms < end)),
+            ).order_by(t.ratings.c.id)
         ).scalars().all()
         return {"window_no": no, "date": day, "ids": list(ids)}
 
-    return json_response(await hall_of(request).store.read(fn))
+    return json_response(await hall.store.read(fn))
 
 
 # ---- stats --------------------------------------------------------------------------------

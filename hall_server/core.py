@@ -270,12 +270,16 @@ def _unseal(hall: Hall, stored: str) -> bytes:
 
 
 def caller_scope(request: Request) -> str:
-    """Whose Idempotency-Keys these are. A signed-in caller: its staff number (a desk that signs
-    in again, new session, still finds its outbox's keys; another staff never does). Anyone
-    else (the kiosk, sign-in, the citizen's page): its network address, so an anonymous key
+    """Whose Idempotency-Keys these are. A token acting for a window: that window's (its PC's
+    outbox keys stay its own across sign-ins and shift changes, so a retried rating or upload
+    is replayed, never done twice; another window's staff never meets them). A signed-in
+    caller without a window (supervisor, IT, a look-up session): its staff number's. Anyone
+    else (the kiosk, sign-in, the citizen's page): its network address's, so an anonymous key
     never meets a signed-in caller's key."""
     p: Principal | None = getattr(request.state, "principal", None)
     if p is not None:
+        if p.window_no is not None:
+            return f"window:{p.window_no}"
         return "staff:" + p.staff_no
     host = request.client.host if request.client else "?"
     return "anon:" + host

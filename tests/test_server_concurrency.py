@@ -243,11 +243,13 @@ def test_one_rating_per_case_and_reason_rule(server: RunningServer) -> None:
     second = rating(case_id, 9, "satisfied")
     r = desk.post("/ratings", json=second, key=second["id"])
     assert r.status_code == 409 and r.json()["error"]["code"] == "case_already_rated"
-    # an unsigned rating counts on the day the server received it, not the day the desk claims
+    # an unsigned rating is filed on the day the server received it; the reconciliation list
+    # finds it on that day and on the day the desk captured it
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
-    assert desk.get("/windows/9/ratings?date=2026-11-25").json()["ids"] == []
-    ids = desk.get(f"/windows/9/ratings?date={today}").json()
-    assert ids == {"window_no": 9, "date": today, "ids": [ok["id"]]}
+    for day in (today, "2026-11-25"):
+        ids = desk.get(f"/windows/9/ratings?date={day}").json()
+        assert ids == {"window_no": 9, "date": day, "ids": [ok["id"]]}
+    assert desk.get("/windows/9/ratings?date=2026-11-24").json()["ids"] == []
     # a bad rating with only a comment is accepted
     desk2, case2 = _served_case(server.url, 10, "1010")
     c = rating(case2, 10, "very_dissatisfied", comment="等太久")

@@ -232,10 +232,13 @@ def attack_rating_backdated(base_url: str, ctx: AttackContext) -> AttackResult:
     r = desk.call("POST", "/ratings", key=rid, json={
         "id": rid, "case_id": case_id, "window_no": 2, "level": "very_dissatisfied", "comment": "slow",
         "source": "desk", "rated_at": "2020-01-01T03:00:00Z"})
-    day = desk.call("GET", "/windows/2/ratings", params={"date": "2020-01-01"}).json()
-    moved = rid in day.get("ids", [])
+    stats = desk.call("GET", "/stats", params={"date": "2020-01-01", "window_no": 2}).json()
+    counted = stats.get("ratings")
+    if not isinstance(counted, int):  # a figures shape that splits ratings by assurance
+        counted = int((stats.get("ratings_by_level") or {}).get("very_dissatisfied", 0))
     return AttackResult("rating_backdated", "an unsigned bad rating dated 2020-01-01 by the desk",
-                        r.status_code, f"{_short(r, 80)}; counted on 2020-01-01: {moved}", not moved)
+                        r.status_code, f"{_short(r, 80)}; ratings counted on 2020-01-01: {counted}",
+                        counted == 0)
 
 
 def attack_docs_cdn(base_url: str, ctx: AttackContext) -> AttackResult:

@@ -43,6 +43,8 @@ def test_the_server_dates_unsigned_ratings(fresh_hall_server: RunningServer) -> 
     assert abs(rated_ms - now_ms) < 60_000  # before: 2020-01-01
     assert claimed_ms == int(datetime(2020, 1, 1, 3, tzinfo=UTC).timestamp() * 1000)
     assert day != "2020-01-01"
+    # the reconciliation list still finds it on the day the desk says it captured it
+    assert rid in w2.get("/windows/2/ratings?date=2020-01-01").json()["ids"]
     today = w2.get("/stats").json()
     assert "2020-01-01" not in str(today.get("date"))
 
