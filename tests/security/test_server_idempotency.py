@@ -72,3 +72,21 @@ def test_a_sign_in_reply_is_not_replayed_after_logout(fresh_hall_server: Running
     if again.status_code == 200:
         assert again.json()["access_token"] != first.json()["access_token"]
         assert again.headers.get("Idempotent-Replayed") is None
+
+
+def test_a_window_pcs_key_is_replayed_after_a_shift_change(fresh_hall_server: RunningServer) -> None:
+    """The outbox of a window PC re-sends under whoever is signed in there now: the same
+    window's key is replayed (the rating is not made twice, nor refused as a duplicate)."""
+    url = fresh_hall_server.url
+    early = signed_in(url, "1001", 1)
+    case_id = open_cases(early, 1, 1)[0]
+    rid = str(uuid.uuid4())
+    body = {"id": rid, "case_id": case_id, "window_no": 1, "level": "satisfied",
+            "source": "desk", "rated_at": "2026-11-25T09:30:00Z"}
+    first = early.post("/ratings", json=body, key=rid)
+    assert first.status_code == 201
+    assert early.post("/auth/logout").status_code == 204
+    late = signed_in(url, "1002", 1)  # the next shift at the same window PC
+    again = late.post("/ratings", json=body, key=rid)
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true", again.text
+    assert again.json() == first.json()
