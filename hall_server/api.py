@@ -21,6 +21,7 @@ from hall_server.core import (
     JSON,
     all_windows,
     case_json,
+    device_still_valid,
     get_meta,
     hall_of,
     json_response,
@@ -285,7 +286,7 @@ async def enroll(request: Request, body: EnrollIn) -> Response:
             hostname=body.hostname, enrolled_ms=now, revoked=False))
         return {"device_id": device_id, "device_secret": secret, "window_no": body.window_no}
 
-    return await mutate(request, fn, secret=True)
+    return await mutate(request, fn, secret=True, still_valid=device_still_valid)
 
 
 # ---- hall structure -----------------------------------------------------------------------

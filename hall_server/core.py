@@ -297,6 +297,13 @@ def refresh_still_valid(conn: Connection, reply: JSON) -> bool:
     return row is not None and row[0] is None and int(row[1]) > now_ms() and not row[2]
 
 
+def device_still_valid(conn: Connection, reply: JSON) -> bool:
+    """A stored enrolment reply (the device secret) is replayed only while that device is
+    still enrolled (not revoked or replaced)."""
+    row = run(conn, "SELECT revoked FROM devices WHERE id = :i", {"i": str(reply.get("device_id"))}).first()
+    return row is not None and not row[0]
+
+
 async def mutate(
     request: Request,
     fn: Callable[[Tx], Any],

@@ -90,3 +90,20 @@ def test_a_window_pcs_key_is_replayed_after_a_shift_change(fresh_hall_server: Ru
     again = late.post("/ratings", json=body, key=rid)
     assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true", again.text
     assert again.json() == first.json()
+
+
+def test_a_device_secret_is_not_replayed_after_the_device_was_replaced(fresh_hall_server: RunningServer) -> None:
+    url = fresh_hall_server.url
+    it = signed_in(url, "9001")
+    code1 = it.post("/admin/enrollment-codes", json={"window_no": 7}).json()["code"]
+    key = str(uuid.uuid4())
+    body = {"enrollment_code": code1, "window_no": 7, "hostname": "pc-7"}
+    first = Api(url).post("/devices/enroll", json=body, key=key)
+    assert first.status_code == 200, first.text
+    assert Api(url).post("/devices/enroll", json=body, key=key).json() == first.json()  # a lost reply
+    code2 = it.post("/admin/enrollment-codes", json={"window_no": 7}).json()["code"]
+    r = Api(url).post("/devices/enroll", json={"enrollment_code": code2, "window_no": 7, "hostname": "pc-7b",
+                                               "replace": True})
+    assert r.status_code == 200, r.text
+    stale = Api(url).post("/devices/enroll", json=body, key=key)
+    assert stale.status_code == 409 and "device_secret" not in stale.text, stale.text
