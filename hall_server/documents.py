@@ -107,8 +107,10 @@ def encrypt_legacy_documents(store: Store, key: bytes) -> int:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, path)
-        store.write_sync(lambda tx, d=doc_id: tx.conn.execute(
-            t.documents.update().where(t.documents.c.id == d).values(encryption=ENCRYPTION)))
+        def mark(tx: Tx, d: str = doc_id) -> None:
+            tx.conn.execute(t.documents.update().where(t.documents.c.id == d).values(encryption=ENCRYPTION))
+
+        store.write_sync(mark)
         done += 1
     if done:
         log.info("sealed %d document(s) stored before encryption at rest", done)

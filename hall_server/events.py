@@ -140,13 +140,13 @@ async def stream(
                 batch.append(sub.queue.get_nowait())
             if still_allowed is not None and not await still_allowed():
                 return
-            for ev in batch:
-                if ev is None:
+            for item in batch:
+                if item is None:
                     return
-                if ev.id <= sent:
+                if item.id <= sent:
                     continue
-                sent = ev.id
-                yield format_event(ev)
+                sent = item.id
+                yield format_event(item)
     finally:
         broker.unsubscribe(sub)
 
