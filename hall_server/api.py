@@ -40,7 +40,7 @@ from hall_server.events import stream
 from hall_server.rating_check import check_rating
 from hall_server.security import (
     Principal,
-    attempt_succeeded,
+    attempt_done,
     count_attempt,
     new_secret,
     session_key,
@@ -111,17 +111,18 @@ async def login(
     limits = hall.login_limits
     # Counted BEFORE the slow password check (and committed): 20 parallel guesses cannot all
     # pass a check that only sees failures already recorded.
-    await hall.store.write(lambda tx: count_attempt(tx.conn, limits, body.staff_no, address, now_ms()))
+    attempt = await hall.store.write(lambda tx: count_attempt(tx.conn, limits, body.staff_no, address, now_ms()))
     staff = await hall.store.read(
         lambda c: c.execute(select(t.staff).where(t.staff.c.staff_no == body.staff_no)).mappings().first()
     )
     ok = await anyio.to_thread.run_sync(
         verify_password, staff["password_hash"] if staff else None, body.password
     )
+    ok = ok and staff is not None
+    await hall.store.write(lambda tx: attempt_done(tx.conn, attempt, body.staff_no, address, ok=ok))
     if not ok or staff is None:
         log.info("sign-in failed for staff %s from %s", body.staff_no[:32], address)
         raise ApiError(401, "bad_credentials")
-    await hall.store.write(lambda tx: attempt_succeeded(tx.conn, limits, body.staff_no, address, now_ms()))
     if staff["disabled"]:
         raise ApiError(403, "staff_disabled")
     if body.window_no is None and staff["role"] == "staff" and staff["window_no"] is None:

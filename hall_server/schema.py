@@ -354,7 +354,7 @@ pad_flags = Table(
 
 # ---- server hardening (migration 0003; see security.py, core.mutate, documents.py) ----------
 # Sign-in limits shared by every server process: one row per bucket ("staff:<no>", "addr:<ip>",
-# "global"), counting attempts in a fixed window that starts at the bucket's first attempt.
+# "global"), counting failures in a fixed window that starts at the bucket's first attempt.
 rate_limits = Table(
     "rate_limits",
     metadata,
@@ -362,6 +362,15 @@ rate_limits = Table(
     Column("window_start_ms", BigInteger, nullable=False),
     Column("n", Integer, nullable=False),
     Index("ix_rate_limits_window_start", "window_start_ms"),
+)
+# Sign-in attempts being checked right now, one row per bucket (security.count_attempt).
+rate_pending = Table(
+    "rate_pending",
+    metadata,
+    Column("attempt", String(32), primary_key=True),
+    Column("bucket", String(120), primary_key=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_rate_pending_bucket_at", "bucket", "at_ms"),
 )
 # An Idempotency-Key is unique per caller: the primary key becomes (scope, key).
 idempotency_keys.append_column(Column("scope", String(80), primary_key=True, nullable=False, default=""))

@@ -199,14 +199,23 @@ def read_or_create_secret(path: Path, legacy: bytes | None) -> bytes:
 
 
 # ---- sign-in limits in the database --------------------------------------------------------
-_HIT_SQL = (
-    "INSERT INTO rate_limits (bucket, window_start_ms, n) VALUES (:b, :now, 1) "
+# `rate_limits`: one row per bucket, the failures `n` in a fixed window from its first attempt.
+# `rate_pending`: one row per bucket for each sign-in being checked right now. An attempt is
+# admitted only if failures + attempts in flight stay within the limit, decided under the
+# bucket row's lock, BEFORE the slow password check: 20 parallel guesses get 5 checks, not 20.
+# An attempt in flight whose server died leaves a pending row that stops counting after
+# PENDING_S (far longer than a password check), so a crash never locks anybody out.
+PENDING_S = 60
+
+_TOUCH_SQL = (
+    "INSERT INTO rate_limits (bucket, window_start_ms, n) VALUES (:b, :now, 0) "
     "ON CONFLICT (bucket) DO UPDATE SET "
-    "n = CASE WHEN rate_limits.window_start_ms <= :cut THEN 1 ELSE rate_limits.n + 1 END, "
+    "n = CASE WHEN rate_limits.window_start_ms <= :cut THEN 0 ELSE rate_limits.n END, "
     "window_start_ms = CASE WHEN rate_limits.window_start_ms <= :cut THEN :now "
     "ELSE rate_limits.window_start_ms END "
     "RETURNING n, window_start_ms"
 )
+_PENDING_SQL = "SELECT count(*) FROM rate_pending WHERE bucket = :b AND at_ms > :stale"
 
 
 @dataclass(frozen=True)
@@ -223,33 +232,46 @@ def login_buckets(staff_no: str, address: str) -> list[str]:
     return ["global", f"addr:{address}"[:120], f"staff:{staff_no}"[:120]]
 
 
-def count_attempt(conn: Connection, limits: LoginLimits, staff_no: str, address: str, now: int) -> None:
-    """Count one sign-in attempt in every bucket, before the password is checked; 429 (and the
-    caller's transaction rolls the counts back) when a bucket is already full. Atomic per
-    bucket on both databases (one upsert; PostgreSQL locks the row)."""
+def count_attempt(conn: Connection, limits: LoginLimits, staff_no: str, address: str, now: int) -> str:
+    """Admit one sign-in attempt (before its password is checked) or refuse it with 429, in
+    every bucket. Returns the attempt's id for `attempt_done`. On a refusal the caller's
+    transaction rolls back, so refused attempts leave no rows."""
     cut = now - limits.window_s * 1000
+    attempt = secrets.token_hex(8)
     caps = [limits.hall_wide, limits.per_address, limits.per_staff]
     for bucket, cap in zip(login_buckets(staff_no, address), caps, strict=True):
-        n, start = run(conn, _HIT_SQL, {"b": bucket, "now": now, "cut": cut}).first()
-        if int(n) > cap:
+        # The upsert locks the bucket row (PostgreSQL) until COMMIT: concurrent attempts on the
+        # same bucket are decided one after another. SQLite has one writer anyway.
+        n, start = run(conn, _TOUCH_SQL, {"b": bucket, "now": now, "cut": cut}).first()
+        pending = int(run(conn, _PENDING_SQL, {"b": bucket, "stale": now - PENDING_S * 1000}).scalar() or 0)
+        if int(n) + pending >= cap:
             retry = max(1, int((int(start) + limits.window_s * 1000 - now) / 1000) + 1)
+            if int(n) < cap:  # only attempts in flight: they are decided within seconds
+                retry = 2
             log.warning("sign-in refused: %s over its limit of %d", bucket.split(":")[0], cap)
             raise ApiError(429, "too_many_attempts", {"retry_after": retry},
                            headers={"Retry-After": str(retry)})
+        run(conn, "INSERT INTO rate_pending (attempt, bucket, at_ms) VALUES (:a, :b, :now)",
+            {"a": attempt, "b": bucket, "now": now})
+    return attempt
 
 
-def attempt_succeeded(conn: Connection, limits: LoginLimits, staff_no: str, address: str, now: int) -> None:
-    """A right password: the staff number's failures are forgiven; the attempt leaves the
-    address and hall-wide counts (only failures stay there)."""
+def attempt_done(conn: Connection, attempt: str, staff_no: str, address: str, *, ok: bool) -> None:
+    """The password was checked: a failure counts in every bucket; a success forgives the
+    staff number's failures. Either way the attempt is no longer in flight."""
     glob, addr, staff = login_buckets(staff_no, address)
-    run(conn, "DELETE FROM rate_limits WHERE bucket = :b", {"b": staff})
-    cut = now - limits.window_s * 1000
-    for b in (glob, addr):
-        run(conn, "UPDATE rate_limits SET n = n - 1 WHERE bucket = :b AND n > 0 AND window_start_ms > :cut",
-            {"b": b, "cut": cut})
+    if ok:
+        run(conn, "DELETE FROM rate_limits WHERE bucket = :b", {"b": staff})
+    else:
+        for b in (glob, addr, staff):
+            run(conn, "UPDATE rate_limits SET n = n + 1 WHERE bucket = :b", {"b": b})
+    run(conn, "DELETE FROM rate_pending WHERE attempt = :a", {"a": attempt})
 
 
 def prune_limits(conn: Connection, window_s: int, now: int) -> int:
-    """Rows whose window is over count nothing: deleted (the table stays bounded)."""
-    return int(run(conn, "DELETE FROM rate_limits WHERE window_start_ms <= :cut",
-                   {"cut": now - window_s * 1000}).rowcount or 0)
+    """Rows whose window is over count nothing, nor do attempts in flight past PENDING_S:
+    deleted (the tables stay bounded)."""
+    n = run(conn, "DELETE FROM rate_limits WHERE window_start_ms <= :cut",
+            {"cut": now - window_s * 1000}).rowcount or 0
+    run(conn, "DELETE FROM rate_pending WHERE at_ms <= :stale", {"stale": now - PENDING_S * 1000})
+    return int(n)

@@ -60,3 +60,20 @@ def test_hall_wide_limit(tmp_path) -> None:  # type: ignore[no-untyped-def]
         assert codes.count(401) == 8 and codes[8:] == [429] * 4, codes
     finally:
         srv.stop()
+
+
+def test_attempts_cut_short_by_a_crash_lock_nobody_out(fresh_hall_server: RunningServer) -> None:
+    """A server killed while checking passwords leaves its attempts "in flight": they count
+    while they could still be running, and not after (a flapping server during the morning
+    sign-in must not lock out staff who never typed a wrong password)."""
+    import time
+
+    srv = fresh_hall_server
+    now = int(time.time() * 1000)
+    for i in range(5):  # five attempts for 1007 in flight right now
+        sql(srv, "INSERT INTO rate_pending (attempt, bucket, at_ms) VALUES (:a, 'staff:1007', :t)",
+            a=f"live{i}", t=now)
+    r = Api(srv.url).post("/auth/login", json={"staff_no": "1007", "password": DEMO_PASSWORD})
+    assert error_code(r, 429) == "too_many_attempts" and int(r.headers["Retry-After"]) <= 2
+    sql(srv, "UPDATE rate_pending SET at_ms = :t", t=now - 61_000)  # ... their server died a minute ago
+    assert _try(srv.url, "1007", DEMO_PASSWORD) == 200

@@ -36,6 +36,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("rate_limits", schema=None) as batch_op:
         batch_op.create_index("ix_rate_limits_window_start", ["window_start_ms"], unique=False)
+    # Sign-in attempts being checked right now (counted before the password check).
+    op.create_table(
+        "rate_pending",
+        sa.Column("attempt", sa.String(length=32), nullable=False),
+        sa.Column("bucket", sa.String(length=120), nullable=False),
+        sa.Column("at_ms", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("attempt", "bucket", name=op.f("pk_rate_pending")),
+    )
+    with op.batch_alter_table("rate_pending", schema=None) as batch_op:
+        batch_op.create_index("ix_rate_pending_bucket_at", ["bucket", "at_ms"], unique=False)
 
     # Idempotency keys belong to a caller: (scope, key). Rows from before get the scope ""
     # that no caller has, so they are never replayed to anybody.
@@ -82,6 +92,9 @@ def downgrade() -> None:
         batch_op.drop_constraint("pk_idempotency_keys", type_="primary")
         batch_op.create_primary_key("pk_idempotency_keys", ["key"])
         batch_op.drop_column("scope")
+    with op.batch_alter_table("rate_pending", schema=None) as batch_op:
+        batch_op.drop_index("ix_rate_pending_bucket_at")
+    op.drop_table("rate_pending")
     with op.batch_alter_table("rate_limits", schema=None) as batch_op:
         batch_op.drop_index("ix_rate_limits_window_start")
     op.drop_table("rate_limits")
