@@ -39,10 +39,10 @@ from hall_server.core import (
     window_out,
 )
 from hall_server.db import Tx, iso_ms, now_ms
-from hall_server.deps import Auth, IdPath, WinNo, session_alive
+from hall_server.deps import Auth, IdPath, WinNo, check_password, session_alive
 from hall_server.errors import ApiError
 from hall_server.hallsetup import HallRules, RatingReasons, audit
-from hall_server.security import hash_password, verify_password
+from hall_server.security import hash_password
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -508,10 +508,8 @@ async def create_staff(request: Request, body: StaffIn, p: Auth) -> Response:
 @router.patch("/staff/{staff_no}")
 async def patch_staff(request: Request, staff_no: str, body: StaffPatch, p: Auth) -> Response:
     require_role(p, "it_admin")
-    hall = hall_of(request)
-    resp = await mutate(request, lambda tx: update_staff_op(tx, p.staff_no, staff_no, body.model_dump()))
-    hall.sessions = type(hall.sessions)()  # forget cached sessions: a disabled account ends now
-    return resp
+    # No cache to clear: every request checks its session in the database (deps.principal).
+    return await mutate(request, lambda tx: update_staff_op(tx, p.staff_no, staff_no, body.model_dump()))
 
 
 @router.post("/staff/{staff_no}/reset-password")
@@ -520,13 +518,11 @@ async def reset_password(request: Request, staff_no: str, p: Auth) -> Response:
     require_role(p, "it_admin")
     otp = one_time_password()
     h = await anyio.to_thread.run_sync(hash_password, otp)
-    hall = hall_of(request)
 
     def fn(tx: Tx) -> JSON:
         return {**reset_password_op(tx, p.staff_no, staff_no, h), "one_time_password": otp}
 
     resp = await mutate(request, fn, secret=True)
-    hall.sessions = type(hall.sessions)()
     return resp
 
 
@@ -552,10 +548,7 @@ async def get_devices(request: Request, p: Auth) -> Response:
 @router.post("/devices/{device_id}/revoke")
 async def revoke_device(request: Request, device_id: Annotated[str, PathParam(max_length=40)], p: Auth) -> Response:
     require_role(p, "it_admin")
-    hall = hall_of(request)
-    resp = await mutate(request, lambda tx: revoke_device_op(tx, p.staff_no, device_id))
-    hall.sessions = type(hall.sessions)()  # its sessions end now, not after the cache's TTL
-    return resp
+    return await mutate(request, lambda tx: revoke_device_op(tx, p.staff_no, device_id))
 
 
 @router.post("/enrollment-codes")
@@ -715,18 +708,12 @@ async def import_matters(request: Request, p: Auth, dry_run: bool = False) -> Re
 async def change_password(request: Request, body: PasswordChangeIn) -> Response:
     """Replace the current (or one-time) password. Proves the current password like a login,
     under the same failure limit, so it is no side door for guessing."""
-    hall = hall_of(request)
-    hall.limiter.check(body.staff_no)
-    row = await hall.store.read(lambda c: c.execute(
-        select(t.staff.c.password_hash, t.staff.c.disabled).where(t.staff.c.staff_no == body.staff_no)).first())
-    ok = await anyio.to_thread.run_sync(verify_password, row[0] if row else None, body.password)
-    if not ok or row is None:
-        hall.limiter.failed(body.staff_no)
+    row = await check_password(request, body.staff_no, body.password)
+    if row is None:
         raise ApiError(401, "bad_credentials")
-    hall.limiter.succeeded(body.staff_no)
-    if row[1]:
+    if row["disabled"]:
         raise ApiError(403, "staff_disabled")
     if body.new_password == body.password:
         raise ApiError(422, "weak_password")
     new_hash = await anyio.to_thread.run_sync(hash_password, body.new_password)
-    return await mutate(request, lambda tx: change_password_op(tx, body.staff_no, row[0], new_hash), status=204)
+    return await mutate(request, lambda tx: change_password_op(tx, body.staff_no, row["password_hash"], new_hash), status=204)

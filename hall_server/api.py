@@ -4,6 +4,8 @@ the effect through `core.mutate` (writes, idempotent) or `Store.read` (reads).""
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -19,12 +21,14 @@ from hall_server.core import (
     JSON,
     all_windows,
     case_json,
+    device_still_valid,
     get_meta,
     hall_of,
     json_response,
     load_window,
     ms_from_iso,
     mutate,
+    refresh_still_valid,
     staff_json,
     ticket_json,
     window_out,
@@ -34,10 +38,19 @@ from hall_server.deps import MAX_INT, Auth, IdPath, Priority, QInt, WinNo, sessi
 from hall_server.errors import ApiError
 from hall_server.events import stream
 from hall_server.rating_check import check_rating, open_challenge
-from hall_server.security import Principal, new_secret, sha256_hex, verify_password
+from hall_server.security import (
+    Principal,
+    attempt_done,
+    count_attempt,
+    new_secret,
+    session_key,
+    sha256_hex,
+    verify_password,
+)
 from hall_server.seed import demo_avatar
 
 router = APIRouter(prefix="/api/v1")
+log = logging.getLogger("hall_server.api")
 
 
 
@@ -110,17 +123,22 @@ async def login(
     x_device_secret: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     hall = hall_of(request)
-    hall.limiter.check(body.staff_no)
+    address = request.client.host if request.client else "?"
+    limits = hall.login_limits
+    # Counted BEFORE the slow password check (and committed): 20 parallel guesses cannot all
+    # pass a check that only sees failures already recorded.
+    attempt = await hall.store.write(lambda tx: count_attempt(tx.conn, limits, body.staff_no, address, now_ms()))
     staff = await hall.store.read(
         lambda c: c.execute(select(t.staff).where(t.staff.c.staff_no == body.staff_no)).mappings().first()
     )
     ok = await anyio.to_thread.run_sync(
         verify_password, staff["password_hash"] if staff else None, body.password
     )
+    ok = ok and staff is not None
+    await hall.store.write(lambda tx: attempt_done(tx.conn, attempt, body.staff_no, address, ok=ok))
     if not ok or staff is None:
-        hall.limiter.failed(body.staff_no)
+        log.info("sign-in failed for staff %s from %s", body.staff_no[:32], address)
         raise ApiError(401, "bad_credentials")
-    hall.limiter.succeeded(body.staff_no)
     if staff["disabled"]:
         raise ApiError(403, "staff_disabled")
     # After a reset the password is one-time: it proves who this is, but opens nothing until
@@ -146,10 +164,12 @@ async def login(
                 if session_alive(conn, w["session_id"]):
                     raise ApiError(409, "window_in_use", {"staff_no": w["staff_no"]})
         sid = new_secret(15)
+        sid_key = session_key(sid)  # the database keeps only the hash of the id in the token
         refresh = new_secret(32)
         conn.execute(
             t.sessions.insert().values(
-                id=sid,
+                id=sid_key,
+                sid_sealed=hall.signer.seal_sid(sid),
                 staff_no=body.staff_no,
                 window_no=body.window_no,
                 refresh_hash=sha256_hex(refresh),
@@ -159,13 +179,6 @@ async def login(
             )
         )
         if body.window_no is not None:
-            # Sessions that lose a window here: their cached "holds the window" must go (below).
-            replaced.extend(conn.execute(
-                select(t.windows.c.session_id).where(
-                    t.windows.c.session_id.is_not(None),
-                    (t.windows.c.staff_no == body.staff_no) | (t.windows.c.no == body.window_no),
-                )
-            ).scalars())
             # The same staff signed in at another window: that window closes.
             for other in conn.execute(
                 select(t.windows.c.no).where(t.windows.c.staff_no == body.staff_no, t.windows.c.no != body.window_no)
@@ -178,17 +191,13 @@ async def login(
             conn.execute(
                 t.windows.update()
                 .where(t.windows.c.no == body.window_no)
-                .values(state="open", staff_no=body.staff_no, session_id=sid, pause_reason_code=None)
+                .values(state="open", staff_no=body.staff_no, session_id=sid_key, pause_reason_code=None)
             )
             queue._emit_window(tx, "window.opened", window_out(conn, load_window(conn, body.window_no)))
         p = Principal(body.staff_no, staff["role"], body.window_no, sid)
         return _login_result(conn, hall, p, refresh)
 
-    replaced: list[str] = []
-    resp = await mutate(request, fn, secret=True)
-    if replaced:
-        hall.sessions.forget(replaced)
-    return resp
+    return await mutate(request, fn, secret=True, still_valid=refresh_still_valid)
 
 
 @router.post("/auth/refresh", tags=["auth"])
@@ -209,28 +218,31 @@ async def refresh(request: Request, body: RefreshIn) -> Response:
         conn.execute(
             t.sessions.update().where(t.sessions.c.id == s["id"]).values(refresh_hash=sha256_hex(new_refresh))
         )
-        return _login_result(conn, hall, Principal(s["staff_no"], role[0], s["window_no"], s["id"]), new_refresh)
+        # The database keeps the session id only hashed and sealed under the server secret:
+        # the new token carries the same id (tokens already out keep working until they expire).
+        sid = hall.signer.unseal_sid(s["sid_sealed"]) if s["sid_sealed"] else None
+        if sid is None or session_key(sid) != s["id"]:
+            raise ApiError(401, "unauthorized")
+        return _login_result(conn, hall, Principal(s["staff_no"], role[0], s["window_no"], sid), new_refresh)
 
-    return await mutate(request, fn, secret=True)
+    return await mutate(request, fn, secret=True, still_valid=refresh_still_valid)
 
 
 @router.post("/auth/logout", tags=["auth"], status_code=204)
 async def logout(request: Request, p: Auth) -> Response:
-    hall = hall_of(request)
+    sid_key = session_key(p.session_id)
 
     def fn(tx: Tx) -> None:
         conn = tx.conn
-        conn.execute(t.sessions.update().where(t.sessions.c.id == p.session_id).values(closed_ms=now_ms()))
-        for no in conn.execute(select(t.windows.c.no).where(t.windows.c.session_id == p.session_id)).scalars().all():
+        conn.execute(t.sessions.update().where(t.sessions.c.id == sid_key).values(closed_ms=now_ms()))
+        for no in conn.execute(select(t.windows.c.no).where(t.windows.c.session_id == sid_key)).scalars().all():
             conn.execute(
                 t.windows.update().where(t.windows.c.no == no)
                 .values(state="closed", staff_no=None, session_id=None, pause_reason_code=None)
             )
             queue._emit_window(tx, "window.closed", window_out(conn, load_window(conn, no)))
 
-    resp = await mutate(request, fn, status=204)
-    hall.sessions.forget([p.session_id])
-    return resp
+    return await mutate(request, fn, status=204)
 
 
 @router.get("/me", tags=["auth"])
@@ -298,7 +310,7 @@ async def enroll(request: Request, body: EnrollIn) -> Response:
             hostname=body.hostname, enrolled_ms=now, revoked=False))
         return {"device_id": device_id, "device_secret": secret, "window_no": body.window_no}
 
-    return await mutate(request, fn, secret=True)
+    return await mutate(request, fn, secret=True, still_valid=device_still_valid)
 
 
 # ---- hall structure -----------------------------------------------------------------------
@@ -577,7 +589,13 @@ async def complete(request: Request, ticket_id: IdPath, body: CompleteIn, p: Aut
 # ---- cases --------------------------------------------------------------------------------
 @router.get("/cases/{case_id}", tags=["cases"])
 async def get_case(request: Request, case_id: IdPath, p: Auth) -> Response:
-    return json_response(await hall_of(request).store.read(lambda c: case_json(c, case_id)))
+    # A case (its notes hold citizens' details) is read by its window's current session, a
+    # supervisor or IT only: not by every signed-in staff of the hall.
+    def fn(c: Connection) -> JSON:
+        _load_case(c, case_id, p)
+        return case_json(c, case_id)
+
+    return json_response(await hall_of(request).store.read(fn))
 
 
 def _load_case(conn: Connection, case_id: IdPath, acting: Principal | None = None) -> Any:
@@ -728,15 +746,20 @@ async def submit_rating(request: Request, body: RatingIn, p: Auth) -> Response:
         # Pads sign; the check (and its counter/challenge updates) share this transaction.
 
         assurance = check_rating(conn, body, now)
+        # The server dates a rating it cannot verify (and so the day the statistics count it
+        # on): a desk could otherwise move a bad rating to a day nobody looks at. A signed
+        # rating's time is part of what the pad signed. The desk's claim is kept apart.
+        stored_ms = rated_ms if assurance == "signed" else now
         # The unique constraint on case_id is the real guard (一次一评); the check above only
         # gives the clear error code in the common case.
         conn.execute(t.ratings.insert().values(
             id=body.id, case_id=body.case_id, window_no=body.window_no, level=body.level,
             reasons=json.dumps(body.reasons), reasons_version=body.reasons_version,
-            comment=body.comment, source=body.source, rated_ms=rated_ms, received_ms=now,
+            comment=body.comment, source=body.source, rated_ms=stored_ms, received_ms=now,
+            claimed_rated_ms=rated_ms,
             pad_id=body.pad_id, pad_counter=body.pad_counter, challenge=body.challenge,
             signature=body.signature, assurance=assurance, bad=bad, followed_up=False,
-            day=hall.day_of(rated_ms),
+            day=hall.day_of(stored_ms),
         ))
         return {"rating_id": body.id, "case_id": body.case_id, "level": body.level,
                 "assurance": assurance, "received_at": iso_ms(now)}
@@ -753,13 +776,23 @@ async def submit_rating(request: Request, body: RatingIn, p: Auth) -> Response:
 async def window_ratings(request: Request, no: IdPath, p: Auth, date_: Annotated[date, Query(alias="date")]) -> Response:
     day = date_.isoformat()
 
+    hall = hall_of(request)
+    start, end = hall.day_bounds_ms(day)
+
     def fn(conn: Connection) -> JSON:
+        # For reconciliation: the ratings filed on that day, and those the desk captured on
+        # that day (an unsigned rating is filed on the day the server received it, which is
+        # later when the desk was offline over midnight).
         ids = conn.execute(
-            select(t.ratings.c.id).where(t.ratings.c.window_no == no, t.ratings.c.day == day).order_by(t.ratings.c.id)
+            select(t.ratings.c.id).where(
+                t.ratings.c.window_no == no,
+                (t.ratings.c.day == day)
+                | ((t.ratings.c.claimed_rated_ms >= start) & (t.ratings.c.claimed_rated_ms < end)),
+            ).order_by(t.ratings.c.id)
         ).scalars().all()
         return {"window_no": no, "date": day, "ids": list(ids)}
 
-    return json_response(await hall_of(request).store.read(fn))
+    return json_response(await hall.store.read(fn))
 
 
 # ---- stats --------------------------------------------------------------------------------
@@ -795,9 +828,31 @@ async def events(
             after = int(last_event_id)
         except ValueError:
             raise ApiError(400, "bad_request", {"Last-Event-ID": "must be an event id"}) from None
-    gen = stream(hall.store, hall.broker, window_no, cats, after, hall.settings.ping_seconds)
+    # At most `max_streams_per_session` streams per session in this process: a stolen or
+    # buggy token cannot hold open hundreds of streams (each costs a queue and its events).
+    skey = session_key(p.session_id)
+    if hall.streams.get(skey, 0) >= hall.settings.max_streams_per_session:
+        raise ApiError(429, "too_many_streams", {"limit": hall.settings.max_streams_per_session},
+                       headers={"Retry-After": "5"})
+    hall.streams[skey] = hall.streams.get(skey, 0) + 1
+
+    async def still_allowed() -> bool:
+        return bool(await hall.session_watch.alive(p))
+
+    async def counted() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in stream(hall.store, hall.broker, window_no, cats, after,
+                                      hall.settings.ping_seconds, still_allowed):
+                yield chunk
+        finally:
+            left = hall.streams.get(skey, 1) - 1
+            if left > 0:
+                hall.streams[skey] = left
+            else:
+                hall.streams.pop(skey, None)
+
     return StreamingResponse(
-        gen,
+        counted(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -7,13 +7,16 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import hashlib
+import hmac
 import itertools
 import json
 import logging
+import os
 import random
-import secrets
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -36,11 +39,20 @@ from hall_server import (
     rate_later,
     workdays,
 )
+from hall_server import schema as t
 from hall_server.core import Hall, get_meta, set_meta
 from hall_server.db import Store, Tx
+from hall_server.deps import SessionWatch
 from hall_server.errors import ApiError, envelope, install_handlers
 from hall_server.events import Broker, PgListener
-from hall_server.security import TokenSigner
+from hall_server.security import (
+    KEY_CHECK_LABEL,
+    SecretMismatch,
+    TokenSigner,
+    prune_limits,
+    read_or_create_secret,
+    secret_path,
+)
 from hall_server.seed import hall_code, seed_demo
 from hall_server.settings import Settings
 
@@ -132,15 +144,57 @@ class RequestIdAndLimits:
         await send({"type": "http.response.body", "body": body})
 
 
-def _signing_key(store: Store) -> bytes:
-    def fn(tx: Tx) -> str:
-        key = get_meta(tx.conn, "token_key")
-        if key is None:
-            key = base64.b64encode(secrets.token_bytes(32)).decode()
-            set_meta(tx.conn, "token_key", key)
-        return key
+def _server_secret(store: Store, settings: Settings) -> bytes:
+    """The server secret from its file (made on first start), never from the database. A key
+    an older version kept in `meta.token_key` is moved into the file (tokens it signed stay
+    valid) and deleted from the database. The database keeps only a check value, so a process
+    started with ANOTHER secret (another data folder, no shared HALL_SECRET_FILE) refuses to
+    start instead of signing tokens the other processes reject."""
+    path = secret_path(settings.data_dir, settings.secret_file)
+    legacy = store.read_sync(lambda c: get_meta(c, "token_key"))
+    key = read_or_create_secret(path, base64.b64decode(legacy) if legacy else None)
+    check = hmac.new(key, KEY_CHECK_LABEL, hashlib.sha256).hexdigest()
 
-    return base64.b64decode(store.write_sync(fn))
+    def fn(tx: Tx) -> str:
+        tx.conn.execute(t.meta.delete().where(t.meta.c.key == "token_key"))
+        known = get_meta(tx.conn, "token_key_check")
+        if known is None:
+            set_meta(tx.conn, "token_key_check", check)
+            return check
+        return known
+
+    if store.write_sync(fn) != check:
+        raise SecretMismatch(
+            f"the server secret in {path} is not the one this database's other servers use: "
+            "give every server of the hall the same secret file (HALL_SECRET_FILE) / "
+            "服务器密钥与本数据库其他服务器不一致：请让各服务器使用同一密钥文件"
+        )
+    return key
+
+
+def _private_files(settings: Settings, url: str) -> None:
+    """Folders 0700 and files 0600 in the data folder (the database, its WAL, the secret,
+    uploads and documents): nothing there is for other users of the machine."""
+    def private(path: str, mode: int) -> None:
+        try:
+            os.chmod(path, mode)
+        except FileNotFoundError:
+            pass
+        except OSError as e:  # not ours (a shared folder): say so, do not refuse to start
+            log.warning("could not make %s private (%o): %s", path, mode, e)
+
+    private(str(settings.data_dir), 0o700)
+    if url.startswith("sqlite:///"):
+        db = Path(url[len("sqlite:///"):])
+        if not db.exists():
+            # Created private before SQLite opens it (its -wal and -shm files copy its mode).
+            with contextlib.suppress(OSError):
+                os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
+    for root, dirs, files in os.walk(settings.data_dir):
+        for d in dirs:
+            private(os.path.join(root, d), 0o700)
+        for f in files:
+            private(os.path.join(root, f), 0o600)
 
 
 async def _simulate_arrivals(hall: Hall, rate_per_min: float) -> None:
@@ -173,7 +227,8 @@ async def _simulate_arrivals(hall: Hall, rate_per_min: float) -> None:
 
 
 async def _prune_events(hall: Hall) -> None:
-    """Events are kept for replay for `event_keep_seconds` (24 h), then deleted hourly."""
+    """Events are kept for replay for `event_keep_seconds` (24 h), then deleted hourly; sign-in
+    limit rows whose window is over go at the same time (the table stays bounded)."""
     from hall_server.db import now_ms, run
 
     while True:
@@ -186,6 +241,9 @@ async def _prune_events(hall: Hall) -> None:
                     {"c": c})
 
             await hall.store.write(prune)
+            await hall.store.write(
+                lambda tx: prune_limits(tx.conn, hall.settings.login_failure_window_s, now_ms())
+            )
         except Exception:  # noqa: BLE001 - pruning must never stop the server
             log.exception("event pruning failed")
         await asyncio.sleep(3600)
@@ -217,8 +275,9 @@ async def _follow_hall_settings(hall: Hall, every_s: float = 30.0) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     logmask.install()  # secrets and personal data never reach a log line (issue 10, finding 10)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = settings.database_url()
+    _private_files(settings, url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -227,11 +286,16 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.to_thread(store.migrate)
         if settings.demo:
             await asyncio.to_thread(seed_demo, store, settings.seed)
-        key = await asyncio.to_thread(_signing_key, store)
+        key = await asyncio.to_thread(_server_secret, store, settings)
+        await asyncio.to_thread(_private_files, settings, url)
         # The hall's own settings (hall-server init / admin) win over the defaults in Settings.
         rt = await asyncio.to_thread(hallsetup.runtime, store)
         workdays.set_current(rt.calendar)
         hall = Hall(_with_hall_settings(settings, rt), store, TokenSigner(key, settings.access_token_seconds))
+        hall.server_secret = key
+        hall.rate_later_key = rate_later.derive_key(key)
+        await asyncio.to_thread(documents.encrypt_legacy_documents, store, hall.signer.documents_key)
+        hall.session_watch = SessionWatch(store)
         hall.code = await asyncio.to_thread(hall_code, store)
         broker = Broker(asyncio.get_running_loop())
         hall.broker = broker
@@ -258,7 +322,15 @@ def create_app(settings: Settings) -> FastAPI:
                 await asyncio.to_thread(listener.stop)
             await asyncio.to_thread(store.close)
 
+    # Swagger UI and ReDoc load their scripts and styles from a CDN: a page of the server that
+    # runs whatever a third party serves, on the hall's address. Off unless a developer turns
+    # them on (Settings.api_docs / HALL_API_DOCS=1); the contract itself, /openapi.json and
+    # docs/hall-api.md, is always there. (Serving the assets locally would add megabytes of
+    # vendored JavaScript to the server and the desk's demo bundle for no user of a hall.)
+    docs = settings.api_docs if settings.api_docs is not None else os.environ.get("HALL_API_DOCS") == "1"
     app = FastAPI(
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
         title="Hall API",
         version=__version__,
         description="The contract between window PCs and the hall server (docs/hall-api.md).",

@@ -125,11 +125,11 @@ def _display_parser(sub: Any) -> None:
 def display_command(ns: argparse.Namespace, store: Any) -> dict[str, Any]:
     """Run `hall-server display …` on the database (own function: docs/display.md)."""
     from hall_server import display
-    from hall_server.app import _signing_key
+    from hall_server.app import _server_secret
 
     if ns.display_cmd == "token":
-        _signing_key(store)  # the server's secret, made now if the server never ran
-        out: dict[str, Any] = store.write_sync(lambda tx: display.key_op(tx, ns.window))
+        secret = _server_secret(store, _settings(ns))  # from its file; made now if never run
+        out: dict[str, Any] = store.write_sync(lambda tx: display.key_op(tx, ns.window, secret))
         base = (ns.url or "http://<server>:8123").rstrip("/")
         out["url"] = base + out.pop("path")
         return out

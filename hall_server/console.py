@@ -46,10 +46,10 @@ from hall_server import admin, catalog, hallsetup, stats, workdays
 from hall_server import schema as t
 from hall_server.core import Hall, all_windows, get_meta, hall_of
 from hall_server.db import Tx, now_ms
-from hall_server.deps import MAX_INT
+from hall_server.deps import MAX_INT, check_password
 from hall_server.errors import ApiError
 from hall_server.hallsetup import HallRules, RatingReasons
-from hall_server.security import hash_password, sha256_hex, verify_password
+from hall_server.security import hash_password, sha256_hex
 
 log = logging.getLogger("hall_server.console")
 
@@ -297,16 +297,12 @@ async def login(request: Request) -> Response:
     staff_no, password, nxt = _s(form, "staff_no")[:32], str(form.get("password", ""))[:200], _safe_next(_s(form, "next"))
     new_password = str(form.get("new_password", ""))[:200]
     try:
-        hall.limiter.check(staff_no)
+        row = await check_password(request, staff_no, password)
     except ApiError as e:
         return _login_form(request, name, nxt, _err_text(e, lang), 429)
-    row = await hall.store.read(lambda c: c.execute(select(t.staff).where(t.staff.c.staff_no == staff_no)).mappings().first())
-    ok = await anyio.to_thread.run_sync(verify_password, row["password_hash"] if row else None, password)
-    if not ok or row is None:
-        hall.limiter.failed(staff_no)
+    if row is None:
         log.info("console: sign-in failed for %r", staff_no)
         return _login_form(request, name, nxt, _err_text(ApiError(401, "bad_credentials"), lang), 401)
-    hall.limiter.succeeded(staff_no)
     if row["disabled"]:
         return _login_form(request, name, nxt, _err_text(ApiError(403, "staff_disabled"), lang), 403)
     if row["role"] not in CONSOLE_ROLES:
@@ -625,12 +621,10 @@ async def staff_post(request: Request, action: str) -> Response:
                 "role": _s(form, "role") or None, "disabled": {"1": True, "0": False}.get(_s(form, "disabled")),
                 "name_zh": _s(form, "name_zh") or None, "name_en": _s(form, "name_en") or None})
             await _write(request, user, lambda tx: admin.update_staff_op(tx, user.staff_no, staff_no, patch.model_dump()))
-            hall.sessions = type(hall.sessions)()  # a disabled account ends now (see admin.patch_staff)
         elif action == "reset":
             otp = admin.one_time_password()
             h = await anyio.to_thread.run_sync(hash_password, otp)
             await _write(request, user, lambda tx: admin.reset_password_op(tx, user.staff_no, staff_no, h))
-            hall.sessions = type(hall.sessions)()
         elif action == "photo":
             up = form.get("photo")
             data = await up.read() if isinstance(up, UploadFile) else b""
@@ -863,7 +857,6 @@ async def devices_post(request: Request, action: str) -> Response:
         if action == "revoke":
             dev = _s(form, "device_id")[:40]
             await _write(request, user, lambda tx: admin.revoke_device_op(tx, user.staff_no, dev))
-            hall.sessions = type(hall.sessions)()
         elif action == "enroll":
             no = admin.EnrollmentIn.model_validate({"window_no": _s(form, "window_no")}).window_no
             life = hall.settings.enrollment_code_seconds

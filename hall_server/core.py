@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hall_server import schema as t
 from hall_server.db import Store, Tx, iso_ms, now_ms, run
 from hall_server.errors import ApiError
-from hall_server.security import LoginLimiter, Principal, SessionCache, TokenSigner
+from hall_server.security import LoginLimits, Principal, TokenSigner
 from hall_server.settings import Settings
 
 JSON = dict[str, Any]
@@ -43,11 +43,19 @@ class Hall:
         self.signer = signer
         self.tz = ZoneInfo(settings.timezone)
         self.rules = settings.rules
-        self.limiter = LoginLimiter(settings.login_failure_limit, settings.login_failure_window_s)
-        self.sessions = SessionCache()
+        self.login_limits = LoginLimits(settings.login_failure_limit, settings.login_address_limit,
+                                        settings.login_global_limit, settings.login_failure_window_s)
         self.code = "HALL"
         self.broker: Any = None  # events.Broker, set by create_app
+        # Locks of uploads being written by this process, only for uploads that exist and only
+        # while a PATCH holds or waits for one (documents.py removes them).
         self.upload_locks: dict[str, Any] = {}
+        self.streams: dict[str, int] = {}  # session key -> live /events streams in this process
+        self.rate_later_key: bytes | None = None  # set by create_app from the server secret
+        # The server secret itself (from its 0600 file, never the database), for the keys the
+        # display and the /pair/ page derive from it; set by create_app.
+        self.server_secret: bytes = b""
+        self.session_watch: Any = None  # deps.SessionWatch, set by create_app
         self.avatars: dict[str, bytes] = {}
         self._tokens: dict[str, tuple[Principal, float]] = {}
 
@@ -245,23 +253,58 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
 
 
-# Replies that carry secrets (tokens, device secrets) are kept for replay encrypted under a key
-# that lives only in this process: the idempotency table is permanent and must not become a
-# plaintext store of credentials. After a restart such a reply cannot be replayed; the client
-# then signs in again under a new key, which is what it does for any failed sign-in anyway.
-_SECRET_REPLAY_KEY = Fernet.generate_key()
+# Replies that carry secrets (tokens, device secrets) are kept for replay sealed under a key
+# derived from the server secret (outside the database): the idempotency table is permanent and
+# must not become a plaintext store of credentials. Such a reply is replayed only while what it
+# hands out is still valid (`still_valid`): never the tokens of a session that was signed out
+# or whose refresh token has been rotated since.
 _SECRET_PREFIX = "enc1:"
 
 
-def _seal(body: bytes) -> str:
-    return _SECRET_PREFIX + Fernet(_SECRET_REPLAY_KEY).encrypt(body).decode()
+def _seal(hall: Hall, body: bytes) -> str:
+    return _SECRET_PREFIX + Fernet(hall.signer.replay_key).encrypt(body).decode()
 
 
-def _unseal(stored: str) -> bytes:
+def _unseal(hall: Hall, stored: str) -> bytes:
     try:
-        return Fernet(_SECRET_REPLAY_KEY).decrypt(stored[len(_SECRET_PREFIX):].encode())
+        return Fernet(hall.signer.replay_key).decrypt(stored[len(_SECRET_PREFIX):].encode())
     except InvalidToken:
         raise ApiError(409, "idempotency_expired") from None
+
+
+def caller_scope(request: Request) -> str:
+    """Whose Idempotency-Keys these are. A token acting for a window: that window's (its PC's
+    outbox keys stay its own across sign-ins and shift changes, so a retried rating or upload
+    is replayed, never done twice; another window's staff never meets them). A signed-in
+    caller without a window (supervisor, IT, a look-up session): its staff number's. Anyone
+    else (the kiosk, sign-in, the citizen's page): its network address's, so an anonymous key
+    never meets a signed-in caller's key."""
+    p: Principal | None = getattr(request.state, "principal", None)
+    if p is not None:
+        if p.window_no is not None:
+            return f"window:{p.window_no}"
+        return "staff:" + p.staff_no
+    host = request.client.host if request.client else "?"
+    return "anon:" + host
+
+
+def refresh_still_valid(conn: Connection, reply: JSON) -> bool:
+    """A stored sign-in/refresh reply may be replayed only while its refresh token is the
+    session's current one and the session is open (not signed out, rotated or expired)."""
+    token = reply.get("refresh_token")
+    if not isinstance(token, str):
+        return False
+    row = run(conn, "SELECT s.closed_ms, s.refresh_expires_ms, st.disabled FROM sessions s "
+                    "JOIN staff st ON st.staff_no = s.staff_no WHERE s.refresh_hash = :h",
+              {"h": hashlib.sha256(token.encode()).hexdigest()}).first()
+    return row is not None and row[0] is None and int(row[1]) > now_ms() and not row[2]
+
+
+def device_still_valid(conn: Connection, reply: JSON) -> bool:
+    """A stored enrolment reply (the device secret) is replayed only while that device is
+    still enrolled (not revoked or replaced)."""
+    row = run(conn, "SELECT revoked FROM devices WHERE id = :i", {"i": str(reply.get("device_id"))}).first()
+    return row is not None and not row[0]
 
 
 async def mutate(
@@ -270,13 +313,18 @@ async def mutate(
     *,
     status: int = 200,
     secret: bool = False,
+    still_valid: Callable[[Connection, JSON], bool] | None = None,
 ) -> Response:
-    """Run `fn` in one write transaction under the request's Idempotency-Key (if any).
+    """Run `fn` in one write transaction under the request's Idempotency-Key (if any), which
+    is the caller's own (`caller_scope`): the same key from another caller is another key.
 
-    `secret=True` for replies that carry credentials: their stored copy is sealed (see above).
+    `secret=True` for replies that carry credentials: their stored copy is sealed (see above),
+    and with `still_valid` a replay happens only while the reply's credentials are still good
+    (else 409 `idempotency_expired`: the client signs in again under a new key).
     """
     hall = hall_of(request)
     key = request.headers.get("idempotency-key")
+    scope = caller_scope(request)
     fingerprint = ""
     if key is not None:
         if not key or len(key) > 200:
@@ -298,15 +346,16 @@ async def mutate(
             # On PostgreSQL a concurrent twin blocks here until the first commits or rolls back.
             fresh = run(
                 tx.conn,
-                "INSERT INTO idempotency_keys (key, fingerprint, created_ms) VALUES (:k, :f, :now) "
-                "ON CONFLICT (key) DO NOTHING RETURNING key",
-                {"k": key, "f": fingerprint, "now": now_ms()},
+                "INSERT INTO idempotency_keys (scope, key, fingerprint, created_ms) "
+                "VALUES (:sc, :k, :f, :now) ON CONFLICT (scope, key) DO NOTHING RETURNING key",
+                {"sc": scope, "k": key, "f": fingerprint, "now": now_ms()},
             ).first()
             if fresh is None:
                 row = run(
                     tx.conn,
-                    "SELECT fingerprint, status_code, body FROM idempotency_keys WHERE key = :k",
-                    {"k": key},
+                    "SELECT fingerprint, status_code, body FROM idempotency_keys "
+                    "WHERE scope = :sc AND key = :k",
+                    {"sc": scope, "k": key},
                 ).mappings().one()
                 if row["fingerprint"] != fingerprint:
                     raise ApiError(422, "idempotency_mismatch")
@@ -314,15 +363,18 @@ async def mutate(
                     raise ApiError(409, "idempotency_in_progress", headers={"Retry-After": "1"})
                 stored = row["body"] or ""
                 if stored.startswith(_SECRET_PREFIX):
-                    return True, int(row["status_code"]), _unseal(stored)
+                    body = _unseal(hall, stored)
+                    if still_valid is not None and not still_valid(tx.conn, orjson.loads(body)):
+                        raise ApiError(409, "idempotency_expired")
+                    return True, int(row["status_code"]), body
                 return True, int(row["status_code"]), stored.encode()
         result = fn(tx)
         body = b"" if result is None else dumps(result)
         if key is not None:
             run(
                 tx.conn,
-                "UPDATE idempotency_keys SET status_code = :s, body = :b WHERE key = :k",
-                {"s": status, "b": _seal(body) if secret else body.decode(), "k": key},
+                "UPDATE idempotency_keys SET status_code = :s, body = :b WHERE scope = :sc AND key = :k",
+                {"s": status, "b": _seal(hall, body) if secret else body.decode(), "sc": scope, "k": key},
             )
         return False, status, body
 

@@ -15,7 +15,7 @@ Pages (outside /api/v1, server-rendered, a little plain JavaScript, no external 
 
 Who may open them: a device holding a display key that IT made with `hall-server display token`
 (for the whole hall or one window). The key is an HMAC of its scope and the hall's display
-epoch under a key derived from the server's secret (`meta.token_key`), so nothing is stored
+epoch under a key derived from the server's secret (its 0600 file, never the database), so nothing is stored
 per key; `hall-server display revoke` bumps the epoch, which ends every key and every open
 stream (checked at each ping). The TV opens `/display?k=<key>` once; the key moves into an
 HttpOnly, SameSite=Strict cookie limited to /display and the address is cleaned by a redirect.
@@ -114,21 +114,14 @@ def read_english(conn: Connection) -> bool:
     return get_meta(conn, META_ENGLISH) == "1"
 
 
-def _server_secret(conn: Connection) -> bytes:
-    secret = get_meta(conn, "token_key")
-    if secret is None:
-        raise RuntimeError("the server secret (meta.token_key) is missing: start hall-server once")
-    return base64.b64decode(secret)
-
-
 # ---- the IT operations (hall-server display …) -----------------------------------------------
-def key_op(tx: Tx, window_no: int | None) -> dict[str, Any]:
+def key_op(tx: Tx, window_no: int | None, secret: bytes) -> dict[str, Any]:
     """The display key for the hall (None) or one window, valid until the next revoke."""
     if window_no is not None and tx.conn.execute(
             select(t.windows.c.no).where(t.windows.c.no == window_no)).first() is None:
         raise ApiError(422, "unknown_window", {"window_no": window_no})
     epoch = read_epoch(tx.conn)
-    key = make_key(derive_key(_server_secret(tx.conn)), scope_for(window_no), epoch)
+    key = make_key(derive_key(secret), scope_for(window_no), epoch)
     path = COOKIE_PATH if window_no is None else f"{COOKIE_PATH}/window/{window_no}"
     return {"scope": scope_for(window_no), "epoch": epoch, "key": key, "path": f"{path}?k={key}"}
 
@@ -154,7 +147,7 @@ _KEYS: weakref.WeakKeyDictionary[Hall, bytes] = weakref.WeakKeyDictionary()
 async def _display_key(hall: Hall) -> bytes:
     key = _KEYS.get(hall)
     if key is None:
-        key = derive_key(await hall.store.read(_server_secret))
+        key = derive_key(hall.server_secret)
         _KEYS[hall] = key
     return key
 

@@ -6,6 +6,13 @@ stays. Bytes are appended and fsynced before the new offset is committed, so a c
 leave extra bytes past the committed offset, which the next PATCH at that offset overwrites.
 After the last byte the whole file's SHA-256 is checked; on success the file becomes a document
 and the receipt carries its SHA-256.
+
+At rest every chunk is encrypted (AES-256-GCM, a fresh nonce per chunk, the upload id and
+offset as associated data) under a key derived from the server secret, which is outside the
+database: the upload and document files are records `length | nonce | ciphertext`, in 0600
+files and 0700 folders. `uploads.stored_bytes` is the file's length at the committed offset.
+Only the upload's case window (or a supervisor / IT) may read its state or send its chunks,
+and a lock is taken only for an upload that exists, and dropped when no request holds it.
 """
 
 from __future__ import annotations
@@ -14,25 +21,106 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import logging
 import os
 import secrets
+import struct
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
 from hall_server import schema as t
 from hall_server.core import JSON, hall_of, json_response, mutate
-from hall_server.db import Tx, iso_ms, now_ms
+from hall_server.db import Store, Tx, iso_ms, now_ms
 from hall_server.deps import MAX_INT, Auth, IdPath
 from hall_server.errors import ApiError
 from hall_server.queue import acting_window
+from hall_server.security import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
+log = logging.getLogger("hall_server.documents")
 
 TYPES = {"application/pdf", "image/jpeg", "image/png", "image/tiff"}
+ENCRYPTION = "aesgcm-v1"
+_HEAD = struct.Struct(">I12s")  # ciphertext length, nonce
+
+
+def _aad(upload_id: str, offset: int) -> bytes:
+    return f"{upload_id}:{offset}".encode()
+
+
+def seal_chunk(key: bytes, upload_id: str, offset: int, data: bytes) -> bytes:
+    nonce = os.urandom(12)
+    ct = AESGCM(key).encrypt(nonce, data, _aad(upload_id, offset))
+    return _HEAD.pack(len(ct), nonce) + ct
+
+
+def open_records(key: bytes, upload_id: str, path: Path, stored_bytes: int) -> Iterator[bytes]:
+    """The plaintext chunks of an encrypted upload/document file, up to `stored_bytes`."""
+    aes = AESGCM(key)
+    offset = 0
+    with open(path, "rb") as f:
+        while f.tell() < stored_bytes:
+            n, nonce = _HEAD.unpack(f.read(_HEAD.size))
+            chunk = aes.decrypt(nonce, f.read(n), _aad(upload_id, offset))
+            offset += len(chunk)
+            yield chunk
+
+
+def _is_sealed(key: bytes, upload_id: str, path: Path) -> bool:
+    try:
+        for _ in open_records(key, upload_id, path, path.stat().st_size):
+            pass
+    except (InvalidTag, struct.error, ValueError):
+        return False
+    return True
+
+
+def encrypt_legacy_documents(store: Store, key: bytes) -> int:
+    """Documents stored before encryption (`documents.encryption` NULL) are sealed in place at
+    start: the sealed copy is written and fsynced beside the file, then replaces it, then the
+    row is marked. A crash in between leaves a file that is already sealed (recognised by
+    decrypting it) or still plain: either way the next start finishes the job."""
+    rows = store.read_sync(lambda c: c.execute(
+        select(t.documents.c.id, t.documents.c.upload_id, t.documents.c.path)
+        .where(t.documents.c.encryption.is_(None))).all())
+    done = 0
+    for doc_id, upload_id, path_s in rows:
+        path = Path(path_s)
+        if not path.exists():
+            log.warning("document %s: file %s is missing; left as it is", doc_id, path)
+            continue
+        if not _is_sealed(key, upload_id, path):
+            tmp = path.with_name(path.name + ".sealing")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                offset = 0
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    out.write(seal_chunk(key, upload_id, offset, block))
+                    offset += len(block)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        def mark(tx: Tx, d: str = doc_id) -> None:
+            tx.conn.execute(t.documents.update().where(t.documents.c.id == d).values(encryption=ENCRYPTION))
+
+        store.write_sync(mark)
+        done += 1
+    if done:
+        log.info("sealed %d document(s) stored before encryption at rest", done)
+    return done
+
+
+def _private(path: Path) -> None:
+    """A new empty file only the server's user can read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
 
 
 class UploadIn(BaseModel):
@@ -46,8 +134,8 @@ class UploadIn(BaseModel):
 def _dirs(request: Request) -> tuple[Path, Path]:
     base = hall_of(request).settings.data_dir
     up, docs = base / "uploads", base / "documents"
-    up.mkdir(parents=True, exist_ok=True)
-    docs.mkdir(parents=True, exist_ok=True)
+    up.mkdir(mode=0o700, parents=True, exist_ok=True)
+    docs.mkdir(mode=0o700, parents=True, exist_ok=True)
     return up, docs
 
 
@@ -69,8 +157,8 @@ async def create_upload(request: Request, case_id: IdPath, body: UploadIn, p: Au
         tx.conn.execute(t.uploads.insert().values(
             id=uid, case_id=case_id, item_id=body.item_id, filename=body.filename,
             content_type=body.content_type, size=body.size, sha256=body.sha256.lower(),
-            offset=0, created_ms=now_ms()))
-        (up_dir / uid).write_bytes(b"")
+            offset=0, stored_bytes=0, created_ms=now_ms()))
+        _private(up_dir / uid)
         return {"upload_id": uid, "offset": 0, "size": body.size, "location": f"/api/v1/uploads/{uid}"}
 
     return await mutate(request, fn, status=201)
@@ -82,27 +170,33 @@ def _settle(path: Path, final: Path) -> None:
         os.replace(path, final)
 
 
-def _load(conn: Connection, uid: str) -> dict[str, object]:
-    row = conn.execute(select(t.uploads).where(t.uploads.c.id == uid)).mappings().first()
+def _load(conn: Connection, uid: str, p: Principal) -> dict[str, Any]:
+    """The upload row, if the caller acts for its case's window (403 otherwise; 404 unknown)."""
+    row = conn.execute(
+        select(t.uploads, t.cases.c.window_no.label("case_window_no"))
+        .join(t.cases, t.cases.c.id == t.uploads.c.case_id)
+        .where(t.uploads.c.id == uid)
+    ).mappings().first()
     if row is None:
         raise ApiError(404, "not_found", {"upload_id": uid})
+    acting_window(p, int(row["case_window_no"]))
     return dict(row)
 
 
-def _status(conn: Connection, uid: str) -> JSON:
-    u = _load(conn, uid)
+def _status(conn: Connection, uid: str, p: Principal) -> JSON:
+    u = _load(conn, uid, p)
     receipt = None
     if u["document_id"] is not None:
         d = conn.execute(select(t.documents).where(t.documents.c.id == u["document_id"])).mappings().one()
         receipt = {"document_id": d["id"], "sha256": d["sha256"], "size": int(d["size"]),
                    "received_at": iso_ms(d["received_ms"])}
-    return {"upload_id": uid, "offset": int(u["offset"]), "size": int(u["size"]),  # type: ignore[call-overload]
+    return {"upload_id": uid, "offset": int(u["offset"]), "size": int(u["size"]),
             "complete": receipt is not None, "receipt": receipt}
 
 
 @router.head("/uploads/{upload_id}")
 async def upload_head(request: Request, upload_id: str, p: Auth) -> Response:
-    u = await hall_of(request).store.read(lambda c: _load(c, upload_id))
+    u = await hall_of(request).store.read(lambda c: _load(c, upload_id, p))
     return Response(status_code=200, headers={
         "Upload-Offset": str(u["offset"]), "Upload-Length": str(u["size"]),
         "Tus-Resumable": "1.0.0", "Cache-Control": "no-store"})
@@ -110,7 +204,7 @@ async def upload_head(request: Request, upload_id: str, p: Auth) -> Response:
 
 @router.get("/uploads/{upload_id}")
 async def upload_status(request: Request, upload_id: str, p: Auth) -> Response:
-    return json_response(await hall_of(request).store.read(lambda c: _status(c, upload_id)))
+    return json_response(await hall_of(request).store.read(lambda c: _status(c, upload_id, p)))
 
 
 @router.patch(
@@ -143,11 +237,15 @@ async def upload_chunk(
         if hashlib.sha256(data).digest() != want:
             raise ApiError(460, "checksum_mismatch")
     up_dir, doc_dir = _dirs(request)
-    lock = hall.upload_locks.setdefault(upload_id, asyncio.Lock())
-    async with lock:
-        u = await hall.store.read(lambda c: _load(c, upload_id))
-        offset, size = int(u["offset"]), int(u["size"])  # type: ignore[call-overload]
+    # Look the upload up (and check the window) BEFORE taking a lock: an invented id costs
+    # one read and leaves nothing behind.
+    await hall.store.read(lambda c: _load(c, upload_id, p))
+    async with _upload_lock(hall.upload_locks, upload_id):
+        u = await hall.store.read(lambda c: _load(c, upload_id, p))
+        offset, size = int(u["offset"]), int(u["size"])
+        stored = int(u["stored_bytes"])
         path = up_dir / upload_id
+        key = hall.signer.documents_key
         if u["document_id"] is not None:
             # Finish a move that a crash between COMMIT and the move left undone (idempotent).
             await asyncio.to_thread(_settle, path, doc_dir / str(u["document_id"]))
@@ -157,19 +255,22 @@ async def upload_chunk(
         if offset + len(data) > size:
             raise ApiError(413, "too_large", {"size": size, "offset": offset})
 
+        record = seal_chunk(key, upload_id, offset, data)
+        new_stored = stored + len(record)
+
         def write() -> str | None:
+            # Bytes past the committed length are from a chunk whose commit failed: cut.
             with open(path, "r+b") as f:
-                f.seek(offset)
-                f.write(data)
-                f.truncate()
+                f.truncate(stored)
+                f.seek(stored)
+                f.write(record)
                 f.flush()
                 os.fsync(f.fileno())
             if offset + len(data) < size:
                 return None
             h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
+            for block in open_records(key, upload_id, path, new_stored):
+                h.update(block)
             return h.hexdigest()
 
         digest = await asyncio.to_thread(write)
@@ -177,9 +278,11 @@ async def upload_chunk(
 
         def commit(tx: Tx) -> int:
             if digest is not None and digest != u["sha256"]:
-                tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id).values(offset=0))
+                tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id)
+                                .values(offset=0, stored_bytes=0))
                 return -1
-            tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id).values(offset=new_offset))
+            tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id)
+                            .values(offset=new_offset, stored_bytes=new_stored))
             if digest is not None:
                 doc_id = secrets.token_hex(16)
                 final = doc_dir / doc_id
@@ -189,7 +292,7 @@ async def upload_chunk(
                 tx.conn.execute(t.documents.insert().values(
                     id=doc_id, upload_id=upload_id, case_id=u["case_id"], item_id=u["item_id"],
                     filename=u["filename"], content_type=u["content_type"], size=size,
-                    sha256=digest, path=str(final), received_ms=now_ms()))
+                    sha256=digest, path=str(final), received_ms=now_ms(), encryption=ENCRYPTION))
                 tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id).values(document_id=doc_id))
             return new_offset
 
@@ -198,6 +301,23 @@ async def upload_chunk(
         for src, dst in moves[-1:]:  # a retried transaction appends again: the last one committed
             await asyncio.to_thread(_settle, src, dst)
         if result < 0:
-            path.write_bytes(b"")
+            _private(path)
             raise ApiError(422, "sha256_mismatch", {"offset": 0})
     return Response(status_code=204, headers={"Upload-Offset": str(result), "Tus-Resumable": "1.0.0"})
+
+
+@contextlib.asynccontextmanager
+async def _upload_lock(locks: dict[str, Any], upload_id: str) -> AsyncIterator[None]:
+    """One writer per upload in this process; the entry lives only while someone holds or
+    waits for it (so the table is as big as the PATCHes in flight, never more)."""
+    entry = locks.get(upload_id)
+    if entry is None:
+        entry = locks[upload_id] = [asyncio.Lock(), 0]
+    entry[1] += 1
+    try:
+        async with entry[0]:
+            yield
+    finally:
+        entry[1] -= 1
+        if entry[1] == 0 and locks.get(upload_id) is entry:
+            del locks[upload_id]

@@ -28,6 +28,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "too_large": ("内容过大", "The request is too large"),
     "validation_error": ("请求字段有误", "Some fields are invalid"),
     "rate_limited": ("请求过于频繁", "Too many requests"),
+    "too_many_streams": (
+        "本次登录打开的实时连接过多，请关闭多余的窗口",
+        "Too many live event streams for this sign-in; close the extra ones",
+    ),
     "internal_error": ("服务器内部错误", "Internal server error"),
     "idempotency_mismatch": (
         "同一幂等键用于了不同的请求",

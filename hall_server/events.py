@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +118,10 @@ async def stream(
     categories: set[str],
     last_event_id: int | None,
     ping_seconds: float,
+    still_allowed: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[bytes]:
+    """`still_allowed` is asked on every batch of events and every ping: when it answers False
+    (the session was signed out or disabled) the stream ends."""
     # Subscribe before reading the backlog so nothing falls between the two; duplicates are
     # dropped by id.
     sub = broker.subscribe(window_no, categories)
@@ -138,16 +141,22 @@ async def stream(
             try:
                 live = await asyncio.wait_for(sub.queue.get(), timeout=ping_seconds)
             except TimeoutError:
+                if still_allowed is not None and not await still_allowed():
+                    return
                 yield b": ping\n\n"
                 continue
-            if live is None:
+            batch: list[PendingEvent | None] = [live]
+            while not sub.queue.empty() and batch[-1] is not None:
+                batch.append(sub.queue.get_nowait())
+            if still_allowed is not None and not await still_allowed():
                 return
-            # Ids follow commit order and the listener publishes them in order, so an id at
-            # or below `sent` was already sent from the backlog.
-            if live.id <= sent:
-                continue
-            sent = live.id
-            yield format_event(live)
+            for item in batch:
+                if item is None:
+                    return
+                if item.id <= sent:
+                    continue
+                sent = item.id
+                yield format_event(item)
     finally:
         broker.unsubscribe(sub)
 

@@ -26,15 +26,14 @@ from urllib.parse import parse_qs
 import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from hall_server import pads
 from hall_server import schema as t
-from hall_server.core import Hall, get_meta, hall_of
+from hall_server.core import Hall, hall_of
 from hall_server.db import now_ms
+from hall_server.deps import check_password
 from hall_server.errors import ApiError
 from hall_server.pad_guard import check_host
-from hall_server.security import verify_password
 
 log = logging.getLogger("hall_server")
 router = APIRouter(include_in_schema=False)
@@ -114,10 +113,7 @@ def _sign_in_form(lang: str, msg: str = "", status: int = 200) -> HTMLResponse:
 
 
 async def _ticket_key(hall: Hall) -> bytes:
-    secret = await hall.store.read(lambda c: get_meta(c, "token_key"))
-    if secret is None:
-        raise RuntimeError("the server secret (meta.token_key) is missing")
-    return hmac.new(base64.b64decode(secret), b"hall-pair-ticket-v1", hashlib.sha256).digest()
+    return hmac.new(hall.server_secret, b"hall-pair-ticket-v1", hashlib.sha256).digest()
 
 
 def _ticket(key: bytes, pairing_id: str, staff_no: str, exp_ms: int) -> str:
@@ -204,15 +200,9 @@ async def pair_post(request: Request) -> Response:
         window = form.get("window_no", "").strip()
         if not window.isdigit() or len(window) > 6:
             return _sign_in_form(lang, tx["bad"], 400)
-        hall.limiter.check(staff_no)
-        staff = await hall.store.read(lambda c: c.execute(
-            select(t.staff).where(t.staff.c.staff_no == staff_no)).mappings().first())
-        ok = await anyio.to_thread.run_sync(
-            verify_password, staff["password_hash"] if staff else None, password)
-        if not ok or staff is None:
-            hall.limiter.failed(staff_no)
+        staff = await check_password(request, staff_no, password)
+        if staff is None:
             return _sign_in_form(lang, tx["bad_login"], 401)
-        hall.limiter.succeeded(staff_no)
         if staff["disabled"] or staff["role"] not in ("supervisor", "it_admin"):
             return _sign_in_form(lang, tx["bad_login"], 403)
         try:

@@ -448,3 +448,35 @@ rate_later_issues = Table(
     Column("at_ms", BigInteger, nullable=False),
     Index("ix_rate_later_issues_case", "case_id"),
 )
+
+# ---- server hardening (migration 0003; see security.py, core.mutate, documents.py) ----------
+# Sign-in limits shared by every server process: one row per bucket ("staff:<no>", "addr:<ip>",
+# "global"), counting failures in a fixed window that starts at the bucket's first attempt.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("bucket", String(120), primary_key=True),
+    Column("window_start_ms", BigInteger, nullable=False),
+    Column("n", Integer, nullable=False),
+    Index("ix_rate_limits_window_start", "window_start_ms"),
+)
+# Sign-in attempts being checked right now, one row per bucket (security.count_attempt).
+rate_pending = Table(
+    "rate_pending",
+    metadata,
+    Column("attempt", String(32), primary_key=True),
+    Column("bucket", String(120), primary_key=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_rate_pending_bucket_at", "bucket", "at_ms"),
+)
+# An Idempotency-Key is unique per caller: the primary key becomes (scope, key).
+idempotency_keys.append_column(Column("scope", String(80), primary_key=True, nullable=False, default=""))
+# Sessions are stored under security.session_key(id); the id itself only sealed under the
+# server secret (to issue refreshed tokens carrying the same id).
+sessions.append_column(Column("sid_sealed", String(200), nullable=True))
+# The server's receipt time dates unsigned ratings (rated_ms, day); the desk's claim is kept here.
+ratings.append_column(Column("claimed_rated_ms", BigInteger, nullable=True))
+# Length of the (encrypted) upload file at the committed offset.
+uploads.append_column(Column("stored_bytes", BigInteger, nullable=False, default=0))
+# "aesgcm-v1" for documents stored encrypted; NULL for a document stored before 0003.
+documents.append_column(Column("encryption", String(16), nullable=True))

@@ -1,9 +1,13 @@
-"""Passwords (argon2), signed access tokens, refresh tokens, device secrets, login limits.
+"""Passwords (argon2), signed access tokens, the server secret, refresh tokens, device secrets,
+and the sign-in limits kept in the database.
 
-Access tokens are HMAC-SHA256 signed (no database read to check one: the call-next hot path
-stays cheap); a session's end (logout) is seen through a small in-process cache of session
-state (open, and still holding the window the token names) re-checked against the database
-every few seconds, and dropped at once when this process ends or moves a session.
+Access tokens are HMAC-SHA256 signed with the server secret, which lives OUTSIDE the database
+(a 0600 file, `secret.key` in the data folder or `HALL_SECRET_FILE`): whoever reads the
+database cannot mint a token. A token carries its session id; the database stores only a hash
+of it (`session_key`), and every request compares the token's staff and role with the session's
+row (deps.principal, one indexed query), so a sign-out, a disabled account or a window taken
+over is seen by every server process at once. Sign-in attempts are counted in the database
+BEFORE the password is checked (per staff number, per address, hall-wide; `count_attempt`).
 """
 
 from __future__ import annotations
@@ -12,16 +16,22 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
+import os
 import secrets
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import Connection
 
+from hall_server.db import run
 from hall_server.errors import ApiError
+
+log = logging.getLogger("hall_server.security")
 
 # OWASP's recommended minimum for argon2id (19 MiB, 2 passes): ~0.1 s here, where the
 # library default (64 MiB, 3 passes) took 0.7 s per sign-in on these 2-core machines.
@@ -75,7 +85,30 @@ class TokenSigner:
         self.lifetime_s = lifetime_s
         # Keys for other uses of the server secret, each derived under its own label so one
         # never stands in for another (a fingerprint is not a token signature).
-        self.fingerprint_key = hmac.new(key, b"hall-idempotency-fingerprint-v1", hashlib.sha256).digest()
+        self.fingerprint_key = self.derive(b"hall-idempotency-fingerprint-v1")
+        # Seals replies that carry credentials in the idempotency table (core.mutate); shared
+        # by every process of the hall, so a replay may land on any of them.
+        self.replay_key = base64.urlsafe_b64encode(self.derive(b"hall-idempotency-replay-v1"))
+        # Encrypts uploaded documents at rest (documents.py).
+        self.documents_key = self.derive(b"hall-documents-v1")
+
+    def seal_sid(self, sid: str) -> str:
+        """The session id as the database may keep it (to issue refreshed tokens): sealed."""
+        return Fernet(self.replay_key).encrypt(b"sid:" + sid.encode()).decode()
+
+    def unseal_sid(self, sealed: str) -> str | None:
+        try:
+            raw = Fernet(self.replay_key).decrypt(sealed.encode())
+        except InvalidToken:
+            return None
+        return raw[4:].decode() if raw.startswith(b"sid:") else None
+
+    def derive(self, label: bytes) -> bytes:
+        return hmac.new(self._key, label, hashlib.sha256).digest()
+
+    @property
+    def key(self) -> bytes:
+        return self._key
 
     def issue(self, p: Principal) -> str:
         payload = {
@@ -109,68 +142,136 @@ class TokenSigner:
         return principal
 
 
-class LoginLimiter:
-    """At most `limit` failures per staff number in `window_s` seconds (then 429)."""
-
-    def __init__(self, limit: int, window_s: int) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._fails: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, staff_no: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            q = self._fails.get(staff_no)
-            if not q:
-                return
-            while q and q[0] < now - self.window_s:
-                q.popleft()
-            if len(q) >= self.limit:
-                retry = int(q[0] + self.window_s - now) + 1
-                raise ApiError(
-                    429,
-                    "too_many_attempts",
-                    {"retry_after": retry},
-                    headers={"Retry-After": str(retry)},
-                )
-
-    def failed(self, staff_no: str) -> None:
-        with self._lock:
-            self._fails.setdefault(staff_no, deque()).append(time.monotonic())
-
-    def succeeded(self, staff_no: str) -> None:
-        with self._lock:
-            self._fails.pop(staff_no, None)
+def session_key(sid: str) -> str:
+    """What the database stores for a session id: a hash, so the table holds no usable id."""
+    return hashlib.sha256(sid.encode()).hexdigest()[:40]
 
 
-class SessionCache:
-    """session id -> (alive, holds its window), re-checked against the database after `ttl` s.
+# ---- the server secret, outside the database ----------------------------------------------
+KEY_CHECK_LABEL = b"hall-secret-check-v1"
 
-    `forget` drops entries at once (logout, a window taken over) and bumps `epoch`; a state read
-    from the database before that is not stored (`put` with the epoch seen before the read), so
-    a request racing the change cannot cache the old state for another `ttl`.
-    """
 
-    def __init__(self, ttl: float = 5.0) -> None:
-        self.ttl = ttl
-        self.epoch = 0
-        self._d: dict[str, tuple[tuple[bool, bool], float]] = {}
+class SecretMismatch(RuntimeError):
+    """This process's secret is not the one the other servers of this database use."""
 
-    def get(self, sid: str) -> tuple[bool, bool] | None:
-        hit = self._d.get(sid)
-        if hit is None or hit[1] + self.ttl < time.monotonic():
-            return None
-        return hit[0]
 
-    def put(self, sid: str, state: tuple[bool, bool], epoch: int | None = None) -> None:
-        if epoch is not None and epoch != self.epoch:
-            return
-        if len(self._d) > 10000:
-            self._d.clear()
-        self._d[sid] = (state, time.monotonic())
+def secret_path(data_dir: Path, secret_file: Path | None) -> Path:
+    env = os.environ.get("HALL_SECRET_FILE")
+    if secret_file is not None:
+        return Path(secret_file)
+    if env:
+        return Path(env)
+    return Path(data_dir) / "secret.key"
 
-    def forget(self, sids: list[str]) -> None:
-        self.epoch += 1
-        for sid in sids:
-            self._d.pop(sid, None)
+
+def read_or_create_secret(path: Path, legacy: bytes | None) -> bytes:
+    """The 32-byte secret in `path` (base64, mode 0600); made once, atomically (several worker
+    processes may start at the same moment: O_EXCL picks one writer, the others read its file).
+    `legacy` (the key an older version kept in the database) is what a new file gets."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(50):
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            pass
+        else:
+            if text:
+                key = base64.b64decode(text)
+                if len(key) < 32:
+                    raise SecretMismatch(f"{path}: the secret must be 32 bytes (base64)")
+                if os.stat(path).st_mode & 0o077:
+                    os.chmod(path, 0o600)
+                return key
+            time.sleep(0.05)  # another process is writing it
+            continue
+        key = legacy or secrets.token_bytes(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(base64.b64encode(key).decode() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        log.info("server secret written to %s%s", path, " (moved out of the database)" if legacy else "")
+        return key
+    raise SecretMismatch(f"{path}: empty secret file")
+
+
+# ---- sign-in limits in the database --------------------------------------------------------
+# `rate_limits`: one row per bucket, the failures `n` in a fixed window from its first attempt.
+# `rate_pending`: one row per bucket for each sign-in being checked right now. An attempt is
+# admitted only if failures + attempts in flight stay within the limit, decided under the
+# bucket row's lock, BEFORE the slow password check: 20 parallel guesses get 5 checks, not 20.
+# An attempt in flight whose server died leaves a pending row that stops counting after
+# PENDING_S (far longer than a password check), so a crash never locks anybody out.
+PENDING_S = 60
+
+_TOUCH_SQL = (
+    "INSERT INTO rate_limits (bucket, window_start_ms, n) VALUES (:b, :now, 0) "
+    "ON CONFLICT (bucket) DO UPDATE SET "
+    "n = CASE WHEN rate_limits.window_start_ms <= :cut THEN 0 ELSE rate_limits.n END, "
+    "window_start_ms = CASE WHEN rate_limits.window_start_ms <= :cut THEN :now "
+    "ELSE rate_limits.window_start_ms END "
+    "RETURNING n, window_start_ms"
+)
+_PENDING_SQL = "SELECT count(*) FROM rate_pending WHERE bucket = :b AND at_ms > :stale"
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    per_staff: int
+    per_address: int
+    hall_wide: int
+    window_s: int
+
+
+def login_buckets(staff_no: str, address: str) -> list[str]:
+    # Hall-wide and per address first: a refused attempt stops before the staff number's row,
+    # so invented staff numbers make rows only while those two limits allow.
+    return ["global", f"addr:{address}"[:120], f"staff:{staff_no}"[:120]]
+
+
+def count_attempt(conn: Connection, limits: LoginLimits, staff_no: str, address: str, now: int) -> str:
+    """Admit one sign-in attempt (before its password is checked) or refuse it with 429, in
+    every bucket. Returns the attempt's id for `attempt_done`. On a refusal the caller's
+    transaction rolls back, so refused attempts leave no rows."""
+    cut = now - limits.window_s * 1000
+    attempt = secrets.token_hex(8)
+    caps = [limits.hall_wide, limits.per_address, limits.per_staff]
+    for bucket, cap in zip(login_buckets(staff_no, address), caps, strict=True):
+        # The upsert locks the bucket row (PostgreSQL) until COMMIT: concurrent attempts on the
+        # same bucket are decided one after another. SQLite has one writer anyway.
+        n, start = run(conn, _TOUCH_SQL, {"b": bucket, "now": now, "cut": cut}).first()
+        pending = int(run(conn, _PENDING_SQL, {"b": bucket, "stale": now - PENDING_S * 1000}).scalar() or 0)
+        if int(n) + pending >= cap:
+            retry = max(1, int((int(start) + limits.window_s * 1000 - now) / 1000) + 1)
+            if int(n) < cap:  # only attempts in flight: they are decided within seconds
+                retry = 2
+            log.warning("sign-in refused: %s over its limit of %d", bucket.split(":")[0], cap)
+            raise ApiError(429, "too_many_attempts", {"retry_after": retry},
+                           headers={"Retry-After": str(retry)})
+        run(conn, "INSERT INTO rate_pending (attempt, bucket, at_ms) VALUES (:a, :b, :now)",
+            {"a": attempt, "b": bucket, "now": now})
+    return attempt
+
+
+def attempt_done(conn: Connection, attempt: str, staff_no: str, address: str, *, ok: bool) -> None:
+    """The password was checked: a failure counts in every bucket; a success forgives the
+    staff number's failures. Either way the attempt is no longer in flight."""
+    glob, addr, staff = login_buckets(staff_no, address)
+    if ok:
+        run(conn, "DELETE FROM rate_limits WHERE bucket = :b", {"b": staff})
+    else:
+        for b in (glob, addr, staff):
+            run(conn, "UPDATE rate_limits SET n = n + 1 WHERE bucket = :b", {"b": b})
+    run(conn, "DELETE FROM rate_pending WHERE attempt = :a", {"a": attempt})
+
+
+def prune_limits(conn: Connection, window_s: int, now: int) -> int:
+    """Rows whose window is over count nothing, nor do attempts in flight past PENDING_S:
+    deleted (the tables stay bounded)."""
+    n = run(conn, "DELETE FROM rate_limits WHERE window_start_ms <= :cut",
+            {"cut": now - window_s * 1000}).rowcount or 0
+    run(conn, "DELETE FROM rate_pending WHERE at_ms <= :stale", {"stale": now - PENDING_S * 1000})
+    return int(n)

@@ -46,8 +46,21 @@ class Settings:
     max_import_bytes: int = 32 * 1024 * 1024
     max_chunk_bytes: int = 16 * 1024 * 1024
     max_upload_bytes: int = 50 * 1024 * 1024
-    login_failure_limit: int = 5
+    login_failure_limit: int = 5  # failed sign-ins per staff number per window (then 429)
     login_failure_window_s: int = 600
+    # Failed sign-ins per client address and hall-wide in the same window: guessing across many
+    # staff numbers is stopped too, and the limits table stays bounded. Behind a proxy the
+    # address is the proxy's unless uvicorn trusts its X-Forwarded-For (docs/deploy.md).
+    login_address_limit: int = 30
+    login_global_limit: int = 300
+    # The server secret (token signing, sealed replies, document encryption): never in the
+    # database. None: $HALL_SECRET_FILE, else `secret.key` in data_dir. Every process of one
+    # hall must use the same secret (the server refuses to start with another one).
+    secret_file: Path | None = None
+    # Swagger UI / ReDoc pages load their scripts from a CDN: off unless True (or, when None,
+    # $HALL_API_DOCS=1 on a developer's machine); /openapi.json is always served.
+    api_docs: bool | None = None
+    max_streams_per_session: int = 4  # live /events streams one session may hold open
     event_keep_seconds: int = 24 * 3600
     ping_seconds: float = 15.0
     pad_pairing_seconds: int = 120  # a pad pairing token/code lives this long (pads.py)

@@ -29,7 +29,7 @@ from tests.documents_helpers import (
     sane_test_backend,  # noqa: F401 - fixture
 )
 from tests.faultproxy import FaultProxy
-from tests.support.server_fixtures import signed_in
+from tests.support.server_fixtures import signed_in, stored_document
 
 
 def _setup(tmp_path: Path, client: HallClient, chunk: int = 256 * 1024) -> tuple[DocumentService, Outbox, list[Any]]:
@@ -81,11 +81,12 @@ def test_scan_to_receipt_then_local_copy_gone(fresh_hall_server: Any, tmp_path: 
         server = _server_doc(fresh_hall_server.url, item.receipt["upload_id"])
         assert server["complete"] and server["receipt"]["sha256"] == local_sha
         # The bytes the server keeps hash to the same value, and it is a 4-page PDF.
-        stored = list((fresh_hall_server.data_dir / "documents").iterdir())
-        assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in stored] == [local_sha]
+        stored = [stored_document(fresh_hall_server, p)
+                  for p in (fresh_hall_server.data_dir / "documents").iterdir()]
+        assert [hashlib.sha256(p).hexdigest() for p in stored] == [local_sha]
         from counter_app.documents.pdf import pdf_page_count
 
-        assert pdf_page_count(stored[0].read_bytes()) == 4
+        assert pdf_page_count(stored[0]) == 4
         # Local ciphertext, key and meta of the PDF AND of its pages are gone.
         assert svc.store.documents() == []
         assert not [p for p in (tmp_path / "documents").rglob("*") if p.is_file()]
@@ -151,7 +152,7 @@ def test_uploads_cut_at_random_points_resume_and_complete(fresh_hall_server: Any
             assert it.state == "done" and it.receipt is not None
             assert _server_doc(fresh_hall_server.url, it.receipt["upload_id"])["receipt"]["sha256"] == d.sha256
         # Each document arrived once, whole (the outbox id is the upload's idempotency key).
-        stored = sorted(hashlib.sha256(p.read_bytes()).hexdigest()
+        stored = sorted(hashlib.sha256(stored_document(fresh_hall_server, p)).hexdigest()
                         for p in (fresh_hall_server.data_dir / "documents").iterdir())
         assert stored == sorted(d.sha256 for d in docs)
         assert svc.store.documents() == []

@@ -11,8 +11,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import APIRouter, Request
@@ -241,8 +243,13 @@ def test_one_rating_per_case_and_reason_rule(server: RunningServer) -> None:
     second = rating(case_id, 9, "satisfied")
     r = desk.post("/ratings", json=second, key=second["id"])
     assert r.status_code == 409 and r.json()["error"]["code"] == "case_already_rated"
-    ids = desk.get("/windows/9/ratings?date=2026-11-25").json()
-    assert ids == {"window_no": 9, "date": "2026-11-25", "ids": [ok["id"]]}
+    # an unsigned rating is filed on the day the server received it; the reconciliation list
+    # finds it on that day and on the day the desk captured it
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    for day in (today, "2026-11-25"):
+        ids = desk.get(f"/windows/9/ratings?date={day}").json()
+        assert ids == {"window_no": 9, "date": day, "ids": [ok["id"]]}
+    assert desk.get("/windows/9/ratings?date=2026-11-24").json()["ids"] == []
     # a bad rating with only a comment is accepted
     desk2, case2 = _served_case(server.url, 10, "1010")
     # Asking again gives the same challenge (and restarts the pad's period: issued_at moves).

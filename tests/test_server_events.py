@@ -132,8 +132,9 @@ def test_listen_notify_fans_out_between_servers(tmp_path: Path) -> None:
     if not base:
         pytest.skip("HALL_TEST_PG_URL not set")
     url = fresh_pg_url(base)
-    a = start_server_thread(db_url=url, data_dir=tmp_path / "a", demo=True)
-    b = start_server_thread(db_url=url, data_dir=tmp_path / "b", demo=True)
+    # two servers of one hall share its secret (they refuse to start with different ones)
+    a = start_server_thread(db_url=url, data_dir=tmp_path / "a", demo=True, secret_file=tmp_path / "secret.key")
+    b = start_server_thread(db_url=url, data_dir=tmp_path / "b", demo=True, secret_file=tmp_path / "secret.key")
     try:
         desk_b = signed_in(b.url, "1001", 1)
         sub = Subscription(b.url, desk_b.token or "", "/events?window_no=1")

@@ -49,8 +49,8 @@ def _check_schema(url: str) -> None:
         assert TABLES <= set(insp.get_table_names())
         uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("ratings")}
         assert ("case_id",) in uniques  # one rating per case is a constraint
-        # permanent dedupe: the key itself is the primary key
-        assert insp.get_pk_constraint("idempotency_keys")["constrained_columns"] == ["key"]
+        # permanent dedupe: the key, per caller (scope), is the primary key
+        assert sorted(insp.get_pk_constraint("idempotency_keys")["constrained_columns"]) == ["key", "scope"]
         with eng.connect() as c:
             assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head()
     finally:

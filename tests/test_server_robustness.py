@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from hall_server.documents import open_records
 from tests.support.server_fixtures import Api, RunningServer, signed_in
 
 
@@ -131,7 +132,9 @@ def test_resumable_upload(hall_server: RunningServer) -> None:
     st = desk.get(path).json()
     assert st["complete"] is True and st["receipt"]["sha256"] == sha and st["receipt"]["size"] == len(blob)
     stored = hall_server.data_dir / "documents" / st["receipt"]["document_id"]
-    assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha
+    key = hall_server._server.config.app.state.hall.signer.documents_key  # stored encrypted
+    whole = b"".join(open_records(key, up["upload_id"], stored, stored.stat().st_size))
+    assert hashlib.sha256(whole).hexdigest() == sha
 
 
 def test_upload_whole_file_mismatch_restarts(hall_server: RunningServer) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from hall_server.documents import open_records
 from tests.support.server_fixtures import RunningServer, signed_in
 
 
@@ -59,7 +60,9 @@ def test_a_failed_last_commit_loses_nothing_and_the_retry_completes(fresh_hall_s
     status = w1.get(f"/uploads/{uid}").json()
     assert status["complete"] and status["receipt"]["sha256"] == sha
     doc = srv.data_dir / "documents" / status["receipt"]["document_id"]
-    assert doc.read_bytes() == data
+    assert data not in doc.read_bytes()  # stored encrypted ...
+    key = srv._server.config.app.state.hall.signer.documents_key
+    assert b"".join(open_records(key, uid, doc, doc.stat().st_size)) == data  # ... and whole
     assert not (srv.data_dir / "uploads" / uid).exists()
     # Later calls on the completed upload answer its state.
     r = _chunk(w1, uid, 600, data[600:])

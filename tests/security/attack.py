@@ -23,11 +23,20 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TextIO
 
-from tests.security import attacks_desk
+from tests.security import (
+    attacks_applicant,
+    attacks_console,
+    attacks_desk,
+    attacks_display,
+    attacks_hall,
+    attacks_pad,
+    attacks_server,
+)
 from tests.security.attack_base import AttackContext, AttackResult
 
 # Each area's helper adds its module here (attacks_server, attacks_pad at merge).
-MODULES: list[ModuleType] = [attacks_desk]
+MODULES: list[ModuleType] = [attacks_server, attacks_pad, attacks_desk, attacks_hall,
+                             attacks_console, attacks_display, attacks_applicant]
 
 Attack = Callable[[str, AttackContext], "AttackResult | list[AttackResult]"]
 

@@ -276,3 +276,20 @@ def start_app_thread(app: Any) -> tuple[str, Any, threading.Thread]:
             raise RuntimeError("server did not start")
         time.sleep(0.01)
     return f"http://127.0.0.1:{port}", server, thread
+
+
+def stored_document(server: RunningServer, path: Path) -> bytes:
+    """The plaintext of a document file the server keeps (sealed at rest, hall_server.documents),
+    read with the running server's key: what the server holds, for tests to compare."""
+    from sqlalchemy import create_engine, text
+
+    from hall_server.documents import open_records
+
+    eng = create_engine(server.db_url)
+    try:
+        with eng.connect() as c:
+            upload_id = c.execute(text("SELECT upload_id FROM documents WHERE id = :i"), {"i": path.name}).scalar_one()
+    finally:
+        eng.dispose()
+    key = server._server.config.app.state.hall.signer.documents_key
+    return b"".join(open_records(key, str(upload_id), path, path.stat().st_size))
