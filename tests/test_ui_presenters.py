@@ -18,7 +18,7 @@ from counter_app.errors import IllegalActionError, OfflineError
 from counter_app.events import ConnectionChanged, DeskChanged, TicketTakenElsewhere
 from ui import i18n
 from ui.presenters import format as fmt
-from ui.presenters.desk import DeskPresenter
+from ui.presenters.desk import CompleteChoice, DeskPresenter
 from ui.presenters.signin import SignInPresenter
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -34,11 +34,13 @@ def chinese() -> Any:
 class View:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.kw_calls: list[tuple[str, dict[str, Any]]] = []
         self.pending: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
         def record(*args: Any, **kw: Any) -> None:
             self.calls.append((name, args))
+            self.kw_calls.append((name, kw))
             if name.startswith("ask_"):
                 self.pending[name] = args[-1]
 
@@ -194,7 +196,7 @@ def test_complete_asks_for_the_outcome_then_calls_the_desk() -> None:
     outcomes = view.last("ask_complete")[0]
     assert [o for o, _l in outcomes] == list(fmt.OUTCOMES)
     assert dict(outcomes)["rejected"] == "不予受理（需填理由）"
-    view.pending["ask_complete"]("rejected", "", "材料不符合法定形式")
+    view.pending["ask_complete"](CompleteChoice("rejected", "", "材料不符合法定形式"))
     assert desk.calls[-1] == ("complete", ("rejected", "", "材料不符合法定形式"))
     assert p.s.state == "idle"
 
@@ -341,3 +343,56 @@ def test_the_matter_is_looked_up_through_the_runner_and_redrawn_when_it_arrives(
     p._sync_from_desk()
     runner.flush()
     assert looked == ["M1"]  # cached
+
+
+def _guarded_case() -> tuple[Any, Any]:
+    item = lambda i, req: NS(id=i, name_zh=f"材料{i}", name_en=f"Item {i}", requirement=req,  # noqa: E731
+                             e_licence=False, notes_zh="", copies=1, original_required=False)
+    matter = NS(code="M1", name_zh="事项", name_en="Matter", checklist=[
+        item("1", "required"), item("2", "required"), item("3", "required"), item("4", "optional")])
+    case = NS(id=9, case_no="C-9", matter_code="M1", materials=[
+        NS(item_id="1", status="received", note=""), NS(item_id="2", status="missing", note="")])
+    return matter, case
+
+
+def test_complete_with_required_materials_missing_is_held_until_a_reason_is_given(caplog: Any) -> None:
+    """Issue 16 item 2: 办结 with required materials missing went through silently."""
+    p, view, _r, desk, _ = make()
+    matter, case = _guarded_case()
+    p.s.matter_cache["M1"] = matter
+    p.on_desk_changed(DeskChanged("serving", ticket("A023", state="serving", matter_code="M1"), case))
+    p.trigger("complete")
+    # The dialog is told what is missing (missing and unchecked required items; not optional).
+    _outcomes, done = view.last("ask_complete")
+    missing = [kw for n, kw in view.kw_calls if n == "ask_complete"][-1]["missing"]
+    assert missing == ["材料2", "材料3"]
+    # No reason: refused here as well (a view that skipped its own check changes nothing).
+    done(CompleteChoice("completed"))
+    assert not [c for c in desk.calls if c[0] == "complete"]
+    text, kind = view.last("show_notice")
+    assert kind == "warn" and "A023" in text and "2" in text
+    # The correction notice outcome needs no override.
+    done(CompleteChoice("correction"))
+    assert desk.calls[-1] == ("complete", ("correction", "", ""))
+    # With a reason: goes through, the reason is recorded with the case and logged for IT.
+    p.on_desk_changed(DeskChanged("serving", ticket("A023", state="serving", matter_code="M1"), case))
+    caplog.set_level("WARNING", logger="ui.presenters.desk")
+    done(CompleteChoice("accepted", "note", "", "窗口负责人同意容缺"))
+    name, (outcome, note, _reason) = desk.calls[-1]
+    assert (name, outcome) == ("complete", "accepted")
+    assert note.startswith("note\n") and "窗口负责人同意容缺" in note and "材料2、材料3" in note
+    assert any("completion override" in r.getMessage() and "A023" in r.getMessage()
+               and "窗口负责人同意容缺" in r.getMessage() for r in caplog.records)
+
+
+def test_complete_with_every_required_material_in_hand_is_not_held() -> None:
+    p, view, _r, desk, _ = make()
+    matter, case = _guarded_case()
+    case.materials = [NS(item_id=i, status=s, note="") for i, s in
+                      (("1", "received"), ("2", "e_licence"), ("3", "accepted_pending"))]
+    p.s.matter_cache["M1"] = matter
+    p.on_desk_changed(DeskChanged("serving", ticket("A023", state="serving", matter_code="M1"), case))
+    p.trigger("complete")
+    assert [kw for n, kw in view.kw_calls if n == "ask_complete"][-1]["missing"] == []
+    view.pending["ask_complete"](CompleteChoice("completed"))
+    assert desk.calls[-1] == ("complete", ("completed", "", ""))

@@ -207,6 +207,13 @@ ZH = {
     "failed: {n}": "发送失败：{n}",
     "{n} matters found": "找到 {n} 个事项",
     "{waiting} waiting, {suspended} suspended": "等候 {waiting} 人，挂起 {suspended} 人",
+    # Issue 16 (the desk: a clerk's whole day).
+    "{number}: {n} required material(s) missing or unchecked. Give the correction notice, or a reason to go on anyway.": "{number}：{n} 项必交材料缺少或未核对。请出具补正告知，或填写继续办理的理由。",
+    "{n} required material(s) missing or not checked: {names}": "{n} 项必交材料缺少或未核对：{names}",
+    "Correction notice instead": "改为补正告知",
+    "Print the one-time notice…": "打印一次性告知书…",
+    "Or the reason to complete/accept anyway (logged):": "或填写仍要办结/受理的理由（将记录在案）：",
+    "Required materials are missing: choose the correction notice, or give the reason to go on anyway.": "必交材料未齐：请改为补正告知，或填写仍要办理的理由。",
 }
 EN_OVERRIDES = {"Switch language": "中文"}
 

@@ -26,6 +26,7 @@ from api_client.models import (
     Ticket,
 )
 from counter_app.core import CounterCore
+from counter_app.documents.notice import MissingItem, missing_items
 from counter_app.errors import CounterError
 from counter_app.events import (
     CatalogSynced,
@@ -92,6 +93,21 @@ class TransferChoice:
     priority: str | None = None  # None: keep the ticket's priority
 
 
+# Outcomes that say "the file is complete": guarded when required materials are not in hand.
+GUARDED_OUTCOMES = frozenset({"completed", "accepted"})
+
+
+@dataclass(frozen=True)
+class CompleteChoice:
+    """What the completion dialog returns. ``override`` is the clerk's reason for completing or
+    accepting although required materials are missing or unchecked (empty: no override)."""
+
+    outcome: str
+    note: str = ""
+    reason: str = ""
+    override: str = ""
+
+
 class DeskView(Protocol):
     def show_ticket(self, card: fmt.TicketCard | None, desk_state: str) -> None: ...
     def show_actions(self, enabled: dict[str, bool], busy: str | None, pause_label: str) -> None: ...
@@ -105,8 +121,8 @@ class DeskView(Protocol):
     def ask_transfer(self, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
                      on_done: Callable[[TransferChoice], None]) -> None: ...
     def ask_pause(self, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None: ...
-    def ask_complete(self, outcomes: list[tuple[str, str]],
-                     on_done: Callable[[str, str, str], None]) -> None: ...
+    def ask_complete(self, outcomes: list[tuple[str, str]], on_done: Callable[[CompleteChoice], None],
+                     missing: list[str]) -> None: ...
     def ask_matter(self, on_done: Callable[[str], None]) -> None: ...
     def ask_unlock(self) -> None: ...
     def show_locked(self, locked: bool, message: str = "") -> None: ...
@@ -522,14 +538,47 @@ class DeskPresenter:
 
         self.view.ask_pause(reasons, done)
 
+    def missing_required(self) -> list[MissingItem]:
+        """Required materials of the current case not received (missing or still unchecked).
+
+        Empty when the matter is not known yet (no checklist to hold the case against)."""
+        matter = self.current_matter()
+        if matter is None or self.s.case is None:
+            return []
+        return missing_items(matter, self.s.case)
+
     def on_complete(self) -> None:
         outcomes = [(o, _(fmt.OUTCOME_LABELS[o])) for o in fmt.OUTCOMES]
+        matter = self.current_matter()
+        by_id = {i.id: fmt.name(i) for i in (matter.checklist if matter is not None else ())}
+        missing = self.missing_required()
+        names = [by_id.get(m.item_id, m.name) for m in missing]
+        ticket = self.s.ticket
+        number = str(ticket.number) if ticket is not None else ""
+        case_no = self.s.case.case_no if self.s.case is not None else ""
 
-        def done(outcome: str, note: str, reason: str) -> None:
-            self._desk_call("complete", lambda: self.core.desk.complete(outcome, note=note, reason=reason),
+        def done(choice: CompleteChoice) -> None:
+            note = choice.note
+            override = choice.override.strip()
+            if missing and choice.outcome in GUARDED_OUTCOMES:
+                # The guard holds here too, not only in the dialog: no view may skip it.
+                if not override:
+                    self.notice(lambda: _("{number}: {n} required material(s) missing or unchecked. "
+                                          "Give the correction notice, or a reason to go on anyway.")
+                                .format(number=number, n=len(missing)), "warn")
+                    return
+                # The record keeps the override with the case (the API's note field) and IT's
+                # log has it: who went on with what missing, and why.
+                zh_names = "、".join(m.name for m in missing)
+                note = (note + "\n" if note else "") + f"缺件放行理由 / override: {override}（缺：{zh_names}）"
+                log.warning("completion override: ticket %s case %s outcome %s with %d required "
+                            "material(s) missing or unchecked (%s); reason: %s", number, case_no,
+                            choice.outcome, len(missing), ", ".join(m.item_id for m in missing), override)
+            self._desk_call("complete", lambda: self.core.desk.complete(choice.outcome, note=note,
+                                                                        reason=choice.reason),
                             N_("Service finished"), refresh_stats=True, then=self._ask_pad)
 
-        self.view.ask_complete(outcomes, done)
+        self.view.ask_complete(outcomes, done, missing=names)
 
     def on_change_matter(self) -> None:
         def done(code: str) -> None:

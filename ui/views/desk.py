@@ -18,7 +18,7 @@ from api_client.models import Matter
 from ui import style
 from ui.i18n import N_, _
 from ui.presenters import format as fmt
-from ui.presenters.desk import ACTIONS, TransferChoice
+from ui.presenters.desk import ACTIONS, CompleteChoice, TransferChoice
 from ui.views.checklist import ChecklistPanel
 from ui.views.common import Relabel, action_button, set_enabled
 from ui.views.dialogs import CompleteDialog, MatterDialog, PauseDialog, TransferDialog
@@ -88,6 +88,7 @@ class DeskView(ctk.CTkFrame):
         super().__init__(master, corner_radius=0, fg_color="transparent")
         self._on_action = on_action
         self._search = search
+        self._on_capture = on_capture
         self.capture_button: ctk.CTkButton | None = None  # made below when capture is wired
         self.labels = Relabel(self, self._relabel)
         self.grid_columnconfigure(0, weight=3, uniform="cols")
@@ -290,9 +291,11 @@ class DeskView(ctk.CTkFrame):
     def ask_pause(self, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None:
         self._open(PauseDialog(self, reasons, on_done))
 
-    def ask_complete(self, outcomes: list[tuple[str, str]],
-                     on_done: Callable[[str, str, str], None]) -> None:
-        self._open(CompleteDialog(self, outcomes, on_done))
+    def ask_complete(self, outcomes: list[tuple[str, str]], on_done: Callable[[CompleteChoice], None],
+                     missing: list[str]) -> None:
+        notice = self._on_capture
+        self._open(CompleteDialog(self, outcomes, on_done, missing,
+                                  (lambda: notice(None)) if notice is not None else None))
 
     def ask_matter(self, on_done: Callable[[str], None]) -> None:
         def describe(m: Matter) -> str:
