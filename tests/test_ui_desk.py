@@ -182,10 +182,10 @@ def test_start_change_matter_by_pinyin_checklist_and_complete(desk_app_factory: 
     tree = app.desk_view.checklist.tree
     pump_until(app.root, lambda: len(tree.get_children()) == 6, what="six materials")
     assert "个体工商户设立登记" in app.desk_view.matter_label.cget("text")
-    # Required and not checked: red AND in words.
+    # Not checked yet: neutral (red is for a required item marked missing), said in words.
     first = tree.get_children()[0]
-    assert "alarm" in tree.item(first, "tags")
-    assert "必交" in tree.item(first, "values")[2]
+    assert "alarm" not in tree.item(first, "tags")
+    assert tree.item(first, "values")[2] == "未核对"
     tree.selection_set(first)
     key_in(tree, "Key-1")
     pump_until(app.root, lambda: tree.exists(first) and tree.item(first, "values")[2] == "已收取",

@@ -74,7 +74,8 @@ def test_complete_with_required_materials_missing_is_guarded(desk_app_factory: A
     tree.selection_set(first)
     key_in(tree, "Key-1")
     pump_until(app.root, lambda: tree.item(first, "values")[2] == "已收取", what="first received")
-    alarms = [tree.item(i, "values")[0] for i in tree.get_children() if "alarm" in tree.item(i, "tags")]
+    alarms = [v[0] for v in (tree.item(i, "values") for i in tree.get_children())
+              if v[1] == "必交" and v[2] in ("未核对", "必交，缺少！")]
     assert alarms
     press(app, "F9")
     d = dialog(app)
@@ -99,3 +100,55 @@ def test_complete_with_required_materials_missing_is_guarded(desk_app_factory: A
     pump_until(app.root, lambda: desk_state(app) == "idle", what="idle after completion")
     note = outcome_note(fresh_hall_server.db_url, case_id)
     assert "领导批准容缺办理" in note and "缺件放行理由" in note
+
+
+def focused(app: Any) -> Any:
+    return app.root.focus_get()
+
+
+def type_key(app: Any, key: str) -> None:
+    """A key as typed: it goes to whatever has the focus now (no click, no focus_force)."""
+    w = focused(app)
+    assert w is not None, "nothing has the keyboard focus"
+    w.event_generate(f"<{key}>", when="tail")
+    app.root.update()
+
+
+def test_checklist_is_keyboard_first_from_start_to_complete(desk_app_factory: Any,
+                                                            fresh_hall_server: Any) -> None:
+    """Item 3. Old code: after F8 the focus stayed elsewhere, keys 1-5 did nothing, and after a
+    mark the redraw lost the focus row, so the next key landed on row 1; unchecked required
+    items were red from the start."""
+    url = fresh_hall_server.url
+    app = open_desk(desk_app_factory, url)
+    tree = serve_with_matter(app, url)
+    rows = list(tree.get_children())
+    pump_until(app.root, lambda: focused(app) is tree, what="the checklist has the keyboard after F8")
+    assert tree.focus() == rows[0]
+    assert app.desk_view.checklist.ring.cget("highlightbackground") == app.desk_view.checklist.ring.cget(
+        "highlightcolor")  # the ring is lit
+    # Every material starts 未核对 and nothing is red yet.
+    assert all(tree.item(i, "values")[2] == "未核对" and "alarm" not in tree.item(i, "tags") for i in rows), [
+        (tree.item(i, "values"), tree.item(i, "tags")) for i in rows]
+    shot_both(app, "desk_checklist_focus")
+    # Keys only: 4 (missing) on the first row, then 1 on every row; the focus walks down.
+    type_key(app, "Key-4")
+    pump_until(app.root, lambda: tree.item(rows[0], "values")[2] == "必交，缺少！", what="row 1 missing")
+    assert "alarm" in tree.item(rows[0], "tags")
+    assert tree.focus() == rows[1] and focused(app) is tree
+    shot_both(app, "desk_checklist_missing")
+    for i, row in enumerate(rows[1:], start=1):
+        assert tree.focus() == row, f"focus lost before row {i + 1}"
+        type_key(app, "Key-1")
+        pump_until(app.root, lambda row=row: tree.item(row, "values")[2] == "已收取", what=f"row {i + 1} received")
+    # Up to the first row again and mark it received: all in hand, F9 completes without a guard.
+    for _ in rows:
+        type_key(app, "Up")
+    assert tree.focus() == rows[0]
+    type_key(app, "Key-1")
+    pump_until(app.root, lambda: tree.item(rows[0], "values")[2] == "已收取", what="row 1 received")
+    press(app, "F9")
+    d = dialog(app)
+    assert d.override_entry is None  # nothing missing: no guard
+    key_in(d.listbox, "Return")
+    pump_until(app.root, lambda: desk_state(app) == "idle", what="idle after completion")

@@ -245,6 +245,9 @@ def test_ticket_card_queue_rows_checklist_and_figures_text() -> None:
                          NS(item_id="3", status="missing", note="")])
     rows2 = fmt.checklist_rows(matter, case)
     assert [r.alarm for r in rows2] == [False, True, False]
+    # Unchecked is neutral for every item, required or not (issue 16 item 3).
+    rows3 = fmt.checklist_rows(matter, NS(materials=[]))
+    assert [(r.alarm, r.status_label) for r in rows3] == [(False, "未核对")] * 3
     assert rows2[1].status_label == "必交，缺少！" and rows2[2].status_label == "缺少"
     f = fmt.figures(NS(served=12, avg_handle_seconds=425.0, no_shows=1, satisfaction_rate=0.9876,
                        tickets_per_hour=[0] * 24, ratings_by_level={"satisfied": 3}))

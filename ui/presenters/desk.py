@@ -113,6 +113,7 @@ class DeskView(Protocol):
     def show_actions(self, enabled: dict[str, bool], busy: str | None, pause_label: str) -> None: ...
     def show_queue(self, rows: list[fmt.QueueRow], summary: str) -> None: ...
     def show_checklist(self, title: str, rows: list[fmt.ChecklistRow]) -> None: ...
+    def focus_checklist(self) -> None: ...
     def show_figures(self, figures: fmt.Figures) -> None: ...
     def show_status(self, connection: str, outbox: str, pad: str, scanner: str, online: bool) -> None: ...
     def show_banner(self, text: str | None) -> None: ...
@@ -459,7 +460,9 @@ class DeskPresenter:
         self._desk_call("no_show", self.core.desk.no_show, N_("Marked as no-show"), refresh_stats=True)
 
     def on_start(self) -> None:
-        self._desk_call("start", self.core.desk.start, N_("Service started"))
+        # Keyboard-first: the next thing the clerk does is check materials (F8 first if no matter).
+        self._desk_call("start", self.core.desk.start, N_("Service started"),
+                        then=lambda _c: self.view.focus_checklist())
 
     def on_suspend(self) -> None:
         self._desk_call("suspend", lambda: self.core.desk.suspend(""),
@@ -582,7 +585,8 @@ class DeskPresenter:
 
     def on_change_matter(self) -> None:
         def done(code: str) -> None:
-            self._desk_call("change_matter", lambda: self.core.desk.set_matter(code), N_("Matter set"))
+            self._desk_call("change_matter", lambda: self.core.desk.set_matter(code), N_("Matter set"),
+                            then=lambda _c: self.view.focus_checklist())
 
         self.view.ask_matter(done)
 

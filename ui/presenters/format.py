@@ -27,6 +27,7 @@ MATERIAL_LABELS = {
     "missing": N_("Missing"),
     "not_applicable": N_("Not applicable"),
     "": N_("Not checked"),
+    "unchecked": N_("Not checked"),  # the server's start state (issue 16)
 }
 REQUIREMENT_LABELS = {
     "required": N_("Required"),
@@ -182,7 +183,7 @@ class ChecklistRow:
     status: str
     status_label: str
     note: str
-    alarm: bool  # required and missing (or not yet checked): shown in colour AND words
+    alarm: bool  # required and marked missing: shown in colour AND words
     e_licence: bool
 
 
@@ -196,10 +197,12 @@ def checklist_rows(matter: Matter | None, case: Case | None) -> list[ChecklistRo
         st = statuses.get(item.id)
         status = st.status if st is not None else ""
         req = item.requirement
-        alarm = req == "required" and status in ("", "missing")
+        # Every material starts 未核对 (neutral) until the clerk marks it: red is kept for a
+        # required item actually marked missing, so it stands out (issue 16 item 3).
+        alarm = req == "required" and status == "missing"
         label = _(MATERIAL_LABELS.get(status, status))
         if alarm:
-            label = _("REQUIRED, MISSING") if status == "missing" else _("REQUIRED, not checked")
+            label = _("REQUIRED, MISSING")
         rows.append(ChecklistRow(
             item_id=item.id, name=name(item), requirement=req,
             requirement_label=_(REQUIREMENT_LABELS.get(req, req)), status=status,

@@ -32,7 +32,8 @@ ACTION_LABELS = {
     "start": N_("Start service"), "change_matter": N_("Set matter"),
     "complete": N_("Complete"), "evaluate": N_("Evaluate"), "lock": N_("Lock"),
 }
-ACTION_KIND = {"call_next": "ok", "no_show": "danger", "complete": "ok", "pause": "secondary",
+# 过号 is an everyday action, not an alarm: no bright red (issue 16 item 3).
+ACTION_KIND = {"call_next": "ok", "no_show": "secondary", "complete": "ok", "pause": "secondary",
                "lock": "secondary", "evaluate": "secondary", "suspend": "secondary"}
 NOTICE_MS = 10000
 
@@ -236,6 +237,10 @@ class DeskView(ctk.CTkFrame):
 
     def show_checklist(self, title: str, rows: list[fmt.ChecklistRow]) -> None:
         self.checklist.show(_("Materials") + " · " + title, rows)
+
+    def focus_checklist(self) -> None:
+        """After F7/F8 the keys 1-5 go to the checklist without a mouse click."""
+        self.checklist.focus_rows()
 
     def show_figures(self, figures: fmt.Figures) -> None:
         self.figures.show(figures)
