@@ -42,10 +42,11 @@ class ChecklistPanel(ctk.CTkFrame):
                              highlightcolor=style.pick("accent"))
         self.tree = ttk.Treeview(self.ring, columns=COLUMNS, show="headings",
                                  style=style.style_treeview(self, "Checklist.Treeview", 32),
-                                 selectmode="browse", height=6)
+                                 selectmode="browse", height=3)  # grows with the window
         self.tree.bind("<FocusIn>", lambda _e: self._ring(True), add=True)
         self.tree.bind("<FocusOut>", lambda _e: self._ring(False), add=True)
-        widths = {"name": 400, "requirement": 130, "status": 180, "note": 110}
+        # Narrow enough for 1280 px (the name column takes what is left).
+        widths = {"name": 300, "requirement": 110, "status": 150, "note": 80}
         for col in COLUMNS:
             self.tree.column(col, width=widths[col], anchor="w", stretch=col == "name")
         self._relabel_headings()
@@ -55,6 +56,10 @@ class ChecklistPanel(ctk.CTkFrame):
         self.ring.grid_columnconfigure(0, weight=1)
         self.ring.grid_rowconfigure(0, weight=1)
         self.tree.grid(row=0, column=0, sticky="nsew")
+        # A long checklist (11 items) scrolls, and the bar says there is more.
+        self.scroll = ctk.CTkScrollbar(self.ring, command=self.tree.yview)
+        self.tree.configure(yscrollcommand=self.scroll.set)
+        self.scroll.grid(row=0, column=1, sticky="ns")
 
         bar = ctk.CTkFrame(self, fg_color="transparent")
         bar.grid(row=2, column=0, sticky="ew", padx=12, pady=(2, 10))

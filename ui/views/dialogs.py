@@ -109,11 +109,17 @@ class ListDialog(Dialog, Generic[K]):
         super().__init__(master, title_msgid)
         self._items, self._on_done = items, on_done
         self.caption(caption_msgid)
-        self.listbox = themed_listbox(self.body, height=height)
+        box = ctk.CTkFrame(self.body, fg_color="transparent")
+        box.pack(fill="both", expand=True)
+        self.listbox = themed_listbox(box, height=height)
         self.listbox.configure(width=44)
         for _key, text in items:
             self.listbox.insert("end", text)
-        self.listbox.pack(fill="both", expand=True)
+        # Windows 12-13 and the categories below them scroll into view, with a visible bar.
+        self.scroll = ctk.CTkScrollbar(box, command=self.listbox.yview)
+        self.listbox.configure(yscrollcommand=self.scroll.set)
+        self.scroll.pack(side="right", fill="y")
+        self.listbox.pack(side="left", fill="both", expand=True)
         select_index(self.listbox, 0)
 
     def chosen(self) -> K | None:
@@ -275,9 +281,14 @@ class MatterDialog(Dialog):
         self.count_label = ctk.CTkLabel(self.body, text="", font=style.font(14),
                                         text_color=style.color("muted"), anchor="w")
         self.count_label.pack(fill="x")
-        self.listbox = themed_listbox(self.body, height=12)
+        box = ctk.CTkFrame(self.body, fg_color="transparent")
+        box.pack(fill="both", expand=True)
+        self.listbox = themed_listbox(box, height=12)
         self.listbox.configure(width=60)
-        self.listbox.pack(fill="both", expand=True)
+        self.scroll = ctk.CTkScrollbar(box, command=self.listbox.yview)
+        self.listbox.configure(yscrollcommand=self.scroll.set)
+        self.scroll.pack(side="right", fill="y")
+        self.listbox.pack(side="left", fill="both", expand=True)
         self.entry.bind("<KeyRelease>", self._changed)
         self.entry.bind("<Down>", lambda _e: self._move(1))
         self.entry.bind("<Up>", lambda _e: self._move(-1))
