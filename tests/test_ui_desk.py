@@ -144,7 +144,8 @@ def test_call_next_recall_and_no_show_after_the_limit(desk_app_factory: Any, fre
     press(app, "F3")
     pump_until(app.root, lambda: app.desk.s.busy is None and notice(app), what="the no-show refusal")
     assert desk_state(app) == "calling"
-    assert getattr(app.desk_view, "notice_kind", "") == "error"
+    assert getattr(app.desk_view, "notice_kind", "") == "warn"  # a rule, not a failure
+    assert "还不能过号" in notice(app) and green in notice(app)
     for n in (1, 2):
         press(app, "F2")
         pump_until(app.root, lambda n=n: f"已重呼 {n}" in app.desk_view.detail_label.cget("text"),
@@ -234,7 +235,14 @@ def test_transfer_suspend_resume_and_pause_with_reason(desk_app_factory: Any, fr
     pump_until(app.root, lambda: number_shown(app) == b["number"], what="second called")
     press(app, "F7")
     pump_until(app.root, lambda: desk_state(app) == "serving", what="serving")
-    press(app, "F5")
+    press(app, "F5")  # asks why first (issue 16 item 5); an empty reason is refused
+    d = dialog(app)
+    assert desk_state(app) == "serving"
+    key_in(d.entry, "Return")
+    assert d.error_label.cget("text") and not dialog_closed(app)
+    d.entry.insert(0, "回去取营业场所租赁合同原件")
+    shot_both(app, "desk_dialog_suspend")
+    key_in(d.entry, "Return")
     pump_until(app.root, lambda: desk_state(app) == "idle", what="idle after suspend")
     q = app.desk_view.queue
     pump_until(app.root, lambda: str(b["id"]) in q.row_ids() and "suspended" in q.tree.item(str(b["id"]), "tags"),
@@ -264,6 +272,10 @@ def test_transfer_suspend_resume_and_pause_with_reason(desk_app_factory: Any, fr
     pump_until(app.root, lambda: desk_state(app) == "paused", what="paused")
     assert app.desk_view.buttons["pause"].cget("text").startswith("恢复")
     assert sup.get("/windows/1").json()["pause_reason_code"] == "break"
+    # The panel says why, for how long, and how to resume.
+    pump_until(app.root, lambda: "按 F6 恢复" in app.desk_view.detail_label.cget("text"), what="paused panel")
+    assert app.desk_view.matter_label.cget("text").startswith("窗口暂停服务：")
+    shot_both(app, "desk_paused")
     press(app, "F6")
     pump_until(app.root, lambda: desk_state(app) == "idle", what="open again")
 

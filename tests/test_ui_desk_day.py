@@ -240,3 +240,24 @@ def test_fit_on_this_screen(desk_app_factory: Any, fresh_hall_server: Any) -> No
     assert outside(d, w, h) == []
     shot_both(app, f"desk_transfer_{size}")
     key_in(d.listbox, "Escape")
+
+
+def test_too_early_no_show_and_handling_time_are_said(desk_app_factory: Any, fresh_hall_server: Any) -> None:
+    """Item 5. Old code: F3 too early said only "not allowed now"; in service the timer kept
+    counting the wait."""
+    url = fresh_hall_server.url
+    app = open_desk(desk_app_factory, url)
+    issue(url)
+    press(app, "F1")
+    pump_until(app.root, lambda: desk_state(app) == "calling", what="calling")
+    number = str(app.desk_view.number_label.cget("text"))
+    press(app, "F3")
+    pump_until(app.root, lambda: "还不能过号" in app.desk_view.notice_label.cget("text"), what="too early")
+    text = app.desk_view.notice_label.cget("text")
+    assert number in text and "重呼" in text and "秒" in text
+    assert desk_state(app) == "calling"
+    shot_both(app, "desk_no_show_too_early")
+    press(app, "F7")
+    pump_until(app.root, lambda: desk_state(app) == "serving", what="serving")
+    pump_until(app.root, lambda: app.desk_view.detail_label.cget("text").startswith("已办理"),
+               what="the handling time")

@@ -82,12 +82,13 @@ def ticket(number: str = "A001", priority: str = "normal", state: str = "called"
            tid: int = 1, **kw: Any) -> Any:
     return NS(id=tid, number=number, category="A", priority=priority, state=state, recalls=recalls,
               queued_at=NOW - timedelta(minutes=3, seconds=7), matter_code=kw.get("matter_code"),
-              target_window_no=kw.get("target_window_no"))
+              target_window_no=kw.get("target_window_no"), started_at=kw.get("started_at"))
 
 
 class Desk:
     def __init__(self) -> None:
         self.state, self.ticket, self.case = "idle", None, None
+        self.window: Any = None
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.fail_with: Exception | None = None
 
@@ -399,3 +400,50 @@ def test_complete_with_every_required_material_in_hand_is_not_held() -> None:
     assert [kw for n, kw in view.kw_calls if n == "ask_complete"][-1]["missing"] == []
     view.pending["ask_complete"](CompleteChoice("completed"))
     assert desk.calls[-1] == ("complete", ("completed", "", ""))
+
+
+def test_too_early_no_show_says_the_recalls_and_seconds_left() -> None:
+    """Issue 16 item 5: the server sends recalls_needed/seconds_left; the desk said neither."""
+    p, view, _r, desk, _ = make()
+    p.on_desk_changed(DeskChanged("calling", ticket("A031"), None))
+
+    def no_show() -> Any:
+        raise IllegalActionError("过早", "too early", code="no_show_too_early",
+                                 details={"recalls_needed": 2, "seconds_left": 95})
+
+    desk.no_show = no_show  # type: ignore[attr-defined]
+    p.trigger("no_show")
+    text, kind = view.last("show_notice")
+    assert kind == "warn" and "A031" in text and "2" in text and "95" in text
+
+
+def test_paused_panel_says_why_how_long_and_f6() -> None:
+    p, view, _r, desk, core = make()
+    desk.window = NS(pause_reason_code="break")
+    p.on_desk_changed(DeskChanged("paused", None, None))
+    title, detail = view.last("show_paused")
+    assert title == "窗口暂停服务：暂时休息"
+    assert detail.startswith("已暂停 0:00") and "按 F6 恢复" in detail
+    p.clock = lambda: NOW + timedelta(minutes=4, seconds=2)
+    p._render_ticket()
+    assert view.last("show_paused")[1].startswith("已暂停 4:02")
+
+
+def test_serving_shows_handling_time_not_waiting_time() -> None:
+    t = ticket(state="serving")
+    t.started_at = NOW - timedelta(minutes=1, seconds=5)
+    assert fmt.ticket_card(t, None, NOW).waited == "已办理 1:05"
+    t2 = ticket(state="called")
+    t2.started_at = None
+    assert fmt.ticket_card(t2, None, NOW).waited == "已等候 3:07"
+
+
+def test_f5_asks_for_a_reason_before_suspending() -> None:
+    """Old code: F5 suspended at once (clerks press F5 by habit to refresh)."""
+    p, view, _r, desk, _ = make()
+    p.on_desk_changed(DeskChanged("serving", ticket(state="serving"), None))
+    desk.suspend = lambda note="": desk._do("suspend", note)  # type: ignore[attr-defined]
+    p.trigger("suspend")
+    assert not [c for c in desk.calls if c[0] == "suspend"]
+    view.pending["ask_suspend"]("回去取身份证")
+    assert desk.calls[-1] == ("suspend", ("回去取身份证",))

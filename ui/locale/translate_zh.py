@@ -214,6 +214,14 @@ ZH = {
     "Print the one-time notice…": "打印一次性告知书…",
     "Or the reason to complete/accept anyway (logged):": "或填写仍要办结/受理的理由（将记录在案）：",
     "Required materials are missing: choose the correction notice, or give the reason to go on anyway.": "必交材料未齐：请改为补正告知，或填写仍要办理的理由。",
+    "Handling {time}": "已办理 {time}",
+    "Window paused: {reason}": "窗口暂停服务：{reason}",
+    "Paused for {time} · press F6 to resume": "已暂停 {time} · 按 F6 恢复",
+    "{number} marked as no-show": "{number} 已过号",
+    "{number}: too early for no-show. Recall {recalls} more time(s), or wait {seconds} s more.": "{number}：还不能过号。请再重呼 {recalls} 次，或再等 {seconds} 秒。",
+    "Suspend the ticket": "挂起号票",
+    "What is the citizen fetching? (needed)": "群众回去取什么材料？（必填）",
+    "Say why the ticket is suspended (e.g. fetching the ID card).": "请填写挂起原因（例如：回去取身份证）。",
 }
 EN_OVERRIDES = {"Switch language": "中文"}
 

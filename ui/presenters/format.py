@@ -121,6 +121,10 @@ def ticket_card(ticket: Ticket, matter: Matter | None, now: datetime | None = No
     it), so the clerk knows what kind of business to expect before pressing F8.
     """
     waited = since(ticket.queued_at, now)
+    # In service the clock that matters is the handling time, not the wait (issue 16 item 5).
+    serving = ticket.state == "serving" and ticket.started_at is not None
+    clock_text = (_("Handling {time}").format(time=duration(since(ticket.started_at, now))) if serving
+                  else _("Waited {time}").format(time=duration(waited)))
     recalls = ticket.recalls or 0
     limit = f" / {recall_limit}" if recall_limit else ""
     if matter is not None:
@@ -137,7 +141,7 @@ def ticket_card(ticket: Ticket, matter: Matter | None, now: datetime | None = No
         matter=matter_text,
         priority=priority,
         priority_label=_(PRIORITY_LABELS[priority]) if priority in BADGE_PRIORITIES else "",
-        waited=_("Waited {time}").format(time=duration(waited)),
+        waited=clock_text,
         recalls=_("Recalled {n}{limit} times").format(n=recalls, limit=limit),
         state=_(STATE_LABELS[ticket.state]) if ticket.state in STATE_LABELS else "",
     )

@@ -21,7 +21,13 @@ from ui.presenters import format as fmt
 from ui.presenters.desk import ACTIONS, CompleteChoice, TransferChoice
 from ui.views.checklist import ChecklistPanel
 from ui.views.common import Relabel, action_button, set_enabled
-from ui.views.dialogs import CompleteDialog, MatterDialog, PauseDialog, TransferDialog
+from ui.views.dialogs import (
+    CompleteDialog,
+    MatterDialog,
+    PauseDialog,
+    SuspendDialog,
+    TransferDialog,
+)
 from ui.views.figures import FiguresPanel
 from ui.views.queue_list import QueueList
 from ui.views.statusbar import Banner, StatusBar
@@ -292,6 +298,14 @@ class DeskView(ctk.CTkFrame):
     def ask_transfer(self, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
                      on_done: Callable[[TransferChoice], None]) -> None:
         self._open(TransferDialog(self, windows, categories, on_done))
+
+    def ask_suspend(self, on_done: Callable[[str], None]) -> None:
+        self._open(SuspendDialog(self, on_done))
+
+    def show_paused(self, title: str, detail: str) -> None:
+        self.number_label.configure(text="")  # no glyph: the hall PC fonts may lack ⏸
+        self.matter_label.configure(text=title)
+        self.detail_label.configure(text=detail)
 
     def ask_pause(self, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None:
         self._open(PauseDialog(self, reasons, on_done))

@@ -127,6 +127,28 @@ class ListDialog(Dialog, Generic[K]):
         return self._items[sel[0]][0] if sel else None
 
 
+class SuspendDialog(Dialog):
+    """F5 asks why (a habit F5 to refresh no longer sends the citizen away); the note goes with
+    the ticket so the next window knows what the citizen is fetching."""
+
+    def __init__(self, master: tk.Misc, on_done: Callable[[str], None]) -> None:
+        super().__init__(master, N_("Suspend the ticket"), N_("Suspend (Enter)"))
+        self._on_done = on_done
+        self.caption(N_("What is the citizen fetching? (needed)"))
+        self.entry = ctk.CTkEntry(self.body, height=44, font=style.font(18), width=520)
+        self.entry.pack(fill="x")
+        self.open(self.entry)
+
+    def confirm(self) -> None:
+        note = self.entry.get().strip()
+        if not note:
+            self.fail(_("Say why the ticket is suspended (e.g. fetching the ID card)."))
+            self.entry.focus_set()
+            return
+        self.close()
+        self._on_done(note)
+
+
 class PauseDialog(ListDialog[str]):
     def __init__(self, master: tk.Misc, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None:
         super().__init__(master, N_("Pause the window"), N_("Reason (shown to citizens on the pad)"),
