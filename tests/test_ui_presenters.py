@@ -447,3 +447,66 @@ def test_f5_asks_for_a_reason_before_suspending() -> None:
     assert not [c for c in desk.calls if c[0] == "suspend"]
     view.pending["ask_suspend"]("回去取身份证")
     assert desk.calls[-1] == ("suspend", ("回去取身份证",))
+
+
+def _with_pad(state: str) -> tuple[DeskPresenter, View, Desk, list[Any]]:
+    p, view, _r, desk, _core = make()
+    asked: list[Any] = []
+    p.pad = NS(state=state, can_evaluate=lambda case: case is not None, evaluate=asked.append,  # type: ignore[assignment]
+               status=lambda: ("评价器：" + state, state == "connected"))
+    done = NS(ticket=ticket("A023", state="done"), case=NS(id=5, case_no="C-5", matter_code=None, materials=[]))
+
+    def complete(outcome: str, note: str = "", reason: str = "") -> Any:
+        desk._do("complete", outcome, note, reason)
+        desk.state, desk.ticket = "idle", None
+        return done
+
+    desk.complete = complete  # type: ignore[method-assign]
+    desk.last_result = None  # type: ignore[attr-defined]
+    p.on_desk_changed(DeskChanged("serving", ticket("A023", state="serving"), NS(id=5, case_no="C-5", matter_code=None, materials=[])))
+    return p, view, desk, asked
+
+
+def test_with_the_pad_offline_f10_is_off_and_says_what_happens_instead() -> None:
+    """Issue 16 item 4: with no pad, F10 and the request at completion said '评价进行中' for 60 s."""
+    p, view, desk, asked = _with_pad("offline")
+    assert p.enabled()["evaluate"] is False
+    p.trigger("evaluate")
+    text, kind = view.last("show_notice")
+    assert kind == "warn" and text.startswith("A023：评价器未连接") and "稍后" in text
+    assert asked == []
+    p.trigger("complete")
+    view.pending["ask_complete"](CompleteChoice("completed"))
+    text, _kind = view.last("show_notice")
+    assert "A023 办结完成" in text and "评价器未连接" in text and "评价进行中" not in text
+    assert asked == []
+
+
+def test_a_late_rating_message_never_overwrites_a_later_confirmation() -> None:
+    p, view, desk, asked = _with_pad("connected")
+    assert p.enabled()["evaluate"] is True
+    p.trigger("complete")
+    view.pending["ask_complete"](CompleteChoice("completed"))
+    assert [c.id for c in asked] == [5]
+    p.pad_notice(lambda: "评价进行中", "info")
+    text = view.last("show_notice")[0]
+    assert text.startswith("A023 办结完成") and "A023：评价进行中" in text
+    # The clerk calls the next citizen; the rating of A023 arrives afterwards.
+    p.trigger("call_next")
+    calling = view.last("show_notice")[0]
+    assert "A001" in calling
+    p.pad_notice(lambda: "已收到评价，谢谢", "info")
+    text = view.last("show_notice")[0]
+    assert text.startswith(calling) and text.endswith("A023：已收到评价，谢谢")
+
+
+def test_transfer_confirmation_names_the_ticket_and_where_it_went() -> None:
+    p, view, _r, desk, _ = make()
+    p.on_desk_changed(DeskChanged("calling", ticket("A023"), None))
+    desk.state = "calling"
+    desk.transfer = lambda **kw: desk._do("transfer", kw)  # type: ignore[attr-defined]
+    p.trigger("transfer")
+    from ui.presenters.desk import TransferChoice
+
+    view.pending["ask_transfer"](TransferChoice(to_window_no=2))
+    assert view.last("show_notice")[0] == "A023 已转移至 2号窗口"

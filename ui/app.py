@@ -312,7 +312,7 @@ class DeskApp:
 
     def _attach_pad(self, view: DeskView, presenter: DeskPresenter) -> None:
         pad = PadPresenter(self.runner, self.pad_service, on_change=presenter.pad_changed,
-                           notice=presenter.notice, error_text=error_text)
+                           notice=presenter.pad_notice, error_text=error_text)
         presenter.pad, self.pad = pad, pad
         d = self.dispatcher
         d.bind_to_widget(view, ev.PadStateChanged, pad.on_pad_state)

@@ -222,6 +222,14 @@ ZH = {
     "Suspend the ticket": "挂起号票",
     "What is the citizen fetching? (needed)": "群众回去取什么材料？（必填）",
     "Say why the ticket is suspended (e.g. fetching the ID card).": "请填写挂起原因（例如：回去取身份证）。",
+    "{number} recalled": "{number} 已重呼",
+    "{number}: service started": "{number} 开始办理",
+    "{number} suspended: the citizen can come back to any window of this category": "{number} 已挂起：群众取回材料后可到同类窗口直接办理",
+    "{number} transferred to {target}": "{number} 已转移至 {target}",
+    "{number}: service finished": "{number} 办结完成",
+    "{number}: matter set": "{number} 事项已设置",
+    "{number}: {text}": "{number}：{text}",
+    "The rating pad is not connected: no rating is asked now. The citizen can rate later with the code on the ticket slip.": "评价器未连接，现在不会请群众评价；群众可稍后凭号票上的评价码评价。",
 }
 EN_OVERRIDES = {"Switch language": "中文"}
 

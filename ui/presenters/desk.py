@@ -43,6 +43,7 @@ from counter_app.events import (
 )
 from ui.i18n import N_, _, language
 from ui.presenters import format as fmt
+from ui.presenters.pad import GOOD_STATES
 
 if TYPE_CHECKING:
     from ui.presenters.pad import PadPresenter
@@ -172,6 +173,14 @@ class DeskPresenter:
         # Number of a ticket another window took during our named call (see on_ticket_taken).
         self._taken: str | None = None
         self._notice: tuple[Callable[[], str], str] | None = None
+        # The last confirmation of a desk action (and its number in the sequence of messages),
+        # and from which number on an action counts as later than the rating request, for
+        # which ticket: see pad_notice.
+        self._seq = 0
+        self._action_notice: tuple[Callable[[], str], str] | None = None
+        self._action_notice_seq = 0
+        self._rating_seq = 1
+        self._rating_number = ""
         # When this desk saw the window paused (the server does not send it): the paused panel's clock.
         self._paused_since: datetime | None = None
         # The evaluator pad (ui.presenters.pad.PadPresenter), when one is configured.
@@ -179,8 +188,34 @@ class DeskPresenter:
 
     def notice(self, text: Callable[[], str], kind: str = "info") -> None:
         """Show a message; ``text`` is re-evaluated after a language switch."""
+        self._seq += 1
+        self._action_notice, self._action_notice_seq = (text, kind), self._seq
+        self._show(text, kind)
+
+    def _show(self, text: Callable[[], str], kind: str) -> None:
         self._notice = (text, kind)
         self.view.show_notice(text(), kind)
+
+    def pad_notice(self, text: Callable[[], str], kind: str = "info") -> None:
+        """A message from the pad (rating asked, received, not given). It names the ticket it is
+        about, and if the clerk has confirmed an action since the rating was asked, it is added
+        after that confirmation instead of replacing it (issue 16 item 4)."""
+        number = self._rating_number
+
+        def said() -> str:
+            return _("{number}: {text}").format(number=number, text=text()) if number else text()
+
+        base = self._action_notice
+        if base is not None and self._action_notice_seq >= self._rating_seq:
+            base_text, base_kind = base
+            self._show(lambda: base_text() + "  ·  " + said(),
+                       "error" if "error" in (kind, base_kind) else base_kind)
+        else:
+            self._show(said, kind)
+
+    def pad_connected(self) -> bool:
+        """A pad is configured and reachable now (paired / connected)."""
+        return self.pad is not None and self.pad.state in GOOD_STATES
 
     # -- rendering ------------------------------------------------------------------------------
     def render(self) -> None:
@@ -212,7 +247,9 @@ class DeskPresenter:
             out[action] = ok
         # Evaluate: a pad is configured, there is a case to rate, and no rating is open (the
         # desk's own rating controls stay locked while the citizen rates).
-        out["evaluate"] = bool(self.pad is not None and self.pad.can_evaluate(self.rating_case())
+        # With the pad offline F10 is off (pressing it says why and what happens instead).
+        out["evaluate"] = bool(self.pad is not None and self.pad_connected()
+                               and self.pad.can_evaluate(self.rating_case())
                                and self.s.busy is None and not self.s.locked)
         return out
 
@@ -410,6 +447,8 @@ class DeskPresenter:
     def trigger(self, action: str) -> None:
         """A button or hotkey. Ignored when not enabled (a double press never acts twice)."""
         if not self.enabled().get(action, False):
+            if action == "evaluate" and self.pad is not None and not self.pad_connected():
+                self._pad_offline_notice(self._case_number())
             return
         self._handlers()[action]()
 
@@ -422,7 +461,12 @@ class DeskPresenter:
                 "evaluate": self.on_evaluate, "lock": self.on_lock}
 
     def _desk_call(self, action: str, op: Callable[[], T], done: str | None = None,
-                   refresh_stats: bool = False, then: Callable[[T], None] | None = None) -> None:
+                   refresh_stats: bool = False, then: Callable[[T], None] | None = None,
+                   args: dict[str, str] | None = None) -> None:
+        # Confirmations name their ticket ("A023 已转移至 2号窗口"): a late message about another
+        # ticket can then never be mistaken for this one (issue 16 item 4).
+        ticket = self.s.ticket
+        fields = {"number": str(ticket.number) if ticket is not None else "", **(args or {})}
         self.s.busy = action
         self._render_actions()
 
@@ -430,7 +474,7 @@ class DeskPresenter:
             self.s.busy = None
             self._sync_from_desk()
             if done:
-                self.notice(lambda: _(done), "info")
+                self.notice(lambda: _(done).format(**fields), "info")
             if refresh_stats:
                 self.refresh_stats()
             if then is not None:
@@ -477,7 +521,7 @@ class DeskPresenter:
         self.runner.run(op, ok, fail)
 
     def on_recall(self) -> None:
-        self._desk_call("recall", self.core.desk.recall, N_("Recalled"))
+        self._desk_call("recall", self.core.desk.recall, N_("{number} recalled"))
 
     def on_no_show(self) -> None:
         ticket = self.s.ticket
@@ -508,14 +552,15 @@ class DeskPresenter:
 
     def on_start(self) -> None:
         # Keyboard-first: the next thing the clerk does is check materials (F8 first if no matter).
-        self._desk_call("start", self.core.desk.start, N_("Service started"),
+        self._desk_call("start", self.core.desk.start, N_("{number}: service started"),
                         then=lambda _c: self.view.focus_checklist())
 
     def on_suspend(self) -> None:
         # Asks first: clerks press F5 by habit to refresh, and the note tells the next window why.
         def done(note: str) -> None:
             self._desk_call("suspend", lambda: self.core.desk.suspend(note),
-                            N_("Suspended: the citizen can come back to any window of this category"))
+                            N_("{number} suspended: the citizen can come back to any window of "
+                               "this category"))
 
         self.view.ask_suspend(done)
 
@@ -576,7 +621,9 @@ class DeskPresenter:
         def done(choice: TransferChoice) -> None:
             self._desk_call("transfer", lambda: self.core.desk.transfer(
                 to_window_no=choice.to_window_no, to_category=choice.to_category,
-                priority=choice.priority), N_("Transferred"))
+                priority=choice.priority), N_("{number} transferred to {target}"),
+                args={"target": dict(windows).get(choice.to_window_no or -1)
+                      or dict(categories).get(choice.to_category or "", choice.to_category or "")})
 
         self.view.ask_transfer(windows, categories, done)
 
@@ -630,25 +677,47 @@ class DeskPresenter:
                             choice.outcome, len(missing), ", ".join(m.item_id for m in missing), override)
             self._desk_call("complete", lambda: self.core.desk.complete(choice.outcome, note=note,
                                                                         reason=choice.reason),
-                            N_("Service finished"), refresh_stats=True, then=self._ask_pad)
+                            N_("{number}: service finished"), refresh_stats=True, then=self._ask_pad)
 
         self.view.ask_complete(outcomes, done, missing=names)
 
     def on_change_matter(self) -> None:
         def done(code: str) -> None:
-            self._desk_call("change_matter", lambda: self.core.desk.set_matter(code), N_("Matter set"),
+            self._desk_call("change_matter", lambda: self.core.desk.set_matter(code), N_("{number}: matter set"),
                             then=lambda _c: self.view.focus_checklist())
 
         self.view.ask_matter(done)
 
+    def _case_number(self) -> str:
+        """The ticket number of the case F10 would rate (the current or the last completed)."""
+        if self.s.ticket is not None:
+            return str(self.s.ticket.number)
+        last = self.core.desk.last_result
+        return str(last.ticket.number) if last is not None else ""
+
+    def _pad_offline_notice(self, number: str) -> None:
+        """Say plainly that no pad will ask, and what the citizen can do instead."""
+        self._rating_number, self._rating_seq = number, self._seq
+        self.pad_notice(lambda: _("The rating pad is not connected: no rating is asked now. The "
+                                  "citizen can rate later with the code on the ticket slip."), "warn")
+
     def on_evaluate(self) -> None:
         if self.pad is not None:
+            # Only messages after this press are later actions (see pad_notice).
+            self._rating_number, self._rating_seq = self._case_number(), self._seq + 1
             self.pad.evaluate(self.rating_case())
 
     def _ask_pad(self, result: ServiceResult) -> None:
         # Right after completing, the pad invites the citizen to rate (F10 asks again if needed).
-        if self.pad is not None:
-            self.pad.evaluate(result.case)
+        if self.pad is None:
+            return
+        number = str(result.ticket.number)
+        if not self.pad_connected():
+            self._pad_offline_notice(number)
+            return
+        # The completion confirmation stays; the pad's messages are added after it.
+        self._rating_number, self._rating_seq = number, self._seq
+        self.pad.evaluate(result.case)
 
     def pad_changed(self) -> None:
         """The pad's state or an open rating changed: redraw the buttons and the status bar."""
