@@ -240,6 +240,25 @@ def test_fit_on_this_screen(desk_app_factory: Any, fresh_hall_server: Any) -> No
     assert outside(d, w, h) == []
     shot_both(app, f"desk_transfer_{size}")
     key_in(d.listbox, "Escape")
+    pump_until(app.root, lambda: dialog_closed(app), what="transfer cancelled")
+    # Back at full screen: the changed screens, each on screen in full.
+    app.root.geometry(f"{w}x{h}+0+0")
+    pump_until(app.root, lambda: app.root.winfo_height() == h, what="full size again")
+    app.desk_view.focus_checklist()
+    type_key(app, "Key-4")
+    pump_until(app.root, lambda: "alarm" in tree.item(tree.get_children()[0], "tags"), what="row 1 missing")
+    shot_both(app, f"desk_checklist_{size}")
+    press(app, "F9")
+    d = dialog(app)
+    assert d.guard_label.winfo_ismapped() and outside(d, w, h) == []
+    shot_both(app, f"desk_complete_guard_{size}")
+    key_in(d.listbox, "Escape")
+    pump_until(app.root, lambda: dialog_closed(app), what="complete cancelled")
+    press(app, "F5")
+    d = dialog(app)
+    assert outside(d, w, h) == []
+    shot_both(app, f"desk_dialog_suspend_{size}")
+    key_in(d.entry, "Escape")
 
 
 def test_too_early_no_show_and_handling_time_are_said(desk_app_factory: Any, fresh_hall_server: Any) -> None:
