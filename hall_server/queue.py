@@ -390,7 +390,8 @@ def reset_materials(conn: Connection, case_id: int, matter_code: str | None, *, 
                 "case_id": case_id,
                 "item_id": item,
                 "position": pos,
-                "status": prev[1] if prev else "missing",
+                # 未核对 until the clerk marks it (issue 16): "missing" is a clerk's finding.
+                "status": prev[1] if prev else "unchecked",
                 "note": prev[2] if prev else "",
             }
         )

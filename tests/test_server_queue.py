@@ -213,7 +213,7 @@ def test_cases_materials_and_stats(hall: RunningServer) -> None:
     tk = w1.post("/windows/1/call-next").json()["ticket"]
     case = w1.post(f"/tickets/{tk['id']}/start").json()["case"]
     assert [x["item_id"] for x in case["materials"]] == [i["id"] for i in m["checklist"]]
-    assert all(x["status"] == "missing" for x in case["materials"])
+    assert all(x["status"] == "unchecked" for x in case["materials"])  # 未核对 until marked
     item = m["checklist"][0]["id"]
     r = w1.put(f"/cases/{case['id']}/materials/{item}", json={"status": "received", "note": "原件已核"})
     assert r.status_code == 200 and r.json()["materials"][0] == {"item_id": item, "status": "received", "note": "原件已核"}

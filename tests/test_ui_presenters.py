@@ -18,7 +18,7 @@ from counter_app.errors import IllegalActionError, OfflineError
 from counter_app.events import ConnectionChanged, DeskChanged, TicketTakenElsewhere
 from ui import i18n
 from ui.presenters import format as fmt
-from ui.presenters.desk import DeskPresenter
+from ui.presenters.desk import CompleteChoice, DeskPresenter
 from ui.presenters.signin import SignInPresenter
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -34,11 +34,13 @@ def chinese() -> Any:
 class View:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.kw_calls: list[tuple[str, dict[str, Any]]] = []
         self.pending: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
         def record(*args: Any, **kw: Any) -> None:
             self.calls.append((name, args))
+            self.kw_calls.append((name, kw))
             if name.startswith("ask_"):
                 self.pending[name] = args[-1]
 
@@ -80,12 +82,13 @@ def ticket(number: str = "A001", priority: str = "normal", state: str = "called"
            tid: int = 1, **kw: Any) -> Any:
     return NS(id=tid, number=number, category="A", priority=priority, state=state, recalls=recalls,
               queued_at=NOW - timedelta(minutes=3, seconds=7), matter_code=kw.get("matter_code"),
-              target_window_no=kw.get("target_window_no"))
+              target_window_no=kw.get("target_window_no"), started_at=kw.get("started_at"))
 
 
 class Desk:
     def __init__(self) -> None:
         self.state, self.ticket, self.case = "idle", None, None
+        self.window: Any = None
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.fail_with: Exception | None = None
 
@@ -194,7 +197,7 @@ def test_complete_asks_for_the_outcome_then_calls_the_desk() -> None:
     outcomes = view.last("ask_complete")[0]
     assert [o for o, _l in outcomes] == list(fmt.OUTCOMES)
     assert dict(outcomes)["rejected"] == "不予受理（需填理由）"
-    view.pending["ask_complete"]("rejected", "", "材料不符合法定形式")
+    view.pending["ask_complete"](CompleteChoice("rejected", "", "材料不符合法定形式"))
     assert desk.calls[-1] == ("complete", ("rejected", "", "材料不符合法定形式"))
     assert p.s.state == "idle"
 
@@ -243,6 +246,9 @@ def test_ticket_card_queue_rows_checklist_and_figures_text() -> None:
                          NS(item_id="3", status="missing", note="")])
     rows2 = fmt.checklist_rows(matter, case)
     assert [r.alarm for r in rows2] == [False, True, False]
+    # Unchecked is neutral for every item, required or not (issue 16 item 3).
+    rows3 = fmt.checklist_rows(matter, NS(materials=[]))
+    assert [(r.alarm, r.status_label) for r in rows3] == [(False, "未核对")] * 3
     assert rows2[1].status_label == "必交，缺少！" and rows2[2].status_label == "缺少"
     f = fmt.figures(NS(served=12, avg_handle_seconds=425.0, no_shows=1, satisfaction_rate=0.9876,
                        tickets_per_hour=[0] * 24, ratings_by_level={"satisfied": 3}))
@@ -341,3 +347,166 @@ def test_the_matter_is_looked_up_through_the_runner_and_redrawn_when_it_arrives(
     p._sync_from_desk()
     runner.flush()
     assert looked == ["M1"]  # cached
+
+
+def _guarded_case() -> tuple[Any, Any]:
+    item = lambda i, req: NS(id=i, name_zh=f"材料{i}", name_en=f"Item {i}", requirement=req,  # noqa: E731
+                             e_licence=False, notes_zh="", copies=1, original_required=False)
+    matter = NS(code="M1", name_zh="事项", name_en="Matter", checklist=[
+        item("1", "required"), item("2", "required"), item("3", "required"), item("4", "optional")])
+    case = NS(id=9, case_no="C-9", matter_code="M1", materials=[
+        NS(item_id="1", status="received", note=""), NS(item_id="2", status="missing", note="")])
+    return matter, case
+
+
+def test_complete_with_required_materials_missing_is_held_until_a_reason_is_given(caplog: Any) -> None:
+    """Issue 16 item 2: 办结 with required materials missing went through silently."""
+    p, view, _r, desk, _ = make()
+    matter, case = _guarded_case()
+    p.s.matter_cache["M1"] = matter
+    p.on_desk_changed(DeskChanged("serving", ticket("A023", state="serving", matter_code="M1"), case))
+    p.trigger("complete")
+    # The dialog is told what is missing (missing and unchecked required items; not optional).
+    _outcomes, done = view.last("ask_complete")
+    missing = [kw for n, kw in view.kw_calls if n == "ask_complete"][-1]["missing"]
+    assert missing == ["材料2", "材料3"]
+    # No reason: refused here as well (a view that skipped its own check changes nothing).
+    done(CompleteChoice("completed"))
+    assert not [c for c in desk.calls if c[0] == "complete"]
+    text, kind = view.last("show_notice")
+    assert kind == "warn" and "A023" in text and "2" in text
+    # The correction notice outcome needs no override.
+    done(CompleteChoice("correction"))
+    assert desk.calls[-1] == ("complete", ("correction", "", ""))
+    # With a reason: goes through, the reason is recorded with the case and logged for IT.
+    p.on_desk_changed(DeskChanged("serving", ticket("A023", state="serving", matter_code="M1"), case))
+    caplog.set_level("WARNING", logger="ui.presenters.desk")
+    done(CompleteChoice("accepted", "note", "", "窗口负责人同意容缺"))
+    name, (outcome, note, _reason) = desk.calls[-1]
+    assert (name, outcome) == ("complete", "accepted")
+    assert note.startswith("note\n") and "窗口负责人同意容缺" in note and "材料2、材料3" in note
+    assert any("completion override" in r.getMessage() and "A023" in r.getMessage()
+               and "窗口负责人同意容缺" in r.getMessage() for r in caplog.records)
+
+
+def test_complete_with_every_required_material_in_hand_is_not_held() -> None:
+    p, view, _r, desk, _ = make()
+    matter, case = _guarded_case()
+    case.materials = [NS(item_id=i, status=s, note="") for i, s in
+                      (("1", "received"), ("2", "e_licence"), ("3", "accepted_pending"))]
+    p.s.matter_cache["M1"] = matter
+    p.on_desk_changed(DeskChanged("serving", ticket("A023", state="serving", matter_code="M1"), case))
+    p.trigger("complete")
+    assert [kw for n, kw in view.kw_calls if n == "ask_complete"][-1]["missing"] == []
+    view.pending["ask_complete"](CompleteChoice("completed"))
+    assert desk.calls[-1] == ("complete", ("completed", "", ""))
+
+
+def test_too_early_no_show_says_the_recalls_and_seconds_left() -> None:
+    """Issue 16 item 5: the server sends recalls_needed/seconds_left; the desk said neither."""
+    p, view, _r, desk, _ = make()
+    p.on_desk_changed(DeskChanged("calling", ticket("A031"), None))
+
+    def no_show() -> Any:
+        raise IllegalActionError("过早", "too early", code="no_show_too_early",
+                                 details={"recalls_needed": 2, "seconds_left": 95})
+
+    desk.no_show = no_show  # type: ignore[attr-defined]
+    p.trigger("no_show")
+    text, kind = view.last("show_notice")
+    assert kind == "warn" and "A031" in text and "2" in text and "95" in text
+
+
+def test_paused_panel_says_why_how_long_and_f6() -> None:
+    p, view, _r, desk, core = make()
+    desk.window = NS(pause_reason_code="break")
+    p.on_desk_changed(DeskChanged("paused", None, None))
+    title, detail = view.last("show_paused")
+    assert title == "窗口暂停服务：暂时休息"
+    assert detail.startswith("已暂停 0:00") and "按 F6 恢复" in detail
+    p.clock = lambda: NOW + timedelta(minutes=4, seconds=2)
+    p._render_ticket()
+    assert view.last("show_paused")[1].startswith("已暂停 4:02")
+
+
+def test_serving_shows_handling_time_not_waiting_time() -> None:
+    t = ticket(state="serving")
+    t.started_at = NOW - timedelta(minutes=1, seconds=5)
+    assert fmt.ticket_card(t, None, NOW).waited == "已办理 1:05"
+    t2 = ticket(state="called")
+    t2.started_at = None
+    assert fmt.ticket_card(t2, None, NOW).waited == "已等候 3:07"
+
+
+def test_f5_asks_for_a_reason_before_suspending() -> None:
+    """Old code: F5 suspended at once (clerks press F5 by habit to refresh)."""
+    p, view, _r, desk, _ = make()
+    p.on_desk_changed(DeskChanged("serving", ticket(state="serving"), None))
+    desk.suspend = lambda note="": desk._do("suspend", note)  # type: ignore[attr-defined]
+    p.trigger("suspend")
+    assert not [c for c in desk.calls if c[0] == "suspend"]
+    view.pending["ask_suspend"]("回去取身份证")
+    assert desk.calls[-1] == ("suspend", ("回去取身份证",))
+
+
+def _with_pad(state: str) -> tuple[DeskPresenter, View, Desk, list[Any]]:
+    p, view, _r, desk, _core = make()
+    asked: list[Any] = []
+    p.pad = NS(state=state, can_evaluate=lambda case: case is not None, evaluate=asked.append,  # type: ignore[assignment]
+               status=lambda: ("评价器：" + state, state == "connected"))
+    done = NS(ticket=ticket("A023", state="done"), case=NS(id=5, case_no="C-5", matter_code=None, materials=[]))
+
+    def complete(outcome: str, note: str = "", reason: str = "") -> Any:
+        desk._do("complete", outcome, note, reason)
+        desk.state, desk.ticket = "idle", None
+        return done
+
+    desk.complete = complete  # type: ignore[method-assign]
+    desk.last_result = None  # type: ignore[attr-defined]
+    p.on_desk_changed(DeskChanged("serving", ticket("A023", state="serving"), NS(id=5, case_no="C-5", matter_code=None, materials=[])))
+    return p, view, desk, asked
+
+
+def test_with_the_pad_offline_f10_is_off_and_says_what_happens_instead() -> None:
+    """Issue 16 item 4: with no pad, F10 and the request at completion said '评价进行中' for 60 s."""
+    p, view, desk, asked = _with_pad("offline")
+    assert p.enabled()["evaluate"] is False
+    p.trigger("evaluate")
+    text, kind = view.last("show_notice")
+    assert kind == "warn" and text.startswith("A023：评价器未连接") and "稍后" in text
+    assert asked == []
+    p.trigger("complete")
+    view.pending["ask_complete"](CompleteChoice("completed"))
+    text, _kind = view.last("show_notice")
+    assert "A023 办结完成" in text and "评价器未连接" in text and "评价进行中" not in text
+    assert asked == []
+
+
+def test_a_late_rating_message_never_overwrites_a_later_confirmation() -> None:
+    p, view, desk, asked = _with_pad("connected")
+    assert p.enabled()["evaluate"] is True
+    p.trigger("complete")
+    view.pending["ask_complete"](CompleteChoice("completed"))
+    assert [c.id for c in asked] == [5]
+    p.pad_notice(lambda: "评价进行中", "info")
+    text = view.last("show_notice")[0]
+    assert text.startswith("A023 办结完成") and "A023：评价进行中" in text
+    # The clerk calls the next citizen; the rating of A023 arrives afterwards.
+    p.trigger("call_next")
+    calling = view.last("show_notice")[0]
+    assert "A001" in calling
+    p.pad_notice(lambda: "已收到评价，谢谢", "info")
+    text = view.last("show_notice")[0]
+    assert text.startswith(calling) and text.endswith("A023：已收到评价，谢谢")
+
+
+def test_transfer_confirmation_names_the_ticket_and_where_it_went() -> None:
+    p, view, _r, desk, _ = make()
+    p.on_desk_changed(DeskChanged("calling", ticket("A023"), None))
+    desk.state = "calling"
+    desk.transfer = lambda **kw: desk._do("transfer", kw)  # type: ignore[attr-defined]
+    p.trigger("transfer")
+    from ui.presenters.desk import TransferChoice
+
+    view.pending["ask_transfer"](TransferChoice(to_window_no=2))
+    assert view.last("show_notice")[0] == "A023 已转移至 2号窗口"

@@ -189,9 +189,10 @@ def test_scripted_session_runs_no_io_on_the_tk_thread(desk_app_factory: Any, fre
     key_in(tree, "Key-1")
     pump_until(app.root, lambda: tree.exists(first) and tree.item(first, "values")[2] == "已收取",
                what="marked received")
-    # Complete.
+    # Complete (a required material is still unchecked: the completion guard wants a reason).
     press(app, "F9")
     d = dialog(app)
+    d.override_entry.insert(0, "负责人同意")
     key_in(d.listbox, "Return")
     pump_until(app.root, lambda: desk_state(app) == "idle" and app.desk.s.busy is None,
                what="idle after completion")

@@ -45,6 +45,23 @@ UPDATE_NOTE_ZH = "新版本已下载，将在下班签退后安装"
 UPDATE_NOTE_EN = "Update downloaded; installs after sign-out"
 
 
+MIN_W, MIN_H = 1200, 640
+
+
+def maximise(root: tk.Tk) -> None:
+    """Fill the screen: the window manager's maximise where there is one, else the screen size
+    (kiosk PCs and Xvfb run without a window manager, where "zoomed" does nothing)."""
+    w, h = root.winfo_screenwidth(), root.winfo_screenheight()
+    root.geometry(f"{max(w, MIN_W)}x{max(h, MIN_H)}+0+0")
+    try:
+        if root.tk.call("tk", "windowingsystem") == "win32":
+            root.state("zoomed")
+        else:
+            root.attributes("-zoomed", True)
+    except tk.TclError:
+        pass  # no such attribute on this platform: the geometry above stands
+
+
 class DeskApp:
     """One desk window. Create, optionally ``sign_in``, then ``mainloop()`` (or pump in tests)."""
 
@@ -55,8 +72,10 @@ class DeskApp:
         # The core comes built (counter_desk.wiring): its I/O ran before this window existed.
         self.core = core
         self.root = ctk.CTk()
-        self.root.geometry("1440x900")
-        self.root.minsize(1280, 760)
+        # Hall PCs are often 1366x768 with a taskbar (~728 px usable): start maximised and let
+        # the layout reflow down to 1280x720 (issue 16 item 1).
+        self.root.minsize(MIN_W, MIN_H)
+        maximise(self.root)
         self._retitle()
         self._unsub_lang = i18n.on_change(lambda _l: self._retitle())
         self.runner = TaskRunner(self.root, default_error=self._unexpected)
@@ -293,7 +312,7 @@ class DeskApp:
 
     def _attach_pad(self, view: DeskView, presenter: DeskPresenter) -> None:
         pad = PadPresenter(self.runner, self.pad_service, on_change=presenter.pad_changed,
-                           notice=presenter.notice, error_text=error_text)
+                           notice=presenter.pad_notice, error_text=error_text)
         presenter.pad, self.pad = pad, pad
         d = self.dispatcher
         d.bind_to_widget(view, ev.PadStateChanged, pad.on_pad_state)

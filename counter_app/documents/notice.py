@@ -65,7 +65,7 @@ def missing_items(matter: Any, case: Any) -> list[MissingItem]:
     for item in getattr(matter, "checklist", ()) or ():
         if item.requirement != "required":
             continue
-        if statuses.get(item.id, "") in ("", "missing"):
+        if statuses.get(item.id, "") in ("", "unchecked", "missing"):
             out.append(MissingItem(item.name_zh, item.notes_zh, int(item.copies),
                                    bool(item.original_required), item.requirement, item.id))
     return out

@@ -217,6 +217,30 @@ ZH = {
     "Last seen by the hall server: {t}": "大厅服务器最近一次收到其请求：{t}",
     "not yet": "尚无",
     "signed: {p}": "签名评价：{p}",
+
+    # Issue 16 (the desk: a clerk's whole day).
+    "{number}: {n} required material(s) missing or unchecked. Give the correction notice, or a reason to go on anyway.": "{number}：{n} 项必交材料缺少或未核对。请出具补正告知，或填写继续办理的理由。",
+    "{n} required material(s) missing or not checked: {names}": "{n} 项必交材料缺少或未核对：{names}",
+    "Correction notice instead": "改为补正告知",
+    "Print the one-time notice…": "打印一次性告知书…",
+    "Or the reason to complete/accept anyway (logged):": "或填写仍要办结/受理的理由（将记录在案）：",
+    "Required materials are missing: choose the correction notice, or give the reason to go on anyway.": "必交材料未齐：请改为补正告知，或填写仍要办理的理由。",
+    "Handling {time}": "已办理 {time}",
+    "Window paused: {reason}": "窗口暂停服务：{reason}",
+    "Paused for {time} · press F6 to resume": "已暂停 {time} · 按 F6 恢复",
+    "{number} marked as no-show": "{number} 已过号",
+    "{number}: too early for no-show. Recall {recalls} more time(s), or wait {seconds} s more.": "{number}：还不能过号。请再重呼 {recalls} 次，或再等 {seconds} 秒。",
+    "Suspend the ticket": "挂起号票",
+    "What is the citizen fetching? (needed)": "群众回去取什么材料？（必填）",
+    "Say why the ticket is suspended (e.g. fetching the ID card).": "请填写挂起原因（例如：回去取身份证）。",
+    "{number} recalled": "{number} 已重呼",
+    "{number}: service started": "{number} 开始办理",
+    "{number} suspended: the citizen can come back to any window of this category": "{number} 已挂起：群众取回材料后可到同类窗口直接办理",
+    "{number} transferred to {target}": "{number} 已转移至 {target}",
+    "{number}: service finished": "{number} 办结完成",
+    "{number}: matter set": "{number} 事项已设置",
+    "{number}: {text}": "{number}：{text}",
+    "The rating pad is not connected: no rating is asked now. The citizen can rate later with the code on the ticket slip.": "评价器未连接，现在不会请群众评价；群众可稍后凭号票上的评价码评价。",
 }
 EN_OVERRIDES = {"Switch language": "中文"}
 

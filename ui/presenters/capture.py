@@ -49,7 +49,7 @@ LABELS: dict[str, str] = {
     "flatbed": N_("Flatbed"), "adf": N_("Feeder (ADF)"),
     "e_licence": N_("E-licence"), "accepted_pending": N_("Accept, to follow"),
     "not_applicable": N_("Not applicable"), "received": N_("Received"),
-    "missing": N_("Missing"), "": N_("Not checked"),
+    "missing": N_("Missing"), "": N_("Not checked"), "unchecked": N_("Not checked"),
     "required": N_("Required"), "optional": N_("Optional"),
     "queued": N_("Queued"), "uploading": N_("Uploading"),
     "confirmed": N_("Uploaded ✓"), "failed": N_("Upload failed"),
@@ -131,7 +131,8 @@ class CapturePresenter:
             if not n and slot is not None and slot.pdf_pages:
                 pages = f"PDF·{slot.pdf_pages}"
             out.append(SlotRow(item.id, name, label(item.requirement), label(status), pages, upload,
-                               item.requirement == "required" and status in ("", "missing") and n == 0))
+                               item.requirement == "required" and status in ("", "unchecked", "missing")
+                               and n == 0))
         return out
 
     def render(self) -> None:

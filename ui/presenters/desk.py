@@ -26,6 +26,7 @@ from api_client.models import (
     Ticket,
 )
 from counter_app.core import CounterCore
+from counter_app.documents.notice import MissingItem, missing_items
 from counter_app.errors import CounterError
 from counter_app.events import (
     CatalogSynced,
@@ -42,6 +43,7 @@ from counter_app.events import (
 )
 from ui.i18n import N_, _, language
 from ui.presenters import format as fmt
+from ui.presenters.pad import GOOD_STATES
 
 if TYPE_CHECKING:
     from ui.presenters.pad import PadPresenter
@@ -92,11 +94,27 @@ class TransferChoice:
     priority: str | None = None  # None: keep the ticket's priority
 
 
+# Outcomes that say "the file is complete": guarded when required materials are not in hand.
+GUARDED_OUTCOMES = frozenset({"completed", "accepted"})
+
+
+@dataclass(frozen=True)
+class CompleteChoice:
+    """What the completion dialog returns. ``override`` is the clerk's reason for completing or
+    accepting although required materials are missing or unchecked (empty: no override)."""
+
+    outcome: str
+    note: str = ""
+    reason: str = ""
+    override: str = ""
+
+
 class DeskView(Protocol):
     def show_ticket(self, card: fmt.TicketCard | None, desk_state: str) -> None: ...
     def show_actions(self, enabled: dict[str, bool], busy: str | None, pause_label: str) -> None: ...
     def show_queue(self, rows: list[fmt.QueueRow], summary: str) -> None: ...
     def show_checklist(self, title: str, rows: list[fmt.ChecklistRow]) -> None: ...
+    def focus_checklist(self) -> None: ...
     def show_figures(self, figures: fmt.Figures) -> None: ...
     def show_status(self, connection: str, outbox: str, pad: str, scanner: str, online: bool) -> None: ...
     def show_banner(self, text: str | None) -> None: ...
@@ -105,9 +123,11 @@ class DeskView(Protocol):
     def ask_transfer(self, windows: list[tuple[int, str]], categories: list[tuple[str, str]],
                      on_done: Callable[[TransferChoice], None]) -> None: ...
     def ask_pause(self, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None: ...
-    def ask_complete(self, outcomes: list[tuple[str, str]],
-                     on_done: Callable[[str, str, str], None]) -> None: ...
+    def ask_complete(self, outcomes: list[tuple[str, str]], on_done: Callable[[CompleteChoice], None],
+                     missing: list[str]) -> None: ...
     def ask_matter(self, on_done: Callable[[str], None]) -> None: ...
+    def ask_suspend(self, on_done: Callable[[str], None]) -> None: ...
+    def show_paused(self, title: str, detail: str) -> None: ...
     def ask_unlock(self) -> None: ...
     def show_locked(self, locked: bool, message: str = "") -> None: ...
 
@@ -153,13 +173,49 @@ class DeskPresenter:
         # Number of a ticket another window took during our named call (see on_ticket_taken).
         self._taken: str | None = None
         self._notice: tuple[Callable[[], str], str] | None = None
+        # The last confirmation of a desk action (and its number in the sequence of messages),
+        # and from which number on an action counts as later than the rating request, for
+        # which ticket: see pad_notice.
+        self._seq = 0
+        self._action_notice: tuple[Callable[[], str], str] | None = None
+        self._action_notice_seq = 0
+        self._rating_seq = 1
+        self._rating_number = ""
+        # When this desk saw the window paused (the server does not send it): the paused panel's clock.
+        self._paused_since: datetime | None = None
         # The evaluator pad (ui.presenters.pad.PadPresenter), when one is configured.
         self.pad: PadPresenter | None = None
 
     def notice(self, text: Callable[[], str], kind: str = "info") -> None:
         """Show a message; ``text`` is re-evaluated after a language switch."""
+        self._seq += 1
+        self._action_notice, self._action_notice_seq = (text, kind), self._seq
+        self._show(text, kind)
+
+    def _show(self, text: Callable[[], str], kind: str) -> None:
         self._notice = (text, kind)
         self.view.show_notice(text(), kind)
+
+    def pad_notice(self, text: Callable[[], str], kind: str = "info") -> None:
+        """A message from the pad (rating asked, received, not given). It names the ticket it is
+        about, and if the clerk has confirmed an action since the rating was asked, it is added
+        after that confirmation instead of replacing it (issue 16 item 4)."""
+        number = self._rating_number
+
+        def said() -> str:
+            return _("{number}: {text}").format(number=number, text=text()) if number else text()
+
+        base = self._action_notice
+        if base is not None and self._action_notice_seq >= self._rating_seq:
+            base_text, base_kind = base
+            self._show(lambda: base_text() + "  ·  " + said(),
+                       "error" if "error" in (kind, base_kind) else base_kind)
+        else:
+            self._show(said, kind)
+
+    def pad_connected(self) -> bool:
+        """A pad is configured and reachable now (paired / connected)."""
+        return self.pad is not None and self.pad.state in GOOD_STATES
 
     # -- rendering ------------------------------------------------------------------------------
     def render(self) -> None:
@@ -191,7 +247,9 @@ class DeskPresenter:
             out[action] = ok
         # Evaluate: a pad is configured, there is a case to rate, and no rating is open (the
         # desk's own rating controls stay locked while the citizen rates).
-        out["evaluate"] = bool(self.pad is not None and self.pad.can_evaluate(self.rating_case())
+        # With the pad offline F10 is off (pressing it says why and what happens instead).
+        out["evaluate"] = bool(self.pad is not None and self.pad_connected()
+                               and self.pad.can_evaluate(self.rating_case())
                                and self.s.busy is None and not self.s.locked)
         return out
 
@@ -263,14 +321,33 @@ class DeskPresenter:
                 or (ticket.matter_code if ticket is not None else None))
 
     def _render_ticket(self) -> None:
+        if self.s.state == "paused":
+            self._paused_since = self._paused_since or self.clock()
+        else:
+            self._paused_since = None
         if self.s.ticket is None:
             self.view.show_ticket(None, self.s.state)
+            if self.s.state == "paused":
+                self._render_paused()
             return
         rules = self._rules()
         card = fmt.ticket_card(self.s.ticket, self._matter(self._matter_code()), self.clock(),
                                rules.recall_limit if rules is not None else None,
                                self._category(self.s.ticket.category))
         self.view.show_ticket(card, self.s.state)
+
+    def _render_paused(self) -> None:
+        """While paused: why, since when, and how to resume (issue 16 item 5)."""
+        window = self.core.desk.window
+        code = window.pause_reason_code if window is not None else None
+        hall = self.core.hall
+        reason = next((fmt.name(r) for r in (hall.pause_reasons if hall is not None else ())
+                       if r.code == code), code or "")
+        since = self._paused_since or self.clock()
+        elapsed = fmt.duration((self.clock() - since).total_seconds())
+        self.view.show_paused(_("Window paused: {reason}").format(reason=reason) if reason
+                              else _("Window paused"),
+                              _("Paused for {time} · press F6 to resume").format(time=elapsed))
 
     def _render_actions(self) -> None:
         pause_label = _("Resume") if self.s.state == "paused" else _("Pause")
@@ -370,6 +447,8 @@ class DeskPresenter:
     def trigger(self, action: str) -> None:
         """A button or hotkey. Ignored when not enabled (a double press never acts twice)."""
         if not self.enabled().get(action, False):
+            if action == "evaluate" and self.pad is not None and not self.pad_connected():
+                self._pad_offline_notice(self._case_number())
             return
         self._handlers()[action]()
 
@@ -382,7 +461,12 @@ class DeskPresenter:
                 "evaluate": self.on_evaluate, "lock": self.on_lock}
 
     def _desk_call(self, action: str, op: Callable[[], T], done: str | None = None,
-                   refresh_stats: bool = False, then: Callable[[T], None] | None = None) -> None:
+                   refresh_stats: bool = False, then: Callable[[T], None] | None = None,
+                   args: dict[str, str] | None = None) -> None:
+        # Confirmations name their ticket ("A023 已转移至 2号窗口"): a late message about another
+        # ticket can then never be mistaken for this one (issue 16 item 4).
+        ticket = self.s.ticket
+        fields = {"number": str(ticket.number) if ticket is not None else "", **(args or {})}
         self.s.busy = action
         self._render_actions()
 
@@ -390,7 +474,7 @@ class DeskPresenter:
             self.s.busy = None
             self._sync_from_desk()
             if done:
-                self.notice(lambda: _(done), "info")
+                self.notice(lambda: _(done).format(**fields), "info")
             if refresh_stats:
                 self.refresh_stats()
             if then is not None:
@@ -437,17 +521,48 @@ class DeskPresenter:
         self.runner.run(op, ok, fail)
 
     def on_recall(self) -> None:
-        self._desk_call("recall", self.core.desk.recall, N_("Recalled"))
+        self._desk_call("recall", self.core.desk.recall, N_("{number} recalled"))
 
     def on_no_show(self) -> None:
-        self._desk_call("no_show", self.core.desk.no_show, N_("Marked as no-show"), refresh_stats=True)
+        ticket = self.s.ticket
+        number = str(ticket.number) if ticket is not None else ""
+        self.s.busy = "no_show"
+        self._render_actions()
+
+        def ok(_t: Ticket) -> None:
+            self.s.busy = None
+            self._sync_from_desk()
+            self.notice(lambda: _("{number} marked as no-show").format(number=number), "info")
+            self.refresh_stats()
+
+        def fail(exc: BaseException) -> None:
+            self.s.busy = None
+            self._sync_from_desk()
+            details = exc.details if isinstance(exc, CounterError) else {}
+            if isinstance(exc, CounterError) and exc.code == "no_show_too_early" and details:
+                # The server says how far off the rule is: say it (docs/desk.md promises it).
+                recalls, seconds = details.get("recalls_needed", 0), details.get("seconds_left", 0)
+                self.notice(lambda: _("{number}: too early for no-show. Recall {recalls} more "
+                                      "time(s), or wait {seconds} s more.").format(
+                    number=number, recalls=recalls, seconds=seconds), "warn")
+                return
+            self.notice(lambda: error_text(exc), "error")
+
+        self.runner.run(self.core.desk.no_show, ok, fail)
 
     def on_start(self) -> None:
-        self._desk_call("start", self.core.desk.start, N_("Service started"))
+        # Keyboard-first: the next thing the clerk does is check materials (F8 first if no matter).
+        self._desk_call("start", self.core.desk.start, N_("{number}: service started"),
+                        then=lambda _c: self.view.focus_checklist())
 
     def on_suspend(self) -> None:
-        self._desk_call("suspend", lambda: self.core.desk.suspend(""),
-                        N_("Suspended: the citizen can come back to any window of this category"))
+        # Asks first: clerks press F5 by habit to refresh, and the note tells the next window why.
+        def done(note: str) -> None:
+            self._desk_call("suspend", lambda: self.core.desk.suspend(note),
+                            N_("{number} suspended: the citizen can come back to any window of "
+                               "this category"))
+
+        self.view.ask_suspend(done)
 
     def on_resume_ticket(self, ticket_id: int) -> None:
         """Enter, double click or the button on a row of the waiting list: a suspended ticket is
@@ -506,7 +621,9 @@ class DeskPresenter:
         def done(choice: TransferChoice) -> None:
             self._desk_call("transfer", lambda: self.core.desk.transfer(
                 to_window_no=choice.to_window_no, to_category=choice.to_category,
-                priority=choice.priority), N_("Transferred"))
+                priority=choice.priority), N_("{number} transferred to {target}"),
+                args={"target": dict(windows).get(choice.to_window_no or -1)
+                      or dict(categories).get(choice.to_category or "", choice.to_category or "")})
 
         self.view.ask_transfer(windows, categories, done)
 
@@ -522,29 +639,85 @@ class DeskPresenter:
 
         self.view.ask_pause(reasons, done)
 
+    def missing_required(self) -> list[MissingItem]:
+        """Required materials of the current case not received (missing or still unchecked).
+
+        Empty when the matter is not known yet (no checklist to hold the case against)."""
+        matter = self.current_matter()
+        if matter is None or self.s.case is None:
+            return []
+        return missing_items(matter, self.s.case)
+
     def on_complete(self) -> None:
         outcomes = [(o, _(fmt.OUTCOME_LABELS[o])) for o in fmt.OUTCOMES]
+        matter = self.current_matter()
+        by_id = {i.id: fmt.name(i) for i in (matter.checklist if matter is not None else ())}
+        missing = self.missing_required()
+        names = [by_id.get(m.item_id, m.name) for m in missing]
+        ticket = self.s.ticket
+        number = str(ticket.number) if ticket is not None else ""
+        case_no = self.s.case.case_no if self.s.case is not None else ""
 
-        def done(outcome: str, note: str, reason: str) -> None:
-            self._desk_call("complete", lambda: self.core.desk.complete(outcome, note=note, reason=reason),
-                            N_("Service finished"), refresh_stats=True, then=self._ask_pad)
+        def done(choice: CompleteChoice) -> None:
+            note = choice.note
+            override = choice.override.strip()
+            if missing and choice.outcome in GUARDED_OUTCOMES:
+                # The guard holds here too, not only in the dialog: no view may skip it.
+                if not override:
+                    self.notice(lambda: _("{number}: {n} required material(s) missing or unchecked. "
+                                          "Give the correction notice, or a reason to go on anyway.")
+                                .format(number=number, n=len(missing)), "warn")
+                    return
+                # The record keeps the override with the case (the API's note field) and IT's
+                # log has it: who went on with what missing, and why.
+                zh_names = "、".join(m.name for m in missing)
+                note = (note + "\n" if note else "") + f"缺件放行理由 / override: {override}（缺：{zh_names}）"
+                log.warning("completion override: ticket %s case %s outcome %s with %d required "
+                            "material(s) missing or unchecked (%s); reason: %s", number, case_no,
+                            choice.outcome, len(missing), ", ".join(m.item_id for m in missing), override)
+            self._desk_call("complete", lambda: self.core.desk.complete(choice.outcome, note=note,
+                                                                        reason=choice.reason),
+                            N_("{number}: service finished"), refresh_stats=True, then=self._ask_pad)
 
-        self.view.ask_complete(outcomes, done)
+        self.view.ask_complete(outcomes, done, missing=names)
 
     def on_change_matter(self) -> None:
         def done(code: str) -> None:
-            self._desk_call("change_matter", lambda: self.core.desk.set_matter(code), N_("Matter set"))
+            self._desk_call("change_matter", lambda: self.core.desk.set_matter(code), N_("{number}: matter set"),
+                            then=lambda _c: self.view.focus_checklist())
 
         self.view.ask_matter(done)
 
+    def _case_number(self) -> str:
+        """The ticket number of the case F10 would rate (the current or the last completed)."""
+        if self.s.ticket is not None:
+            return str(self.s.ticket.number)
+        last = self.core.desk.last_result
+        return str(last.ticket.number) if last is not None else ""
+
+    def _pad_offline_notice(self, number: str) -> None:
+        """Say plainly that no pad will ask, and what the citizen can do instead."""
+        self._rating_number, self._rating_seq = number, self._seq
+        self.pad_notice(lambda: _("The rating pad is not connected: no rating is asked now. The "
+                                  "citizen can rate later with the code on the ticket slip."), "warn")
+
     def on_evaluate(self) -> None:
         if self.pad is not None:
+            # Only messages after this press are later actions (see pad_notice).
+            self._rating_number, self._rating_seq = self._case_number(), self._seq + 1
             self.pad.evaluate(self.rating_case())
 
     def _ask_pad(self, result: ServiceResult) -> None:
         # Right after completing, the pad invites the citizen to rate (F10 asks again if needed).
-        if self.pad is not None:
-            self.pad.evaluate(result.case)
+        if self.pad is None:
+            return
+        number = str(result.ticket.number)
+        if not self.pad_connected():
+            self._pad_offline_notice(number)
+            return
+        # The completion confirmation stays; the pad's messages are added after it.
+        self._rating_number, self._rating_seq = number, self._seq
+        self.pad.evaluate(result.case)
 
     def pad_changed(self) -> None:
         """The pad's state or an open rating changed: redraw the buttons and the status bar."""

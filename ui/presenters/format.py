@@ -27,6 +27,7 @@ MATERIAL_LABELS = {
     "missing": N_("Missing"),
     "not_applicable": N_("Not applicable"),
     "": N_("Not checked"),
+    "unchecked": N_("Not checked"),  # the server's start state (issue 16)
 }
 REQUIREMENT_LABELS = {
     "required": N_("Required"),
@@ -120,6 +121,10 @@ def ticket_card(ticket: Ticket, matter: Matter | None, now: datetime | None = No
     it), so the clerk knows what kind of business to expect before pressing F8.
     """
     waited = since(ticket.queued_at, now)
+    # In service the clock that matters is the handling time, not the wait (issue 16 item 5).
+    serving = ticket.state == "serving" and ticket.started_at is not None
+    clock_text = (_("Handling {time}").format(time=duration(since(ticket.started_at, now))) if serving
+                  else _("Waited {time}").format(time=duration(waited)))
     recalls = ticket.recalls or 0
     limit = f" / {recall_limit}" if recall_limit else ""
     if matter is not None:
@@ -136,7 +141,7 @@ def ticket_card(ticket: Ticket, matter: Matter | None, now: datetime | None = No
         matter=matter_text,
         priority=priority,
         priority_label=_(PRIORITY_LABELS[priority]) if priority in BADGE_PRIORITIES else "",
-        waited=_("Waited {time}").format(time=duration(waited)),
+        waited=clock_text,
         recalls=_("Recalled {n}{limit} times").format(n=recalls, limit=limit),
         state=_(STATE_LABELS[ticket.state]) if ticket.state in STATE_LABELS else "",
     )
@@ -182,7 +187,7 @@ class ChecklistRow:
     status: str
     status_label: str
     note: str
-    alarm: bool  # required and missing (or not yet checked): shown in colour AND words
+    alarm: bool  # required and marked missing: shown in colour AND words
     e_licence: bool
 
 
@@ -196,10 +201,12 @@ def checklist_rows(matter: Matter | None, case: Case | None) -> list[ChecklistRo
         st = statuses.get(item.id)
         status = st.status if st is not None else ""
         req = item.requirement
-        alarm = req == "required" and status in ("", "missing")
+        # Every material starts 未核对 (neutral) until the clerk marks it: red is kept for a
+        # required item actually marked missing, so it stands out (issue 16 item 3).
+        alarm = req == "required" and status == "missing"
         label = _(MATERIAL_LABELS.get(status, status))
         if alarm:
-            label = _("REQUIRED, MISSING") if status == "missing" else _("REQUIRED, not checked")
+            label = _("REQUIRED, MISSING")
         rows.append(ChecklistRow(
             item_id=item.id, name=name(item), requirement=req,
             requirement_label=_(REQUIREMENT_LABELS.get(req, req)), status=status,

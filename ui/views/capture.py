@@ -44,12 +44,14 @@ class CaptureWindow(Toplevel):
     def __init__(self, master: tk.Misc) -> None:
         super().__init__(master)
         self.presenter: CapturePresenter | None = None
-        self.geometry("1320x820")
-        self.minsize(1100, 700)
+        # Fits the screen (1366x768 with a taskbar is common), never bigger than it.
+        sw, sh = self.winfo_screenwidth(), self.winfo_screenheight()
+        self.geometry(f"{min(1320, sw)}x{min(820, sh - 40)}+0+0")
+        self.minsize(min(1100, sw), min(600, sh - 40))
         self.transient(master.winfo_toplevel())
         self.grid_columnconfigure(0, weight=9, uniform="c")
         self.grid_columnconfigure(1, weight=11, uniform="c")
-        self.grid_rowconfigure(1, weight=1)
+        self.grid_rowconfigure(2, weight=1)
         self._images: list[ctk.CTkImage] = []
         self._thumb_frames: list[ctk.CTkFrame] = []
         self.closed = False
@@ -59,7 +61,7 @@ class CaptureWindow(Toplevel):
 
         # Left: slots.
         left = ctk.CTkFrame(self)
-        left.grid(row=1, column=0, sticky="nsew", padx=(12, 6), pady=6)
+        left.grid(row=2, column=0, sticky="nsew", padx=(12, 6), pady=6)
         left.grid_columnconfigure(0, weight=1)
         left.grid_rowconfigure(0, weight=1)
         self.tree = ttk.Treeview(left, columns=COLUMNS, show="headings", selectmode="browse",
@@ -74,7 +76,7 @@ class CaptureWindow(Toplevel):
 
         # Right: controls, pages, actions.
         right = ctk.CTkFrame(self)
-        right.grid(row=1, column=1, sticky="nsew", padx=(6, 12), pady=6)
+        right.grid(row=2, column=1, sticky="nsew", padx=(6, 12), pady=6)
         right.grid_columnconfigure(0, weight=1)
         right.grid_rowconfigure(2, weight=1)
 
@@ -156,7 +158,8 @@ class CaptureWindow(Toplevel):
 
         self.message_label = ctk.CTkLabel(self, font=style.font(16), anchor="w", text="",
                                           corner_radius=8, height=34)
-        self.message_label.grid(row=2, column=0, columnspan=2, sticky="ew", padx=12, pady=(0, 10))
+        # At the top, under the title: a message at the bottom was off screen at 1366x768.
+        self.message_label.grid(row=1, column=0, columnspan=2, sticky="ew", padx=12, pady=(0, 4))
         self.protocol("WM_DELETE_WINDOW", self.close)
         self.bind("<Escape>", lambda _e: self.close())
         self.yes_no: ctk.CTkToplevel | None = None

@@ -18,10 +18,16 @@ from api_client.models import Matter
 from ui import style
 from ui.i18n import N_, _
 from ui.presenters import format as fmt
-from ui.presenters.desk import ACTIONS, TransferChoice
+from ui.presenters.desk import ACTIONS, CompleteChoice, TransferChoice
 from ui.views.checklist import ChecklistPanel
 from ui.views.common import Relabel, action_button, set_enabled
-from ui.views.dialogs import CompleteDialog, MatterDialog, PauseDialog, TransferDialog
+from ui.views.dialogs import (
+    CompleteDialog,
+    MatterDialog,
+    PauseDialog,
+    SuspendDialog,
+    TransferDialog,
+)
 from ui.views.figures import FiguresPanel
 from ui.views.queue_list import QueueList
 from ui.views.statusbar import Banner, StatusBar
@@ -32,7 +38,8 @@ ACTION_LABELS = {
     "start": N_("Start service"), "change_matter": N_("Set matter"),
     "complete": N_("Complete"), "evaluate": N_("Evaluate"), "lock": N_("Lock"),
 }
-ACTION_KIND = {"call_next": "ok", "no_show": "danger", "complete": "ok", "pause": "secondary",
+# 过号 is an everyday action, not an alarm: no bright red (issue 16 item 3).
+ACTION_KIND = {"call_next": "ok", "no_show": "secondary", "complete": "ok", "pause": "secondary",
                "lock": "secondary", "evaluate": "secondary", "suspend": "secondary"}
 NOTICE_MS = 10000
 
@@ -88,6 +95,7 @@ class DeskView(ctk.CTkFrame):
         super().__init__(master, corner_radius=0, fg_color="transparent")
         self._on_action = on_action
         self._search = search
+        self._on_capture = on_capture
         self.capture_button: ctk.CTkButton | None = None  # made below when capture is wired
         self.labels = Relabel(self, self._relabel)
         self.grid_columnconfigure(0, weight=3, uniform="cols")
@@ -236,6 +244,10 @@ class DeskView(ctk.CTkFrame):
     def show_checklist(self, title: str, rows: list[fmt.ChecklistRow]) -> None:
         self.checklist.show(_("Materials") + " · " + title, rows)
 
+    def focus_checklist(self) -> None:
+        """After F7/F8 the keys 1-5 go to the checklist without a mouse click."""
+        self.checklist.focus_rows()
+
     def show_figures(self, figures: fmt.Figures) -> None:
         self.figures.show(figures)
 
@@ -287,12 +299,22 @@ class DeskView(ctk.CTkFrame):
                      on_done: Callable[[TransferChoice], None]) -> None:
         self._open(TransferDialog(self, windows, categories, on_done))
 
+    def ask_suspend(self, on_done: Callable[[str], None]) -> None:
+        self._open(SuspendDialog(self, on_done))
+
+    def show_paused(self, title: str, detail: str) -> None:
+        self.number_label.configure(text="")  # no glyph: the hall PC fonts may lack ⏸
+        self.matter_label.configure(text=title)
+        self.detail_label.configure(text=detail)
+
     def ask_pause(self, reasons: list[tuple[str, str]], on_done: Callable[[str], None]) -> None:
         self._open(PauseDialog(self, reasons, on_done))
 
-    def ask_complete(self, outcomes: list[tuple[str, str]],
-                     on_done: Callable[[str, str, str], None]) -> None:
-        self._open(CompleteDialog(self, outcomes, on_done))
+    def ask_complete(self, outcomes: list[tuple[str, str]], on_done: Callable[[CompleteChoice], None],
+                     missing: list[str]) -> None:
+        notice = self._on_capture
+        self._open(CompleteDialog(self, outcomes, on_done, missing,
+                                  (lambda: notice(None)) if notice is not None else None))
 
     def ask_matter(self, on_done: Callable[[str], None]) -> None:
         def describe(m: Matter) -> str:

@@ -18,7 +18,7 @@ import customtkinter as ctk
 from api_client.models import Matter
 from ui import style
 from ui.i18n import N_, _
-from ui.presenters.desk import TransferChoice
+from ui.presenters.desk import GUARDED_OUTCOMES, CompleteChoice, TransferChoice
 from ui.views.common import Relabel, Toplevel, select_index, selected_indices, themed_listbox
 
 K = TypeVar("K")
@@ -109,16 +109,44 @@ class ListDialog(Dialog, Generic[K]):
         super().__init__(master, title_msgid)
         self._items, self._on_done = items, on_done
         self.caption(caption_msgid)
-        self.listbox = themed_listbox(self.body, height=height)
+        box = ctk.CTkFrame(self.body, fg_color="transparent")
+        box.pack(fill="both", expand=True)
+        self.listbox = themed_listbox(box, height=height)
         self.listbox.configure(width=44)
         for _key, text in items:
             self.listbox.insert("end", text)
-        self.listbox.pack(fill="both", expand=True)
+        # Windows 12-13 and the categories below them scroll into view, with a visible bar.
+        self.scroll = ctk.CTkScrollbar(box, command=self.listbox.yview)
+        self.listbox.configure(yscrollcommand=self.scroll.set)
+        self.scroll.pack(side="right", fill="y")
+        self.listbox.pack(side="left", fill="both", expand=True)
         select_index(self.listbox, 0)
 
     def chosen(self) -> K | None:
         sel = selected_indices(self.listbox)
         return self._items[sel[0]][0] if sel else None
+
+
+class SuspendDialog(Dialog):
+    """F5 asks why (a habit F5 to refresh no longer sends the citizen away); the note goes with
+    the ticket so the next window knows what the citizen is fetching."""
+
+    def __init__(self, master: tk.Misc, on_done: Callable[[str], None]) -> None:
+        super().__init__(master, N_("Suspend the ticket"), N_("Suspend (Enter)"))
+        self._on_done = on_done
+        self.caption(N_("What is the citizen fetching? (needed)"))
+        self.entry = ctk.CTkEntry(self.body, height=44, font=style.font(18), width=520)
+        self.entry.pack(fill="x")
+        self.open(self.entry)
+
+    def confirm(self) -> None:
+        note = self.entry.get().strip()
+        if not note:
+            self.fail(_("Say why the ticket is suspended (e.g. fetching the ID card)."))
+            self.entry.focus_set()
+            return
+        self.close()
+        self._on_done(note)
 
 
 class PauseDialog(ListDialog[str]):
@@ -165,11 +193,27 @@ class TransferDialog(ListDialog[TransferChoice]):
 
 
 class CompleteDialog(ListDialog[str]):
+    """Outcome, reason, note; and the completion guard when required materials are not in hand.
+
+    With ``missing`` required materials (missing or unchecked), completing or accepting is held:
+    the warning at the top names them, offers the correction notice (补正告知: the outcome
+    "told what to add", or the printed one-time notice) and takes a reason to go on anyway,
+    which the presenter logs and records with the case.
+    """
+
     def __init__(self, master: tk.Misc, outcomes: list[tuple[str, str]],
-                 on_done: Callable[[str, str, str], None]) -> None:
+                 on_done: Callable[[CompleteChoice], None], missing: list[str] | None = None,
+                 on_notice: Callable[[], None] | None = None) -> None:
         super().__init__(master, N_("Finish the service"), N_("Outcome"), outcomes,
                          lambda _x: None, height=5)
         self._finish = on_done
+        self._missing = list(missing or [])
+        self._on_notice = on_notice
+        self.override_entry: ctk.CTkEntry | None = None
+        self.notice_button: ctk.CTkButton | None = None
+        self.correction_button: ctk.CTkButton | None = None
+        if self._missing:
+            self._guard_panel()
         self.caption(N_("Reason (needed when rejected)"))
         self.reason_entry = ctk.CTkEntry(self.body, height=40, font=style.font(16), width=480)
         self.reason_entry.pack(fill="x")
@@ -177,6 +221,51 @@ class CompleteDialog(ListDialog[str]):
         self.note_entry = ctk.CTkEntry(self.body, height=40, font=style.font(16), width=480)
         self.note_entry.pack(fill="x")
         self.open(self.listbox)
+
+    def _guard_panel(self) -> None:
+        """The warning, first in the dialog: what is missing and the ways on."""
+        first = self.body.winfo_children()[0]
+        box = ctk.CTkFrame(self.body, fg_color=style.color("warning_bg"), corner_radius=8)
+        box.pack(fill="x", pady=(4, 8), before=first)
+        shown = "、".join(self._missing[:8]) + (" …" if len(self._missing) > 8 else "")
+        self.guard_label = ctk.CTkLabel(box, font=style.font(16, "bold"), anchor="w", justify="left",
+                                        wraplength=560, text_color=style.color("warning"))
+        self.labels.text(self.guard_label, N_("{n} required material(s) missing or not checked: {names}"),
+                         n=len(self._missing), names=shown)
+        self.guard_label.pack(fill="x", padx=12, pady=(8, 4))
+        row = ctk.CTkFrame(box, fg_color="transparent")
+        row.pack(fill="x", padx=12, pady=(0, 6))
+        self.correction_button = ctk.CTkButton(row, height=38, font=style.font(15, "bold"),
+                                               command=self.choose_correction)
+        self.labels.text(self.correction_button, N_("Correction notice instead"))
+        self.correction_button.pack(side="left")
+        if self._on_notice is not None:
+            self.notice_button = ctk.CTkButton(row, height=38, font=style.font(15),
+                                               command=self.print_notice,
+                                               fg_color=style.color("button_secondary"),
+                                               hover_color=style.color("button_secondary_hover"))
+            self.labels.text(self.notice_button, N_("Print the one-time notice…"))
+            self.notice_button.pack(side="left", padx=(8, 0))
+        caption = ctk.CTkLabel(box, font=style.font(15), anchor="w")
+        self.labels.text(caption, N_("Or the reason to complete/accept anyway (logged):"))
+        caption.pack(fill="x", padx=12)
+        self.override_entry = ctk.CTkEntry(box, height=38, font=style.font(15), width=480)
+        self.override_entry.pack(fill="x", padx=12, pady=(0, 10))
+
+    def choose_correction(self) -> None:
+        """Switch the outcome to "told what to add" (补正告知); Enter then confirms it."""
+        keys = [k for k, _label in self._items]
+        if "correction" in keys:
+            select_index(self.listbox, keys.index("correction"))
+        self.error_label.configure(text="")
+        self.listbox.focus_set()
+
+    def print_notice(self) -> None:
+        """Close and open the capture panel, where the one-time notice is printed."""
+        on_notice = self._on_notice
+        self.close()
+        if on_notice is not None:
+            on_notice()
 
     def confirm(self) -> None:
         outcome = self.chosen()
@@ -188,9 +277,16 @@ class CompleteDialog(ListDialog[str]):
             self.fail(_("A rejection needs a reason: the citizen is told why."))
             self.reason_entry.focus_set()
             return
+        override = self.override_entry.get().strip() if self.override_entry is not None else ""
+        if self._missing and outcome in GUARDED_OUTCOMES and not override:
+            self.fail(_("Required materials are missing: choose the correction notice, or give "
+                        "the reason to go on anyway."))
+            if self.override_entry is not None:
+                self.override_entry.focus_set()
+            return
         note = self.note_entry.get().strip()
         self.close()
-        self._finish(outcome, note, reason)
+        self._finish(CompleteChoice(outcome, note, reason, override))
 
 
 class MatterDialog(Dialog):
@@ -207,9 +303,14 @@ class MatterDialog(Dialog):
         self.count_label = ctk.CTkLabel(self.body, text="", font=style.font(14),
                                         text_color=style.color("muted"), anchor="w")
         self.count_label.pack(fill="x")
-        self.listbox = themed_listbox(self.body, height=12)
+        box = ctk.CTkFrame(self.body, fg_color="transparent")
+        box.pack(fill="both", expand=True)
+        self.listbox = themed_listbox(box, height=12)
         self.listbox.configure(width=60)
-        self.listbox.pack(fill="both", expand=True)
+        self.scroll = ctk.CTkScrollbar(box, command=self.listbox.yview)
+        self.listbox.configure(yscrollcommand=self.scroll.set)
+        self.scroll.pack(side="right", fill="y")
+        self.listbox.pack(side="left", fill="both", expand=True)
         self.entry.bind("<KeyRelease>", self._changed)
         self.entry.bind("<Down>", lambda _e: self._move(1))
         self.entry.bind("<Up>", lambda _e: self._move(-1))
