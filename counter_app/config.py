@@ -81,6 +81,13 @@ class Settings:
     pad_screen_geometry: str = "+1280+0"  # where the second-screen pad window goes
     pad_serial_port: str = ""
     pad_serial_baud: int = 9600
+    # The second-generation ID card reader (counter_app/idcard, docs/applicant.md): a serial or
+    # USB-CDC port speaking the GA 467 frames; empty: no reader (the clerk types the details).
+    idcard_port: str = ""
+    idcard_baud: int = 115200
+    # Or a vendor SDK library (SDT_* functions, loaded with ctypes) instead of the serial port;
+    # `idcard_port` is then the SDK's port number (e.g. "1001" for the first USB reader).
+    idcard_sdk: str = ""
     scanner_source: str = "folder"  # "sane" | "folder" | "none"
     scanner_device: str = ""
     scanner_folder: str = ""
@@ -145,6 +152,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "idle_lock_minutes": (0, 24 * 60),
     "pad_listen_port": (1, 65535),
     "pad_serial_baud": (300, 4_000_000),
+    "idcard_baud": (300, 4_000_000),
     "update_check_minutes": (5, 7 * 24 * 60),
 }
 

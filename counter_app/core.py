@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING
 
+from counter_app.applicant_desk import ApplicantDesk
 from counter_app.catalog import Catalog
 from counter_app.config import Settings
 from counter_app.desk import Desk
@@ -74,6 +75,9 @@ class CounterCore:
         self.pad: PadService | None = None
         # Signed updates (issue 7): attached by the wiring; never installs while serving.
         self.updates: UpdateService | None = None
+        # The applicant on the case (issue 17): ID card reader + manual entry, attached by the
+        # wiring. No desk key drives it yet (docs/applicant.md).
+        self.applicants: ApplicantDesk | None = None
 
     def _start_pad(self) -> None:
         if self.pad is None:

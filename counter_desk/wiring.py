@@ -24,12 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from api_client import HallClient
+from counter_app.applicant_desk import ApplicantDesk
 from counter_app.catalog import Catalog
 from counter_app.config import Settings
 from counter_app.core import CounterCore
 from counter_app.credentials import CredentialStore, select_os_backend_if_frozen
 from counter_app.documents.service import DocumentService
 from counter_app.events import EventBus
+from counter_app.idcard.base import IdCardReader
+from counter_app.idcard.sdk import SdkIdCardReader
+from counter_app.idcard.serial_reader import SerialIdCardReader
 from counter_app.outbox import HallSender, Outbox
 from counter_app.pad.base import PadTransport
 from counter_app.pad.serial_box import SerialButtonBox
@@ -118,6 +122,18 @@ def make_updates(core: CounterCore, *, start: bool = True) -> UpdateService | No
     return service
 
 
+def make_applicants(settings: Settings, client: HallClient) -> ApplicantDesk:
+    """The applicant service: the GA 467 reader on `idcard_port` when IT set one (the port is
+    opened at the first read, so a missing reader never stops the desk), else manual entry."""
+    reader: IdCardReader | None = None
+    if settings.idcard_sdk:
+        port = int(settings.idcard_port) if settings.idcard_port.isdigit() else 1001
+        reader = SdkIdCardReader(settings.idcard_sdk, port)
+    elif settings.idcard_port:
+        reader = SerialIdCardReader(settings.idcard_port, baudrate=settings.idcard_baud)
+    return ApplicantDesk(client, reader)
+
+
 def build_core(settings: Settings, *, bus: EventBus | None = None,
                client: HallClient | None = None, credentials: CredentialStore | None = None,
                start_updates: bool = True) -> CounterCore:
@@ -142,6 +158,7 @@ def build_core(settings: Settings, *, bus: EventBus | None = None,
     if transport is not None:
         attach_pad(core, transport)
     core.updates = make_updates(core, start=start_updates)
+    core.applicants = make_applicants(settings, client)
     return core
 
 

@@ -171,6 +171,9 @@ class Cluster:
     nginx: Nginx | None = None
 
     def start(self) -> Cluster:
+        # Every process of one hall signs with the same secret (its 0600 file, never the
+        # database): a host with another secret refuses to start (docs/deploy.md section 7).
+        self.env.setdefault("HALL_SECRET_FILE", str(self.root / "secret.key"))
         old = {k: os.environ.get(k) for k in self.env}
         os.environ.update(self.env)
         try:

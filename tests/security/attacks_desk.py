@@ -33,8 +33,8 @@ def attack_login_over_plain_http(base_url: str, ctx: AttackContext) -> AttackRes
     sends is seen; the desk signs in with the demo staff's real password.
     """
     from counter_app.config import load_settings, with_overrides
-    from counter_app.core import CounterCore
     from counter_app.errors import CounterError
+    from counter_desk.wiring import build_core
 
     proxy = RecordingProxy(base_url, verify=ctx.verify)
     lan_url = f"http://hall-lan.invalid:{_port(base_url)}"
@@ -46,7 +46,7 @@ def attack_login_over_plain_http(base_url: str, ctx: AttackContext) -> AttackRes
             loaded = load_settings(cfg, Path(tmp) / "prefs.toml")
             settings = with_overrides(loaded.settings, data_dir=Path(tmp) / "data",
                                       log_dir=Path(tmp) / "log")
-            core = CounterCore(settings)
+            core = build_core(settings, start_updates=False)
             try:
                 core.session.sign_in(*DEMO_STAFF)
                 outcome = "signed in"
@@ -70,9 +70,9 @@ def attack_password_into_the_desk_log(base_url: str, ctx: AttackContext) -> Atta
     """A failed sign-in at DEBUG, plus the payload logged as a careless debug line would: no part
     of the password (it holds spaces) and no ID number may reach counter-app.log (finding 10)."""
     from counter_app.config import Settings
-    from counter_app.core import CounterCore
     from counter_app.errors import CounterError
     from counter_app.logging_setup import setup_logging
+    from counter_desk.wiring import build_core
 
     password = "correct horse battery staple"
     id_number = "110105 19491231 002X"
@@ -84,10 +84,11 @@ def attack_password_into_the_desk_log(base_url: str, ctx: AttackContext) -> Atta
         log_path = setup_logging(Path(tmp) / "log", level=logging.DEBUG)
         try:
             # Not an https check here: this attack is about the log, whatever the transport.
-            core = CounterCore(Settings(server_url=base_url, allow_insecure_http=True,
+            core = build_core(Settings(server_url=base_url, allow_insecure_http=True,
                                         ca_bundle=ctx.verify if isinstance(ctx.verify, str)
                                         else None,
-                                        data_dir=Path(tmp) / "data", log_dir=Path(tmp) / "log"))
+                                        data_dir=Path(tmp) / "data", log_dir=Path(tmp) / "log"),
+                              start_updates=False)
             try:
                 core.session.sign_in(NO_SUCH_STAFF, password)
             except CounterError:

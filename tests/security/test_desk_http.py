@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from counter_app.config import InsecureServerUrlError, Settings, load_settings
-from counter_app.core import CounterCore
 from counter_app.errors import CounterError
+from counter_desk.wiring import build_core
 from tests.security.attack_base import RecordingProxy
 from tests.support.server_fixtures import DEMO_PASSWORD, RunningServer
 
@@ -41,7 +41,8 @@ def _config(tmp: Path, proxy: RecordingProxy, port: int, extra: str = "") -> Pat
 def _sign_in(tmp: Path, cfg: Path) -> None:
     loaded = load_settings(cfg, tmp / "prefs.toml")
     s = loaded.settings
-    core = CounterCore(Settings(**{**s.__dict__, "data_dir": tmp / "data", "log_dir": tmp / "log"}))
+    core = build_core(Settings(**{**s.__dict__, "data_dir": tmp / "data", "log_dir": tmp / "log"}),
+                      start_updates=False)
     try:
         core.session.sign_in("1001", DEMO_PASSWORD)
     finally:
@@ -92,7 +93,7 @@ def test_the_default_address_is_https_and_the_override_is_machine_only(tmp_path:
 
 
 def test_setup_refuses_plain_http_before_spending_the_code(tmp_path: Path) -> None:
-    from counter_app import cli
+    from counter_desk import cli
 
     rc = cli.main(["setup", "--no-input", "--config-path", str(tmp_path / "c.toml"),
                    "--server-url", "http://hall.test:8123", "--window", "2",

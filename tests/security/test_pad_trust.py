@@ -60,7 +60,8 @@ def _db(srv: RunningServer, q: Any) -> list[dict[str, Any]]:
 def _forge_link_token(srv: RunningServer, case_id: int) -> str:
     """The rate-later token for `case_id`, made with the server's own secret (what a link
     obtained any way at all would carry)."""
-    secret = _db(srv, select(t.meta.c.value).where(t.meta.c.key == "token_key"))[0]["value"]
+    # The secret lives in its 0600 file in the data folder (never in the database).
+    secret = (srv.data_dir / "secret.key").read_text(encoding="ascii").strip()
     key = hmac.new(base64.b64decode(secret), b"hall-rate-later-v1", hashlib.sha256).digest()
     mac = hmac.new(key, f"case:{case_id}".encode(), hashlib.sha256).digest()[:16]
     return f"{case_id}-{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
