@@ -35,6 +35,13 @@ import anyio.to_thread
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, NoResultFound, OperationalError
+
+try:  # psycopg's own errors escape `run` (statements sent on the DBAPI connection directly)
+    from psycopg import OperationalError as _PG_OPERATIONAL
+except ImportError:  # a SQLite-only install (the desk's in-process demo) has no driver to fail
+
+    class _PG_OPERATIONAL(Exception):  # type: ignore[no-redef]  # noqa: N801
+        """Never raised: stands in for psycopg's OperationalError."""
 from sqlalchemy.pool import NullPool
 
 from hall_server.errors import ApiError
@@ -479,7 +486,7 @@ class Store:
                     if tx.defer_events:
                         tx.flush_and_commit()  # SQLAlchemy's own COMMIT then finds nothing to do
                 return result
-        except OperationalError as e:
+        except (OperationalError, _PG_OPERATIONAL) as e:
             if not _connection_lost(e):
                 raise
             raise _unavailable(e, "write") from e
@@ -501,7 +508,7 @@ class Store:
         try:
             with self._connect(self.read_engine) as conn:
                 return fn(conn)
-        except OperationalError as e:
+        except (OperationalError, _PG_OPERATIONAL) as e:
             if not _connection_lost(e):
                 raise
             # A read changes nothing: once more on a fresh connection (a pooled one may have
@@ -509,7 +516,7 @@ class Store:
             try:
                 with self._connect(self.read_engine) as conn:
                     return fn(conn)
-            except OperationalError as e2:
+            except (OperationalError, _PG_OPERATIONAL) as e2:
                 if not _connection_lost(e2):
                     raise
                 raise _unavailable(e2, "read") from e2
@@ -532,13 +539,15 @@ class Store:
             self.read_engine.dispose()
 
 
-def _connection_lost(e: DBAPIError) -> bool:
-    """The server went away (restart, shutdown, network), not a fault of the statement."""
-    if e.connection_invalidated:
+def _connection_lost(e: BaseException) -> bool:
+    """The server went away (restart, shutdown, network), not a fault of the statement. `e` is
+    SQLAlchemy's wrapper, or psycopg's own error from a statement `run` sent on the DBAPI
+    connection directly (the hot paths, e.g. every request's session check)."""
+    if isinstance(e, DBAPIError) and e.connection_invalidated:
         return True
     import psycopg
 
-    orig = e.orig
+    orig = e.orig if isinstance(e, DBAPIError) else e
     return isinstance(orig, psycopg.OperationalError) and not isinstance(
         orig, psycopg.errors.TransactionRollback  # deadlock / serialisation: a real answer
     )

@@ -11,7 +11,9 @@ Screenshots (zh and en) go to $COUNTER_ARTIFACTS/screenshots/capture_*.png.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,10 +27,22 @@ from tests.documents_helpers import (
     sane_test_backend,  # noqa: F401 - fixture
 )
 from tests.support.gui_fixtures import pump, pump_until, screenshot
-from tests.support.server_fixtures import Api
+from tests.support.server_fixtures import Api, start_server_process
 from ui import i18n
 
 pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def hall_proc(tmp_path: Path) -> Iterator[SimpleNamespace]:
+    """The demo hall server in its OWN process. A server thread inside this Tk test process can
+    run the garbage collector over Tk objects: `tkinter.Font.__del__` then calls Tcl from the
+    server's thread, which blocks its event loop, and the upload was never confirmed (seen under
+    load, with a stack dump). The desk is a separate process from its server in a hall, too."""
+    data = tmp_path / "hall"
+    srv = start_server_process(data, demo=True)
+    yield SimpleNamespace(url=srv.url, data_dir=data)
+    srv.terminate()
 
 
 def _matter(url: str) -> Any:
@@ -89,11 +103,11 @@ def image_open_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def test_capture_panel_scan_reorder_finish_upload(desk_app_factory: Any, fresh_hall_server: Any,
+def test_capture_panel_scan_reorder_finish_upload(desk_app_factory: Any, hall_proc: Any,
                                                   tmp_path: Path, sane_test_backend: str,
                                                   memory_keyring: MemoryKeyring,
                                                   image_open_threads: list[str]) -> None:
-    url = fresh_hall_server.url
+    url = hall_proc.url
     matter = _matter(url)
     app = _serving(desk_app_factory, url, matter, tmp_path)
     first = matter.checklist[0]
@@ -148,7 +162,7 @@ def test_capture_panel_scan_reorder_finish_upload(desk_app_factory: Any, fresh_h
     pump_until(app.root, lambda: any(m.item_id == first.id and m.status == "received"
                                      for m in (p.case.materials or ())), what="marked received")
     assert app.core.documents.store.documents() == []
-    assert len(list((fresh_hall_server.data_dir / "documents").iterdir())) == 1
+    assert len(list((hall_proc.data_dir / "documents").iterdir())) == 1
     screenshot(win, "capture_uploaded_zh")
     # The Tk thread never opened (decoded) an image; workers did.
     assert image_open_threads, "no image was opened at all"
@@ -156,11 +170,11 @@ def test_capture_panel_scan_reorder_finish_upload(desk_app_factory: Any, fresh_h
     win.close()
 
 
-def test_scanner_missing_offers_file_import(desk_app_factory: Any, fresh_hall_server: Any,
+def test_scanner_missing_offers_file_import(desk_app_factory: Any, hall_proc: Any,
                                             tmp_path: Path, sane_test_backend: str,
                                             memory_keyring: MemoryKeyring) -> None:
-    matter = _matter(fresh_hall_server.url)
-    app = _serving(desk_app_factory, fresh_hall_server.url, matter, tmp_path)
+    matter = _matter(hall_proc.url)
+    app = _serving(desk_app_factory, hall_proc.url, matter, tmp_path)
     app.desk_view.capture_button.invoke()
     win = pump_until(app.root, lambda: getattr(app, "capture_window", None), what="the panel")
     win.presenter.device = "test:7"  # unplugged
@@ -172,10 +186,10 @@ def test_scanner_missing_offers_file_import(desk_app_factory: Any, fresh_hall_se
     win.close()
 
 
-def test_one_time_notice_then_suspend(desk_app_factory: Any, fresh_hall_server: Any,
+def test_one_time_notice_then_suspend(desk_app_factory: Any, hall_proc: Any,
                                       tmp_path: Path, memory_keyring: MemoryKeyring) -> None:
-    matter = _matter(fresh_hall_server.url)
-    app = _serving(desk_app_factory, fresh_hall_server.url, matter, tmp_path)
+    matter = _matter(hall_proc.url)
+    app = _serving(desk_app_factory, hall_proc.url, matter, tmp_path)
     printed: list[Path] = []
     notice.set_printer(printed.append)
     try:

@@ -408,7 +408,7 @@ def test_too_early_no_show_says_the_recalls_and_seconds_left() -> None:
     p.on_desk_changed(DeskChanged("calling", ticket("A031"), None))
 
     def no_show() -> Any:
-        raise IllegalActionError("过早", "too early", code="no_show_too_early",
+        raise IllegalActionError(message_zh="过早", message_en="too early", code="no_show_too_early",
                                  details={"recalls_needed": 2, "seconds_left": 95})
 
     desk.no_show = no_show  # type: ignore[attr-defined]
