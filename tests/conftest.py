@@ -21,6 +21,23 @@ pytest_plugins = [
 _skipped_required: list[str] = []
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "child_run(env): the body of a test another test runs in a child pytest (its "
+        "own Xvfb screen, say); collected only where the env variable `env` is set, deselected "
+        "elsewhere (deselected, not skipped: the required-GUI rule above stays strict)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep, drop = [], []
+    for item in items:
+        mark = item.get_closest_marker("child_run")
+        (drop if mark is not None and not os.environ.get(str(mark.args[0])) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     outcome = yield
