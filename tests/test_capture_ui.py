@@ -170,6 +170,33 @@ def test_capture_panel_scan_reorder_finish_upload(desk_app_factory: Any, hall_pr
     win.close()
 
 
+def test_closing_the_panel_while_the_pdf_is_made_loses_nothing(
+        desk_app_factory: Any, hall_proc: Any, tmp_path: Path, sane_test_backend: str,
+        memory_keyring: MemoryKeyring, caplog: pytest.LogCaptureFixture) -> None:
+    """A clerk presses "finish" and closes the panel at once (seen in the frozen desk test): the
+    PDF is still made and uploaded, and its result is not drawn into the destroyed window (that
+    raised TclError "invalid command name" in a Tk callback)."""
+    matter = _matter(hall_proc.url)
+    app = _serving(desk_app_factory, hall_proc.url, matter, tmp_path)
+    first = matter.checklist[0]
+    app.desk_view.checklist.tree.selection_set(first.id)
+    app.desk_view.capture_button.invoke()
+    win = pump_until(app.root, lambda: getattr(app, "capture_window", None), what="the panel")
+    p = win.presenter
+    p.set_options(resolution=150)
+    win.capture_button.invoke()
+    pump_until(app.root, lambda: not p.busy and len(p._slot(first.id).pages) == 1, what="page")
+    win.finish_button.invoke()
+    assert p.busy  # the PDF is being made on a worker
+    win.close()
+    docs = hall_proc.data_dir / "documents"
+    pump_until(app.root, lambda: docs.is_dir() and any(docs.iterdir()), timeout=60,
+               what="the upload after the panel closed")
+    pump(app.root, 0.3)
+    bad = [r.getMessage() for r in caplog.records if "uncaught error" in r.getMessage()]
+    assert not bad, bad
+
+
 def test_scanner_missing_offers_file_import(desk_app_factory: Any, hall_proc: Any,
                                             tmp_path: Path, sane_test_backend: str,
                                             memory_keyring: MemoryKeyring) -> None:

@@ -318,6 +318,9 @@ class CaptureWindow(Toplevel):
         d.bind("<Escape>", lambda _e: answer(False))
         self.yes_no = d
 
+    def is_open(self) -> bool:
+        return not self.closed and bool(self.winfo_exists())
+
     def close(self) -> None:
         if self.closed:
             return
