@@ -4,7 +4,7 @@ A citizen who does not rate at the window may rate later, within the hall's wind
 `rules.rate_later_days` working days after the case was completed (Shandong: 5).
 
 - The link is `{base}/rate-later?c=<case id>-<mac>`. The mac is an HMAC-SHA256 of the case id
-  under a key derived from the server's secret (`meta.token_key`), cut to 128 bits: nobody can
+  under a key derived from the server's secret (`secret.key`, `hall.server_secret`), cut to 128 bits: nobody can
   rate a case by guessing numbers, and nothing has to be stored per case. It leaves the server
   on two paths only, each recorded in `rate_later_issues` and each closing the on-the-spot
   rating of the case: to the proven pad on its "not rated" screen (pad_site.py), and through
@@ -162,16 +162,11 @@ def parse_token(key: bytes, token: str) -> int | None:
 
 
 async def _key(hall: Hall) -> bytes:
-    # The server's secret lives in `meta` (made at first start by app._signing_key); read once
-    # per Hall and kept on it.
-    key: bytes | None = getattr(hall, "rate_later_key", None)
-    if key is None:
-        secret = await hall.store.read(lambda c: get_meta(c, "token_key"))
-        if secret is None:
-            raise RuntimeError("the server secret (meta.token_key) is missing")
-        key = derive_key(base64.b64decode(secret))
-        hall.rate_later_key = key  # type: ignore[attr-defined]
-    return key
+    # Derived once from the server secret by create_app (hall.rate_later_key). The secret left
+    # `meta` for its own file (app._server_secret moves an old one); no second source here.
+    if not hall.rate_later_key:
+        raise RuntimeError("the rate-later key was not derived from the server secret at start")
+    return hall.rate_later_key
 
 
 # ---- the window of working days ----------------------------------------------------------------
