@@ -298,6 +298,15 @@ class HallClient:
         self._store_tokens(result)
         return result
 
+    def change_password(self, staff_no: str, password: str, new_password: str) -> None:
+        """Replace a staff member's password (after an IT reset the one-time password opens
+        nothing else). No token: the current password proves who it is; the server counts
+        failures as it does for login. 204 on success."""
+        self._request(
+            "POST", "/auth/password", auth=False,
+            json_body={"staff_no": staff_no, "password": password, "new_password": new_password},
+        ).close()
+
     def refresh(self, *, idempotency_key: str | None = None) -> LoginResult:
         with self._token_lock:
             refresh_token = self._refresh_token

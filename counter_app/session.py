@@ -100,6 +100,17 @@ class SessionService:
         self._bus.publish(SignedIn(result.staff, result.window))
         return me
 
+    def change_password_and_sign_in(self, staff_no: str, password: str, new_password: str) -> Me:
+        """Set a new password (the one after an IT reset must be replaced before anything
+        opens), then sign in with it. Raises CredentialError (e.g. ``weak_password``)."""
+        staff_no = staff_no.strip()
+        try:
+            self._client.change_password(staff_no, password, new_password)
+        except Exception as exc:
+            raise from_api(exc) from exc
+        log.info("password changed by staff %s at window %s", staff_no, self.window_no)
+        return self.sign_in(staff_no, new_password)
+
     def sign_out(self) -> None:
         """Close the window's session on the server; local state is cleared even when offline."""
         if not self.signed_in:

@@ -119,6 +119,51 @@ def test_sign_in_screen_wrong_password_then_enter_submits(desk_app_factory: Any,
     assert "1001" in app.desk_view.who_label.cget("text")
 
 
+def test_one_time_password_after_a_reset_is_replaced_at_the_desk(desk_app_factory: Any,
+                                                                   fresh_hall_server: Any) -> None:
+    """IT resets a clerk's password; at the window the one-time password opens the "choose a new
+    password" fields (not a dead end "change your password first"), the new one is checked as
+    the server checks it, set, and the clerk is signed in with it."""
+    url = fresh_hall_server.url
+    it = signed_in(url, "9001")
+    r = it.post("/admin/staff/1001/reset-password")
+    assert r.status_code == 200, r.text
+    otp = r.json()["one_time_password"]
+    app = desk_app_factory(url, 1)
+    view = app.signin_view
+    pump_until(app.root, lambda: app.signin.server_ok, what="server check")
+    assert not view.new_entry.winfo_ismapped()
+    view.staff_entry.insert(0, "1001")
+    view.password_entry.insert(0, otp)
+    app.root.event_generate("<Return>", when="tail")
+    pump_until(app.root, lambda: view.new_entry.winfo_ismapped(), what="the new-password fields")
+    assert app.desk_view is None
+    assert "新密码" in view.error_label.cget("text")
+    assert app.root.focus_get() is view.new_entry._entry
+    shot_both(app, "signin_new_password")
+    # Too short, then two different ones: refused on the spot, nothing sent.
+    view.new_entry.insert(0, "short")
+    view.confirm_entry.insert(0, "short")
+    app.root.event_generate("<Return>", when="tail")
+    pump(app.root, 0.2)
+    assert "8" in view.error_label.cget("text") and app.desk_view is None
+    view.new_entry.delete(0, "end")
+    view.new_entry.insert(0, "window-one-2026")
+    view.confirm_entry.delete(0, "end")
+    view.confirm_entry.insert(0, "window-one-2062")
+    app.root.event_generate("<Return>", when="tail")
+    pump(app.root, 0.2)
+    assert "两次" in view.error_label.cget("text") and app.desk_view is None
+    view.confirm_entry.delete(0, "end")
+    view.confirm_entry.insert(0, "window-one-2026")
+    app.root.event_generate("<Return>", when="tail")
+    pump_until(app.root, lambda: app.desk_view is not None, what="the desk with the new password")
+    # The one-time password is spent; the new one works for the next sign-in.
+    assert Api(url).post("/auth/login", json={"staff_no": "1001", "password": otp}).status_code == 401
+    fresh = Api(url).post("/auth/login", json={"staff_no": "1001", "password": "window-one-2026"})
+    assert fresh.status_code == 200, fresh.text
+
+
 def test_call_next_recall_and_no_show_after_the_limit(desk_app_factory: Any, fresh_hall_server: Any) -> None:
     url = fresh_hall_server.url
     app = open_desk(desk_app_factory, url)

@@ -112,7 +112,7 @@ class DeskApp:
 
     def show_sign_in(self) -> None:
         self._teardown_desk()
-        view = SignInView(self.root, on_submit=lambda s, p: self.signin.submit(s, p) if self.signin else None,
+        view = SignInView(self.root, on_submit=lambda s, p, n, c: self.signin.submit(s, p, n, c) if self.signin else None,
                           on_caps=lambda on: self.signin.on_caps_lock(on) if self.signin else None,
                           on_language=self.toggle_language)
         view.place(relx=0.5, rely=0.45, anchor="center")

@@ -15,6 +15,15 @@ from babel.messages.pofile import read_po, write_po
 HERE = Path(__file__).parent
 
 ZH = {
+    # Sign-in after an IT password reset.
+    "New password": "新密码",
+    "New password again": "再次输入新密码",
+    "Set password and sign in (Enter)": "设置新密码并登录（回车）",
+    "Your password was reset by IT. Choose a new password (8 or more characters) and type it twice.": "信息科已重置您的密码。请设置新密码（至少 8 位）并输入两次。",
+    "The new password needs at least 8 characters.": "新密码至少需要 8 位。",
+    "The new password must differ from the one IT gave you.": "新密码不能与信息科给的临时密码相同。",
+    "The two new passwords differ; type it again.": "两次输入的新密码不一致，请重新输入。",
+    "Ask IT to enrol this PC again (counter-app setup with a new enrolment code).": "请联系信息科用新的登记码重新登记本机（counter-app setup）。",
     # The capture panel (moved from zh/en pairs in ui/presenters/capture.py).
     " (use 'Import file')": "（可点“导入文件”）",
     "{n} page(s) captured.": "已采集 {n} 页。",

@@ -1,4 +1,5 @@
-"""The sign-in screen: window number, server state, staff number and password, caps-lock warning.
+"""The sign-in screen: window number, server state, staff number and password, caps-lock warning,
+and (after an IT password reset) the new password twice.
 
 Enter submits (bound on the toplevel by the app, since clicking in customtkinter 6 moves focus).
 """
@@ -18,7 +19,7 @@ CAPS_LOCK_MASK = 0x2
 
 
 class SignInView(ctk.CTkFrame):
-    def __init__(self, master: tk.Misc, *, on_submit: Callable[[str, str], None],
+    def __init__(self, master: tk.Misc, *, on_submit: Callable[[str, str, str, str], None],
                  on_caps: Callable[[bool], None], on_language: Callable[[], None]) -> None:
         super().__init__(master, corner_radius=12)
         self._on_submit = on_submit
@@ -56,22 +57,35 @@ class SignInView(ctk.CTkFrame):
         self.password_entry = ctk.CTkEntry(self, width=360, height=44, font=style.font(20), show="•")
         self.password_entry.grid(row=7, column=0, padx=48, pady=(2, 4))
 
+        # Shown only when the server asks for a new password (after an IT reset).
+        self.new_caption = ctk.CTkLabel(self, font=style.font(16), anchor="w")
+        self.labels.text(self.new_caption, N_("New password"))
+        self.new_entry = ctk.CTkEntry(self, width=360, height=44, font=style.font(20), show="•")
+        self.confirm_caption = ctk.CTkLabel(self, font=style.font(16), anchor="w")
+        self.labels.text(self.confirm_caption, N_("New password again"))
+        self.confirm_entry = ctk.CTkEntry(self, width=360, height=44, font=style.font(20), show="•")
+        self._change_rows = ((self.new_caption, 8, dict(sticky="ew", padx=48)),
+                             (self.new_entry, 9, dict(padx=48, pady=(2, 4))),
+                             (self.confirm_caption, 10, dict(sticky="ew", padx=48)),
+                             (self.confirm_entry, 11, dict(padx=48, pady=(2, 4))))
+        self.changing = False
+
         self.caps_label = ctk.CTkLabel(self, font=style.font(15, "bold"),
                                        text_color=style.color("warning"))
         self.labels.text(self.caps_label, N_("Caps Lock is on"))
-        self.caps_label.grid(row=8, column=0, pady=(0, 4))
+        self.caps_label.grid(row=12, column=0, pady=(0, 4))
         self.caps_label.grid_remove()
 
         self.error_label = ctk.CTkLabel(self, font=style.font(16), text="", wraplength=420,
                                         text_color=style.color("danger"))
-        self.error_label.grid(row=9, column=0, padx=48, pady=(0, 6))
+        self.error_label.grid(row=13, column=0, padx=48, pady=(0, 6))
 
         self.submit_button = ctk.CTkButton(self, width=360, height=52, font=style.font(20, "bold"),
                                            command=self.submit)
         self.labels.text(self.submit_button, N_("Sign in (Enter)"))
-        self.submit_button.grid(row=10, column=0, padx=48, pady=(4, 32))
+        self.submit_button.grid(row=14, column=0, padx=48, pady=(4, 32))
 
-        for entry in (self.staff_entry, self.password_entry):
+        for entry in (self.staff_entry, self.password_entry, self.new_entry, self.confirm_entry):
             entry.bind("<KeyPress>", self._key, add="+")
             entry.bind("<KeyRelease>", self._key, add="+")
 
@@ -85,7 +99,8 @@ class SignInView(ctk.CTkFrame):
         self._on_caps(caps)
 
     def submit(self) -> None:
-        self._on_submit(self.staff_entry.get(), self.password_entry.get())
+        new, confirm = (self.new_entry.get(), self.confirm_entry.get()) if self.changing else ("", "")
+        self._on_submit(self.staff_entry.get(), self.password_entry.get(), new, confirm)
 
     # -- show_* (called by the presenter) ------------------------------------------------------
     def show_window(self, text: str) -> None:
@@ -95,8 +110,10 @@ class SignInView(ctk.CTkFrame):
         colour = style.color("muted") if ok is None else style.color("ok" if ok else "danger")
         self.server_label.configure(text=text, text_color=colour)
 
-    def show_error(self, text: str | None) -> None:
-        self.error_label.configure(text=text or "")
+    def show_error(self, text: str | None, calm: bool = False) -> None:
+        # A calm hint (what to do next) in the text colour; a refusal in red.
+        self.error_label.configure(text=text or "",
+                                   text_color=style.color("text" if calm else "danger"))
 
     def show_caps_lock(self, on: bool) -> None:
         if on:
@@ -104,7 +121,21 @@ class SignInView(ctk.CTkFrame):
         else:
             self.caps_label.grid_remove()
 
+    def show_change_password(self, on: bool) -> None:
+        if on == self.changing:
+            return
+        self.changing = on
+        for widget, row, opts in self._change_rows:
+            if on:
+                widget.grid(row=row, column=0, **opts)
+            else:
+                widget.grid_remove()
+        self.labels.text(self.submit_button,
+                         N_("Set password and sign in (Enter)") if on else N_("Sign in (Enter)"))
+        if on:
+            self.new_entry.focus_set()
+
     def set_busy(self, busy: bool) -> None:
         self.submit_button.configure(state="disabled" if busy else "normal")
-        self.staff_entry.configure(state="disabled" if busy else "normal")
-        self.password_entry.configure(state="disabled" if busy else "normal")
+        for entry in (self.staff_entry, self.password_entry, self.new_entry, self.confirm_entry):
+            entry.configure(state="disabled" if busy else "normal")
