@@ -99,3 +99,37 @@ def test_uncaught_callback_error_is_logged_and_shown(root: Any, caplog: pytest.L
     assert str(tmp_path) in shown[0]
     assert "KeyError" in caplog.text and "Traceback" in caplog.text
     runner.close()
+
+
+def test_a_screens_results_are_dropped_once_it_is_destroyed(root: Any,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """The desk, sign-in and capture screens get a ViewRunner: work started before the clerk
+    closed the screen (or signed out) still runs, but its result is not drawn into destroyed
+    widgets; a failure that arrives then is logged, not lost."""
+    from ui.tasks import ViewRunner, widget_alive
+
+    runner = TaskRunner(root)
+    frame = tk.Frame(root)
+    label = tk.Label(frame)
+    view = ViewRunner(runner, widget_alive(frame), "the test screen")
+    release = threading.Event()
+    ran: list[str] = []
+    drawn: list[str] = []
+
+    def slow(tag: str) -> str:
+        release.wait(10)
+        ran.append(tag)
+        return tag
+
+    view.run(lambda: "early", lambda r: drawn.append(r))
+    pump_until(root, lambda: drawn == ["early"], what="the result while the screen is open")
+    view.run(lambda: slow("late"), lambda r: label.configure(text=r))
+    view.run(lambda: slow("boom") and 1 / 0, None, lambda e: label.configure(text=str(e)))
+    frame.destroy()
+    release.set()
+    pump_until(root, lambda: runner.in_flight == 0, what="both tasks")
+    assert sorted(ran) == ["boom", "late"]  # the work itself was done
+    assert not any("uncaught error" in r.getMessage() for r in caplog.records)
+    warned = [r for r in caplog.records if "closed before its task failed" in r.getMessage()]
+    assert warned and warned[0].exc_info is not None
+    runner.close()

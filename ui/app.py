@@ -26,7 +26,14 @@ from ui.presenters import format as fmt
 from ui.presenters.desk import ACTIONS, DeskPresenter, error_text
 from ui.presenters.pad import PadPresenter, PairingPresenter, PairingView, transport_kind
 from ui.presenters.signin import SignInPresenter
-from ui.tasks import TaskRunner, UiDispatcher, install_error_handler, on_destroy
+from ui.tasks import (
+    TaskRunner,
+    UiDispatcher,
+    ViewRunner,
+    install_error_handler,
+    on_destroy,
+    widget_alive,
+)
 from ui.views.desk import DeskView
 from ui.views.signin import SignInView
 
@@ -117,7 +124,8 @@ class DeskApp:
                           on_language=self.toggle_language)
         view.place(relx=0.5, rely=0.45, anchor="center")
         self.signin_view = view
-        self.signin = SignInPresenter(view, self.runner, self.core, self.settings.window_no,
+        self.signin = SignInPresenter(view, ViewRunner(self.runner, widget_alive(view), "sign-in"),
+                                      self.core, self.settings.window_no,
                                       self._signed_in)
         self.signin.render()
         self.signin.check_server()
@@ -148,7 +156,8 @@ class DeskApp:
                         on_capture=self._open_capture)
         view.pack(fill="both", expand=True)
         self.desk_view = view
-        presenter = DeskPresenter(view, self.runner, self.core,
+        presenter = DeskPresenter(view, ViewRunner(self.runner, widget_alive(view), "the desk"),
+                                  self.core,
                                   alert_flash=self.settings.alert_flash,
                                   alert_sound=self.settings.alert_sound)
         self.desk = presenter

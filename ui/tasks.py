@@ -193,6 +193,63 @@ class TaskRunner:
                 log.exception("callback failed")
 
 
+class ViewRunner:
+    """A runner for one screen: results reach its presenter only while the screen is open.
+
+    A clerk may close a panel, or sign out, while its requests are still on a worker (a PDF being
+    made, a queue refresh). The work itself finishes either way (a queued document stays queued);
+    only drawing into the destroyed widgets would raise TclError ("invalid command name"), so
+    callbacks that arrive after ``alive()`` turns false are dropped with a log line (an error
+    that arrives then is logged in full, never lost).
+    """
+
+    def __init__(self, runner: TaskRunner, alive: Callable[[], bool], name: str) -> None:
+        self._runner, self._alive, self._name = runner, alive, name
+
+    def run(
+        self,
+        op: Callable[[], T],
+        on_success: Callable[[T], None] | None = None,
+        on_error: ErrorCallback | None = None,
+        *,
+        kind: str = "http",
+    ) -> int:
+        def ok(result: T) -> None:
+            if self._alive():
+                if on_success is not None:
+                    on_success(result)
+            else:
+                log.info("%s closed before its task finished; result not drawn", self._name)
+
+        def failed(exc: BaseException) -> None:
+            if self._alive():
+                if on_error is not None:
+                    on_error(exc)
+                elif self._runner.default_error is not None:
+                    self._runner.default_error(exc)
+                else:
+                    log.error("unhandled task error", exc_info=exc)
+            else:
+                log.warning("%s closed before its task failed: %s", self._name, exc,
+                            exc_info=(type(exc), exc, exc.__traceback__))
+
+        return self._runner.run(op, ok, failed, kind=kind)
+
+
+def widget_alive(widget: tk.Misc) -> Callable[[], bool]:
+    """True while ``widget`` exists (a destroyed Tk widget answers winfo_exists() == 0)."""
+    ref = weakref.ref(widget)
+
+    def alive() -> bool:
+        w = ref()
+        try:
+            return bool(w is not None and w.winfo_exists())
+        except tk.TclError:  # the interpreter itself is gone
+            return False
+
+    return alive
+
+
 def _make_waker(root: tk.Misc) -> Callable[[], None]:
     ref = weakref.ref(root)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 from api_client.models import Case, Matter, Ticket
 from counter_app.config import Settings
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from counter_app.documents.store import StoredDoc
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 RESOLUTIONS = (150, 200, 300, 600)
 COLOURS = ("color", "gray", "lineart")
@@ -83,7 +82,6 @@ class CaptureView(Protocol):
     def ask_files(self, on_done: Callable[[list[str]], None]) -> None: ...
     def ask_yes_no(self, text: str, on_done: Callable[[bool], None]) -> None: ...
     def close(self) -> None: ...
-    def is_open(self) -> bool: ...
 
 
 class CapturePresenter:
@@ -159,27 +157,6 @@ class CapturePresenter:
         can_finish = bool(slot is not None and slot.pages) and not self.busy
         self.view.show_controls(self.source, self.resolution, self.colour, self.feed, self.busy,
                                 can_finish, not self.busy and bool(self.missing()))
-
-    def _run(self, op: Callable[[], T], ok: Callable[[T], None]) -> None:
-        """Run ``op`` on a worker; its result reaches the panel only while the panel is open.
-
-        The clerk may close the panel while a PDF is still being made (the work itself goes on:
-        the document is queued either way); drawing into the destroyed window would raise.
-        """
-        def done(result: T) -> None:
-            if self.view.is_open():
-                ok(result)
-            else:
-                log.info("capture panel closed before its task finished; result kept, not drawn")
-
-        def failed(exc: BaseException) -> None:
-            if self.view.is_open():
-                self._fail(exc)
-            else:
-                log.warning("capture task failed after the panel was closed: %s", exc,
-                            exc_info=not isinstance(exc, CounterError))
-
-        self.runner.run(op, done, failed)
 
     def message(self, text: Callable[[], str], kind: str = "info") -> None:
         self._message = (text, kind)
@@ -282,7 +259,7 @@ class CapturePresenter:
                 self.page_index = replace_index
             self.render()
 
-        self._run(op, ok)
+        self.runner.run(op, ok, self._fail)
 
     # -- editing -----------------------------------------------------------------------------------
     def _edit(self, fn: Callable[[], None], new_index: int | None) -> None:
@@ -290,7 +267,7 @@ class CapturePresenter:
             self.page_index = new_index
             self.render()
 
-        self._run(fn, ok)
+        self.runner.run(fn, ok, self._fail)
 
     def move(self, delta: int) -> None:
         i = self.page_index
@@ -345,7 +322,7 @@ class CapturePresenter:
             self.page_index = None
             self.render()
 
-        self._run(op, ok)
+        self.runner.run(op, ok, self._fail)
 
     def mark(self, status: str) -> None:
         """Electronic licence / accepted-pending / not applicable, instead of a scan."""
@@ -360,7 +337,7 @@ class CapturePresenter:
             self.message(lambda: _("Marked '{status}'.").format(status=label(status)))
             self.render()
 
-        self._run(lambda: desk.set_material(item_id, status, ""), ok)
+        self.runner.run(lambda: desk.set_material(item_id, status, ""), ok, self._fail)
 
     def on_upload_progress(self, ev: DocumentUploadProgress) -> None:
         if ev.case_id not in (None, self.case.id):
@@ -418,7 +395,7 @@ class CapturePresenter:
                   "can come back with them without queuing again?"),
                 lambda yes: self.suspend(n) if yes else None)
 
-        self._run(op, ok)
+        self.runner.run(op, ok, self._fail)
 
     def suspend(self, missing: int) -> None:
         desk = self.core.desk
@@ -429,4 +406,4 @@ class CapturePresenter:
             self.busy = False
             self.view.close()
 
-        self._run(lambda: desk.suspend(note=note), ok)
+        self.runner.run(lambda: desk.suspend(note=note), ok, self._fail)

@@ -333,7 +333,7 @@ def open_for_desk(app: DeskApp, item_id: str | None) -> CaptureWindow | None:
     """Open (or raise) the capture panel for the desk's current case, on ``item_id``'s slot."""
     from counter_app import events as ev
     from ui import i18n
-    from ui.tasks import on_destroy
+    from ui.tasks import ViewRunner, on_destroy
 
     desk, core = app.desk, app.core
     if desk is None:
@@ -360,7 +360,8 @@ def open_for_desk(app: DeskApp, item_id: str | None) -> CaptureWindow | None:
     staff = core.session.staff
     clerk = f"{staff.name_zh}（{staff.staff_no}）" if staff is not None else ""
     hall = (core.hall.name_zh if core.hall is not None else "") or "政务服务大厅"
-    presenter = CapturePresenter(win, app.runner, core, case, matter, clerk=clerk,
+    runner = ViewRunner(app.runner, win.is_open, "the capture panel")
+    presenter = CapturePresenter(win, runner, core, case, matter, clerk=clerk,
                                  window_label=f"{app.settings.window_no}号窗口", hall_name=hall,
                                  item_id=item_id)
     win.presenter = presenter
