@@ -32,6 +32,7 @@ from hall_server import (
     documents,
     hallsetup,
     logmask,
+    pad_guard,
     pad_site,
     pads,
     pair_page,
@@ -228,7 +229,8 @@ async def _simulate_arrivals(hall: Hall, rate_per_min: float) -> None:
 
 async def _prune_events(hall: Hall) -> None:
     """Events are kept for replay for `event_keep_seconds` (24 h), then deleted hourly; sign-in
-    limit rows whose window is over go at the same time (the table stays bounded)."""
+    limit rows whose window is over and pad proofs past their replay window go at the same time
+    (those tables stay bounded)."""
     from hall_server.db import now_ms, run
 
     while True:
@@ -244,6 +246,7 @@ async def _prune_events(hall: Hall) -> None:
             await hall.store.write(
                 lambda tx: prune_limits(tx.conn, hall.settings.login_failure_window_s, now_ms())
             )
+            await hall.store.write(lambda tx: pad_guard.prune_proofs_op(tx.conn, now_ms()))
         except Exception:  # noqa: BLE001 - pruning must never stop the server
             log.exception("event pruning failed")
         await asyncio.sleep(3600)

@@ -1,6 +1,8 @@
 """Guards for the pad's routes on the hall server (pads.py, pad_site.py): the Host check
 (DNS rebinding), the pad's proof (a fresh Ed25519 signature by the paired key over
-"hall-pad-heartbeat-v1\\n<pad_id>\\n<ms>", good once) and the cap on long-polls per address.
+"hall-pad-heartbeat-v1\\n<pad_id>\\n<ms>", good once in the whole hall: `claim_proof_op`
+records it in the database, so a proof replayed to another server process is refused as well)
+and the cap on long-polls per address.
 
 Nothing here trusts the window PC: a request counts as the pad's only with a proof that
 verifies with the key a supervisor confirmed (pads.confirm). Unproven requests are answered at
@@ -19,12 +21,12 @@ from fastapi import Request
 from sqlalchemy import Connection, select
 
 from hall_server import schema as t
-from hall_server.core import Hall, hall_of
+from hall_server.core import Hall, hall_of, insert_ignore
 from hall_server.errors import ApiError
 from hall_server.rating_check import _err, heartbeat_message, verify_signature
 
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-REPLAY_MEMORY = 4096  # proofs remembered per process
+REPLAY_MEMORY = 4096  # proofs remembered per process (a fast path; the database decides)
 PROOF_SKEW_MS = 10 * 60_000  # a proof may trail the pad's newest by this much (parallel requests)
 
 
@@ -101,6 +103,33 @@ def check_proof(hall: Hall, pad: Any, pad_id: str, pad_time: int, sig: str) -> N
         while len(mem.proofs) > REPLAY_MEMORY:
             mem.proofs.popitem(last=False)
         mem.newest[pad_id] = max(newest, pad_time)
+
+
+def claim_proof_op(conn: Connection, pad_id: str, pad_time: int, now: int) -> bool:
+    """Record a verified proof for every server process. False when any process already took
+    it, or it trails the pad's newest proof by more than PROOF_SKEW_MS (the replay window).
+
+    The primary key (pad_id, pad_time) is the arbiter: of two processes inserting the same proof
+    at once, PostgreSQL lets one commit and the other insert nothing."""
+    newest = conn.execute(select(t.pads.c.newest_proof_ms)
+                          .where(t.pads.c.pad_id == pad_id)).scalar()
+    if newest is not None and pad_time < int(newest) - PROOF_SKEW_MS:
+        return False
+    if not insert_ignore(conn, t.pad_proofs,
+                         {"pad_id": pad_id, "pad_time": pad_time, "seen_ms": now},
+                         ["pad_id", "pad_time"]):
+        return False
+    if newest is None or pad_time > int(newest):
+        conn.execute(t.pads.update().where(t.pads.c.pad_id == pad_id)
+                     .values(newest_proof_ms=pad_time))
+    return True
+
+
+def prune_proofs_op(conn: Connection, now: int) -> int:
+    """Proofs older than the replay window can never be accepted again (they trail their pad's
+    newest, or the pad is gone): delete them. Hourly, with the events."""
+    cut = now - 2 * PROOF_SKEW_MS
+    return int(conn.execute(t.pad_proofs.delete().where(t.pad_proofs.c.seen_ms < cut)).rowcount or 0)
 
 
 class PollSlot:

@@ -48,7 +48,13 @@ from hall_server import schema as t
 from hall_server.core import JSON, Hall, hall_of, json_response, ms_from_iso
 from hall_server.db import Tx, iso_ms, now_ms
 from hall_server.errors import ApiError
-from hall_server.pad_guard import PollSlot, check_host, check_proof, paired_pad_row
+from hall_server.pad_guard import (
+    PollSlot,
+    check_host,
+    check_proof,
+    claim_proof_op,
+    paired_pad_row,
+)
 from hall_server.rating_check import _err, challenge_state, check_rating, close_challenge
 
 log = logging.getLogger("hall_server")
@@ -162,9 +168,19 @@ async def _proven_pad(request: Request, pad_id: str, pad_time: int, sig: str) ->
     pad = await hall.store.read(lambda c: paired_pad_row(c, pad_id))
     check_proof(hall, pad, pad_id, pad_time, sig)
     now = now_ms()
-    if pad["last_seen_ms"] is None or now - int(pad["last_seen_ms"]) >= SEEN_EVERY_MS:
-        await hall.store.write(lambda tx: tx.conn.execute(
-            t.pads.update().where(t.pads.c.pad_id == pad_id).values(last_seen_ms=now)))
+    seen = pad["last_seen_ms"] is None or now - int(pad["last_seen_ms"]) >= SEEN_EVERY_MS
+
+    def claim(tx: Tx) -> bool:
+        # Good once in the whole hall (every server process), not only in this one's memory.
+        if not claim_proof_op(tx.conn, pad_id, pad_time, now):
+            return False
+        if seen:
+            tx.conn.execute(t.pads.update().where(t.pads.c.pad_id == pad_id)
+                            .values(last_seen_ms=now))
+        return True
+
+    if not await hall.store.write(claim):
+        raise _err(403, "pad_proof_required", {"reason": "replayed"})
     return pad
 
 

@@ -480,3 +480,18 @@ ratings.append_column(Column("claimed_rated_ms", BigInteger, nullable=True))
 uploads.append_column(Column("stored_bytes", BigInteger, nullable=False, default=0))
 # "aesgcm-v1" for documents stored encrypted; NULL for a document stored before 0003.
 documents.append_column(Column("encryption", String(16), nullable=True))
+
+# ---- 0012: pad proofs shared by every server process --------------------------------------------
+# A pad's proof (its signature over pad id and clock, pad_guard.check_proof) is good once in the
+# whole hall, not once per process: each proof seen is a row (the primary key refuses a replay
+# at any process), and pads.newest_proof_ms bounds how far behind the newest a proof may trail.
+# Rows behind that window are pruned hourly with the events.
+pad_proofs = Table(
+    "pad_proofs",
+    metadata,
+    Column("pad_id", String(64), primary_key=True),
+    Column("pad_time", BigInteger, primary_key=True),
+    Column("seen_ms", BigInteger, nullable=False),
+    Index("ix_pad_proofs_seen", "seen_ms"),
+)
+pads.append_column(Column("newest_proof_ms", BigInteger, nullable=True))

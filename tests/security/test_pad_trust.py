@@ -315,3 +315,33 @@ def test_pad_routes_refuse_foreign_hosts_and_cap_polls_per_address(tmp_path: Pat
 
 
 
+
+
+@pytest.mark.postgres
+def test_a_pad_proof_is_good_once_across_server_processes(tmp_path: Path) -> None:
+    """Two server processes on one PostgreSQL (the scale-out set-up): a pad's proof seen by one
+    is refused by the other. Before, each process remembered proofs only in its own memory, so a
+    proof overheard on the LAN opened the pad's screen (and its rate-later QR) once per process."""
+    from tests.support.server_fixtures import start_server_process
+
+    base = os.environ.get("HALL_TEST_PG_URL")
+    if not base:
+        pytest.skip("HALL_TEST_PG_URL not set")
+    url = fresh_pg_url(base)
+    a = start_server_process(tmp_path / "hall", db_url=url)
+    b = start_server_process(tmp_path / "hall", db_url=url)  # same secret file, same database
+    try:
+        sup = signed_in(a.url, "8001")
+        pad = SoftPad()
+        pair(sup, None, 1, pad)
+        proof = pad.proof()
+        assert pad_get(a.url, "/pad/api/state", params={"since": 0, **proof}).status_code == 200
+        replay = pad_get(b.url, "/pad/api/state", params={"since": 0, **proof})
+        assert replay.status_code == 403 and "case" not in replay.text, replay.text
+        # A fresh proof works on either process; the older one is refused on both.
+        assert pad_get(b.url, "/pad/api/state", params={"since": 0, **pad.proof()}).status_code == 200
+        assert pad_get(a.url, "/pad/api/state", params={"since": 0, **proof}).status_code == 403
+    finally:
+        a.terminate()
+        b.terminate()
+        drop_pg_db(url)
