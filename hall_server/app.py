@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import datetime as dt
 import hashlib
 import hmac
 import itertools
@@ -274,6 +275,19 @@ async def _follow_hall_settings(hall: Hall, every_s: float = 30.0) -> None:
         if rt.rules is not None:
             hall.rules = rt.rules.desk_rules()
         workdays.set_current(rt.calendar)
+        _warn_calendar(rt.calendar)
+
+
+_calendar_warned: dict[str, object] = {}
+
+
+def _warn_calendar(cal: workdays.WorkCalendar) -> None:
+    """Log (once per day and process) that a year deadlines may reach has no calendar."""
+    today = dt.date.today()
+    gaps = workdays.missing_years(cal, today)
+    if gaps and _calendar_warned.get("day") != today:
+        _calendar_warned["day"] = today
+        log.warning("%s", workdays.missing_years_message(gaps))
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -294,6 +308,7 @@ def create_app(settings: Settings) -> FastAPI:
         # The hall's own settings (hall-server init / admin) win over the defaults in Settings.
         rt = await asyncio.to_thread(hallsetup.runtime, store)
         workdays.set_current(rt.calendar)
+        _warn_calendar(rt.calendar)
         hall = Hall(_with_hall_settings(settings, rt), store, TokenSigner(key, settings.access_token_seconds))
         hall.server_secret = key
         hall.rate_later_key = rate_later.derive_key(key)

@@ -8,6 +8,7 @@ in one transaction on the database, and writes the same audit row, with the acto
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import json
 import sys
@@ -312,6 +313,9 @@ def dispatch(ns: argparse.Namespace, open_store: Callable[[argparse.Namespace], 
         elif cmd == "calendar":
             if sub == "show":
                 out = store.read_sync(lambda c: workdays.year_rows(c, ns.year))
+                gaps = workdays.missing_years(store.read_sync(workdays.load), dt.date.today())
+                if gaps:
+                    print(workdays.missing_years_message(gaps), file=sys.stderr)
             else:
                 years = hallsetup.read_calendar_files([str(f) for f in ns.files])
                 out = [store.write_sync(lambda tx, y=y, e=e: admin.import_calendar_op(tx, who, y, e))

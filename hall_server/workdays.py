@@ -40,6 +40,11 @@ class WorkCalendar:
             return False
         return d.weekday() < 5
 
+    @property
+    def years(self) -> frozenset[int]:
+        """Years the hall imported (every real year has a weekday holiday, so none is empty)."""
+        return frozenset(d.year for d in self.holidays | self.workdays)
+
     def working_days_after(self, start: date, n: int) -> date:
         """The `n`-th working day after `start` (`start` itself never counts); `start` for n=0.
 
@@ -82,6 +87,25 @@ def load(conn: Connection) -> WorkCalendar:
         holidays=frozenset(date.fromisoformat(d) for d, k in rows if k == "holiday"),
         workdays=frozenset(date.fromisoformat(d) for d, k in rows if k == "workday"),
     )
+
+
+NEXT_YEAR_FROM_MONTH = 11  # the State Council publishes next year's dates in November
+
+
+def missing_years(cal: WorkCalendar, today: date) -> list[int]:
+    """Years a deadline counted from `today` may reach without an imported calendar: this year,
+    and from November next year too. Such days count as plain Monday-Friday (a New Year's Day
+    holiday would be a working day), so IT is told (server log at start and daily, the
+    `calendar show` command) to import the file."""
+    want = [today.year] + ([today.year + 1] if today.month >= NEXT_YEAR_FROM_MONTH else [])
+    return [y for y in want if y not in cal.years]
+
+
+def missing_years_message(years: list[int]) -> str:
+    ys = ", ".join(str(y) for y in years)
+    return (f"工作日历缺少 {ys} 年的节假日安排，期限按周一至周五计算；请导入（hall-server calendar import FILE）"
+            f" / the working calendar has no {ys} holidays; deadlines count Monday-Friday until "
+            "it is imported (hall-server calendar import FILE)")
 
 
 # ---- year files --------------------------------------------------------------------------------
