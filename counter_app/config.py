@@ -397,3 +397,21 @@ def save_user_prefs(path: Path | None = None, **prefs: object) -> Path:
 def with_overrides(settings: Settings, **changes: Any) -> Settings:
     """A copy of `settings` with some fields changed (the demo points at its own server)."""
     return dataclasses.replace(settings, **changes)
+
+
+def clerk_warnings(loaded: LoadedSettings) -> list[tuple[str, str]]:
+    """What the sign-in screen tells the clerk about this PC's config (zh, en): short, no paths
+    or keys (those are for IT, in the log and in `counter-app doctor`)."""
+    out: list[tuple[str, str]] = []
+    if loaded.refused_server_url:
+        out.append(("本机设置的服务器地址不安全（明文http），已拒绝，无法连接服务器。请联系信息科"
+                    "（counter-app doctor 会说明处理办法）。",
+                    "This PC's server address is not secure (plain http) and was refused, so the "
+                    "server cannot be reached. Ask IT (counter-app doctor says how to fix it)."))
+    others = len(loaded.warnings) - (1 if loaded.refused_server_url else 0)
+    if others > 0:
+        out.append((f"本机设置中有{others}项无效，已改用默认值。请联系信息科（counter-app doctor）。",
+                    f"{others} setting(s) of this PC are invalid; defaults are used. Ask IT "
+                    "(counter-app doctor)."))
+    return out
+

@@ -14,12 +14,14 @@ import logging
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from counter_app import __version__
 from counter_app.config import (
     LoadedSettings,
     Settings,
+    clerk_warnings,
     load_settings,
     with_overrides,
 )
@@ -71,12 +73,13 @@ def _setup_logs(settings: Settings, debug: bool) -> Path | None:
         return None
 
 
-def _run_ui(settings: Settings, demo_credentials: tuple[str, str] | None = None) -> int:
+def _run_ui(settings: Settings, demo_credentials: tuple[str, str] | None = None,
+            warnings: Sequence[tuple[str, str]] = ()) -> int:
     from counter_desk.wiring import build_app
     from ui.app import DeskApp, show_startup_error
 
     try:
-        app: DeskApp = build_app(settings)
+        app: DeskApp = build_app(settings, warnings=warnings)
     except CounterError as exc:
         # A desk that cannot open its local data (another desk holds it, a newer version wrote
         # it) says so in both languages and exits; anything else is a bug and propagates.
@@ -96,7 +99,7 @@ def cmd_desk(args: argparse.Namespace) -> int:
     _setup_logs(loaded.settings, args.debug)
     for w in loaded.warnings:
         log.warning("config: %s", w)
-    return _run_ui(loaded.settings)
+    return _run_ui(loaded.settings, warnings=clerk_warnings(loaded))
 
 
 def _demo_settings(args: argparse.Namespace, url: str, root: Path) -> Settings:

@@ -20,6 +20,7 @@ A service that cannot be built is a startup error (catalog, outbox) or is logged
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -136,11 +137,13 @@ def make_applicants(settings: Settings, client: HallClient) -> ApplicantDesk:
 
 def build_core(settings: Settings, *, bus: EventBus | None = None,
                client: HallClient | None = None, credentials: CredentialStore | None = None,
-               start_updates: bool = True) -> CounterCore:
+               start_updates: bool = True,
+               warnings: Sequence[tuple[str, str]] = ()) -> CounterCore:
     """Every service of the desk, built and handed to one CounterCore (worker or main thread:
-    this opens SQLite files and reads the keyring, so never on the Tk thread)."""
+    this opens SQLite files and reads the keyring, so never on the Tk thread). ``warnings``
+    (zh, en) about this PC's config join the core's, shown on the sign-in screen."""
     bus = bus or EventBus()
-    warnings: list[tuple[str, str]] = []
+    warnings = list(warnings)
     if client is None:
         client = make_client(settings, credentials or CredentialStore(settings.server_url),
                              warnings)
@@ -162,7 +165,8 @@ def build_core(settings: Settings, *, bus: EventBus | None = None,
     return core
 
 
-def build_app(settings: Settings, *, core: CounterCore | None = None) -> DeskApp:
+def build_app(settings: Settings, *, core: CounterCore | None = None,
+              warnings: Sequence[tuple[str, str]] = ()) -> DeskApp:
     """The desk window on a core (built here if not given), with the second-screen pad if set."""
     from ui.app import DeskApp
     from ui.pad_window import SecondScreenPad
@@ -170,7 +174,7 @@ def build_app(settings: Settings, *, core: CounterCore | None = None) -> DeskApp
     if core is None:
         # Built before the window exists: opening the local databases and reading the device
         # credential from the keyring is I/O, and no Tk event loop may wait on it.
-        core = build_core(settings)
+        core = build_core(settings, warnings=warnings)
     app = DeskApp(settings, core=core)
     if pad_kind(settings) == "second_screen" and core.pad is None:
         runner = app.runner

@@ -98,6 +98,7 @@ def test_sign_in_screen_wrong_password_then_enter_submits(desk_app_factory: Any,
     pump_until(app.root, lambda: app.signin.server_ok, what="server check")
     assert "1" in view.window_label.cget("text")
     assert view.server_label.cget("text") == "服务器：已连接"
+    assert not view.setup_label.winfo_ismapped()  # nothing wrong with this PC's set-up
     shot_both(app, "signin")
     view.staff_entry.insert(0, "1001")
     view.password_entry.insert(0, "wrong-password")
@@ -162,6 +163,34 @@ def test_one_time_password_after_a_reset_is_replaced_at_the_desk(desk_app_factor
     assert Api(url).post("/auth/login", json={"staff_no": "1001", "password": otp}).status_code == 401
     fresh = Api(url).post("/auth/login", json={"staff_no": "1001", "password": "window-one-2026"})
     assert fresh.status_code == 200, fresh.text
+
+
+def test_a_refused_server_address_is_said_on_the_sign_in_screen(desk_app_factory: Any,
+                                                                 tmp_path: Any) -> None:
+    """IT typed http://<server> into the machine config: the desk refuses it (passwords would
+    cross the LAN in clear) and, instead of only "server: not reachable", the clerk reads why
+    and whom to ask, in their language, without paths or config keys."""
+    from counter_app.config import clerk_warnings, load_settings
+
+    machine = tmp_path / "machine.toml"
+    machine.write_text('server_url = "http://10.1.2.3:8000"\nwindow_no = 1\n'
+                       'idle_lock_minutes = 0\nlanguage = "zh"\nwindow_no_typo = 3\n'
+                       f'data_dir = "{tmp_path / "data"}"\nlog_dir = "{tmp_path / "logs"}"\n',
+                       encoding="utf-8")
+    loaded = load_settings(machine, tmp_path / "prefs.toml")
+    assert loaded.refused_server_url == "http://10.1.2.3:8000"
+    app = desk_app_factory("", settings=loaded.settings, warnings=clerk_warnings(loaded))
+    view = app.signin_view
+    pump(app.root, 0.2)
+    assert view.setup_label.winfo_ismapped()
+    text = view.setup_label.cget("text")
+    assert "明文http" in text and "信息科" in text and "1项无效" in text
+    assert "machine.toml" not in text and "allow_insecure_http" not in text
+    i18n.set_language("en")
+    pump(app.root, 0.1)
+    assert "plain http" in view.setup_label.cget("text")
+    i18n.set_language("zh")
+    shot_both(app, "signin_setup_problem")
 
 
 def test_call_next_recall_and_no_show_after_the_limit(desk_app_factory: Any, fresh_hall_server: Any) -> None:

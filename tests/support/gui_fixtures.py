@@ -138,10 +138,11 @@ def desk_app_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Build real DeskApp windows (real CounterCore) against a server URL; torn down after."""
     apps: list[Any] = []
 
-    def make(url: str, window_no: int = 1, **kw: Any) -> Any:
+    def make(url: str, window_no: int = 1, *, settings: Any = None,
+             warnings: Any = (), **kw: Any) -> Any:
         from counter_desk.wiring import build_app
 
-        app = build_app(desk_settings(tmp_path, url, window_no, **kw))
+        app = build_app(settings or desk_settings(tmp_path, url, window_no, **kw), warnings=warnings)
         apps.append(app)
         return app
 

@@ -14,6 +14,7 @@ from typing import Protocol
 from api_client.models import Health, Me
 from counter_app.core import CounterCore
 from counter_app.errors import CounterError
+from ui import i18n
 from ui.i18n import N_, _
 from ui.presenters.desk import Runner, error_text
 
@@ -23,6 +24,7 @@ class SignInView(Protocol):
     def show_server(self, text: str, ok: bool | None) -> None: ...
     def show_error(self, text: str | None, calm: bool = False) -> None: ...
     def show_caps_lock(self, on: bool) -> None: ...
+    def show_setup_problems(self, lines: list[str]) -> None: ...
     def set_busy(self, busy: bool) -> None: ...
     def show_change_password(self, on: bool) -> None: ...
 
@@ -42,6 +44,9 @@ class SignInPresenter:
 
     def render(self) -> None:
         self.view.show_window(_("Window {no}").format(no=self.window_no))
+        # Both languages come with each warning (the core's, from the config and the wiring).
+        en = i18n.language() == "en"
+        self.view.show_setup_problems([en_ if en else zh for zh, en_ in self.core.warnings])
         self._render_server()
         self._render_error()
 

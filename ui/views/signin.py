@@ -45,17 +45,26 @@ class SignInView(ctk.CTkFrame):
         self.server_label = ctk.CTkLabel(self, font=style.font(16))
         self.server_label.grid(row=3, column=0, pady=(0, 16))
 
+        # This PC's set-up problems (a refused server address, no safe keyring...), for the clerk
+        # to pass on to IT; hidden when there are none.
+        self.setup_label = ctk.CTkLabel(self, font=style.font(15), text="", wraplength=350,
+                                        justify="left", corner_radius=8,
+                                        fg_color=style.color("warning_bg"),
+                                        text_color=style.color("warning"))
+        self.setup_label.grid(row=4, column=0, padx=48, pady=(0, 12), sticky="ew")
+        self.setup_label.grid_remove()
+
         self.staff_caption = ctk.CTkLabel(self, font=style.font(16), anchor="w")
         self.labels.text(self.staff_caption, N_("Staff number"))
-        self.staff_caption.grid(row=4, column=0, sticky="ew", padx=48)
+        self.staff_caption.grid(row=5, column=0, sticky="ew", padx=48)
         self.staff_entry = ctk.CTkEntry(self, width=360, height=44, font=style.font(20))
-        self.staff_entry.grid(row=5, column=0, padx=48, pady=(2, 10))
+        self.staff_entry.grid(row=6, column=0, padx=48, pady=(2, 10))
 
         self.password_caption = ctk.CTkLabel(self, font=style.font(16), anchor="w")
         self.labels.text(self.password_caption, N_("Password"))
-        self.password_caption.grid(row=6, column=0, sticky="ew", padx=48)
+        self.password_caption.grid(row=7, column=0, sticky="ew", padx=48)
         self.password_entry = ctk.CTkEntry(self, width=360, height=44, font=style.font(20), show="•")
-        self.password_entry.grid(row=7, column=0, padx=48, pady=(2, 4))
+        self.password_entry.grid(row=8, column=0, padx=48, pady=(2, 4))
 
         # Shown only when the server asks for a new password (after an IT reset).
         self.new_caption = ctk.CTkLabel(self, font=style.font(16), anchor="w")
@@ -64,26 +73,26 @@ class SignInView(ctk.CTkFrame):
         self.confirm_caption = ctk.CTkLabel(self, font=style.font(16), anchor="w")
         self.labels.text(self.confirm_caption, N_("New password again"))
         self.confirm_entry = ctk.CTkEntry(self, width=360, height=44, font=style.font(20), show="•")
-        self._change_rows = ((self.new_caption, 8, dict(sticky="ew", padx=48)),
-                             (self.new_entry, 9, dict(padx=48, pady=(2, 4))),
-                             (self.confirm_caption, 10, dict(sticky="ew", padx=48)),
-                             (self.confirm_entry, 11, dict(padx=48, pady=(2, 4))))
+        self._change_rows = ((self.new_caption, 9, dict(sticky="ew", padx=48)),
+                             (self.new_entry, 10, dict(padx=48, pady=(2, 4))),
+                             (self.confirm_caption, 11, dict(sticky="ew", padx=48)),
+                             (self.confirm_entry, 12, dict(padx=48, pady=(2, 4))))
         self.changing = False
 
         self.caps_label = ctk.CTkLabel(self, font=style.font(15, "bold"),
                                        text_color=style.color("warning"))
         self.labels.text(self.caps_label, N_("Caps Lock is on"))
-        self.caps_label.grid(row=12, column=0, pady=(0, 4))
+        self.caps_label.grid(row=13, column=0, pady=(0, 4))
         self.caps_label.grid_remove()
 
         self.error_label = ctk.CTkLabel(self, font=style.font(16), text="", wraplength=420,
                                         text_color=style.color("danger"))
-        self.error_label.grid(row=13, column=0, padx=48, pady=(0, 6))
+        self.error_label.grid(row=14, column=0, padx=48, pady=(0, 6))
 
         self.submit_button = ctk.CTkButton(self, width=360, height=52, font=style.font(20, "bold"),
                                            command=self.submit)
         self.labels.text(self.submit_button, N_("Sign in (Enter)"))
-        self.submit_button.grid(row=14, column=0, padx=48, pady=(4, 32))
+        self.submit_button.grid(row=15, column=0, padx=48, pady=(4, 32))
 
         for entry in (self.staff_entry, self.password_entry, self.new_entry, self.confirm_entry):
             entry.bind("<KeyPress>", self._key, add="+")
@@ -114,6 +123,13 @@ class SignInView(ctk.CTkFrame):
         # A calm hint (what to do next) in the text colour; a refusal in red.
         self.error_label.configure(text=text or "",
                                    text_color=style.color("text" if calm else "danger"))
+
+    def show_setup_problems(self, lines: list[str]) -> None:
+        if lines:
+            self.setup_label.configure(text="\n".join(f"⚠\u00a0{x}" for x in lines))
+            self.setup_label.grid()
+        else:
+            self.setup_label.grid_remove()
 
     def show_caps_lock(self, on: bool) -> None:
         if on:
