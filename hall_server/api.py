@@ -34,18 +34,24 @@ from hall_server.core import (
     window_out,
 )
 from hall_server.db import Tx, iso_ms, now_ms
-from hall_server.deps import MAX_INT, Auth, IdPath, Priority, QInt, WinNo, session_alive
+from hall_server.deps import (
+    MAX_INT,
+    Auth,
+    IdPath,
+    Priority,
+    QInt,
+    WinNo,
+    check_password,
+    session_alive,
+)
 from hall_server.errors import ApiError
 from hall_server.events import stream
 from hall_server.rating_check import check_rating, open_challenge
 from hall_server.security import (
     Principal,
-    attempt_done,
-    count_attempt,
     new_secret,
     session_key,
     sha256_hex,
-    verify_password,
 )
 from hall_server.seed import demo_avatar
 
@@ -124,19 +130,10 @@ async def login(
 ) -> Response:
     hall = hall_of(request)
     address = request.client.host if request.client else "?"
-    limits = hall.login_limits
-    # Counted BEFORE the slow password check (and committed): 20 parallel guesses cannot all
-    # pass a check that only sees failures already recorded.
-    attempt = await hall.store.write(lambda tx: count_attempt(tx.conn, limits, body.staff_no, address, now_ms()))
-    staff = await hall.store.read(
-        lambda c: c.execute(select(t.staff).where(t.staff.c.staff_no == body.staff_no)).mappings().first()
-    )
-    ok = await anyio.to_thread.run_sync(
-        verify_password, staff["password_hash"] if staff else None, body.password
-    )
-    ok = ok and staff is not None
-    await hall.store.write(lambda tx: attempt_done(tx.conn, attempt, body.staff_no, address, ok=ok))
-    if not ok or staff is None:
+    # The one password check every door uses (deps.check_password): counted in the shared
+    # sign-in limits BEFORE the slow argon2 check, so parallel guesses cannot all get through.
+    staff = await check_password(request, body.staff_no, body.password)
+    if staff is None:
         log.info("sign-in failed for staff %s from %s", body.staff_no[:32], address)
         raise ApiError(401, "bad_credentials")
     if staff["disabled"]:

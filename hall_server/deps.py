@@ -145,8 +145,7 @@ Auth = Annotated[Principal, Depends(principal)]
 
 async def check_password(request: Request, staff_no: str, password: str) -> Any | None:
     """The staff row when `password` is right for `staff_no`, else None. Every password check
-    (API sign-in aside: api.login inlines the same steps), the console's sign-in, the `/pair/`
-    page and the password change, is counted in the shared, database-held sign-in limits
+    (the API sign-in, the console's sign-in, the `/pair/` page and the password change) is counted in the shared, database-held sign-in limits
     BEFORE the slow argon2 check (security.count_attempt: 429 when over a limit), so none of
     them is a side door for guessing."""
     hall = hall_of(request)
