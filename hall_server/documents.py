@@ -25,9 +25,10 @@ import logging
 import os
 import secrets
 import struct
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -63,14 +64,22 @@ def seal_chunk(key: bytes, upload_id: str, offset: int, data: bytes) -> bytes:
 
 def open_records(key: bytes, upload_id: str, path: Path, stored_bytes: int) -> Iterator[bytes]:
     """The plaintext chunks of an encrypted upload/document file, up to `stored_bytes`."""
+    with open(path, "rb") as f:
+        yield from read_records(key, upload_id, f, stored_bytes)
+
+
+def read_records(key: bytes, upload_id: str, f: BinaryIO, stored_bytes: int) -> Iterator[bytes]:
+    """The same, from an open file (from its start). The chunk writer reads through the handle
+    it holds locked: opening and closing a second descriptor of the file would drop the
+    process's POSIX lock on it (fcntl semantics), letting another process in mid-write."""
     aes = AESGCM(key)
     offset = 0
-    with open(path, "rb") as f:
-        while f.tell() < stored_bytes:
-            n, nonce = _HEAD.unpack(f.read(_HEAD.size))
-            chunk = aes.decrypt(nonce, f.read(n), _aad(upload_id, offset))
-            offset += len(chunk)
-            yield chunk
+    f.seek(0)
+    while f.tell() < stored_bytes:
+        n, nonce = _HEAD.unpack(f.read(_HEAD.size))
+        chunk = aes.decrypt(nonce, f.read(n), _aad(upload_id, offset))
+        offset += len(chunk)
+        yield chunk
 
 
 def _is_sealed(key: bytes, upload_id: str, path: Path) -> bool:
@@ -241,69 +250,116 @@ async def upload_chunk(
     # one read and leaves nothing behind.
     await hall.store.read(lambda c: _load(c, upload_id, p))
     async with _upload_lock(hall.upload_locks, upload_id):
-        u = await hall.store.read(lambda c: _load(c, upload_id, p))
-        offset, size = int(u["offset"]), int(u["size"])
-        stored = int(u["stored_bytes"])
         path = up_dir / upload_id
-        key = hall.signer.documents_key
-        if u["document_id"] is not None:
-            # Finish a move that a crash between COMMIT and the move left undone (idempotent).
-            await asyncio.to_thread(_settle, path, doc_dir / str(u["document_id"]))
-            raise ApiError(409, "upload_complete", {"offset": offset})
-        if upload_offset != offset:
-            raise ApiError(409, "offset_mismatch", {"offset": offset})
-        if offset + len(data) > size:
-            raise ApiError(413, "too_large", {"size": size, "offset": offset})
+        # Every process that writes this upload takes the file's lock first (several server
+        # processes share the data folder): the offset is read, the chunk written and the new
+        # offset committed by one process at a time. None: the file was already moved away.
+        handle = await asyncio.to_thread(_lock_file, path)
+        moves: list[tuple[Path, Path]] = []
+        try:
+            u = await hall.store.read(lambda c: _load(c, upload_id, p))
+            offset, size = int(u["offset"]), int(u["size"])
+            stored = int(u["stored_bytes"])
+            key = hall.signer.documents_key
+            if u["document_id"] is not None:
+                # Finish a move that a crash between COMMIT and the move left undone (idempotent).
+                await asyncio.to_thread(_settle, path, doc_dir / str(u["document_id"]))
+                raise ApiError(409, "upload_complete", {"offset": offset})
+            if handle is None:
+                raise RuntimeError(f"upload {upload_id}: its file is missing before completion")
+            if upload_offset != offset:
+                raise ApiError(409, "offset_mismatch", {"offset": offset})
+            if offset + len(data) > size:
+                raise ApiError(413, "too_large", {"size": size, "offset": offset})
 
-        record = seal_chunk(key, upload_id, offset, data)
-        new_stored = stored + len(record)
+            record = seal_chunk(key, upload_id, offset, data)
+            new_stored = stored + len(record)
+            f = handle
 
-        def write() -> str | None:
-            # Bytes past the committed length are from a chunk whose commit failed: cut.
-            with open(path, "r+b") as f:
+            def write() -> str | None:
+                # Bytes past the committed length are from a chunk whose commit failed: cut.
                 f.truncate(stored)
                 f.seek(stored)
                 f.write(record)
                 f.flush()
                 os.fsync(f.fileno())
-            if offset + len(data) < size:
-                return None
-            h = hashlib.sha256()
-            for block in open_records(key, upload_id, path, new_stored):
-                h.update(block)
-            return h.hexdigest()
+                if offset + len(data) < size:
+                    return None
+                h = hashlib.sha256()
+                for block in read_records(key, upload_id, f, new_stored):
+                    h.update(block)
+                return h.hexdigest()
 
-        digest = await asyncio.to_thread(write)
-        new_offset = offset + len(data)
+            digest = await asyncio.to_thread(write)
+            new_offset = offset + len(data)
 
-        def commit(tx: Tx) -> int:
-            if digest is not None and digest != u["sha256"]:
-                tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id)
-                                .values(offset=0, stored_bytes=0))
-                return -1
-            tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id)
-                            .values(offset=new_offset, stored_bytes=new_stored))
-            if digest is not None:
-                doc_id = secrets.token_hex(16)
-                final = doc_dir / doc_id
-                # The file moves only after COMMIT (below): a transaction that fails leaves it
-                # where the retried chunk expects it.
-                moves.append((path, final))
-                tx.conn.execute(t.documents.insert().values(
-                    id=doc_id, upload_id=upload_id, case_id=u["case_id"], item_id=u["item_id"],
-                    filename=u["filename"], content_type=u["content_type"], size=size,
-                    sha256=digest, path=str(final), received_ms=now_ms(), encryption=ENCRYPTION))
-                tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id).values(document_id=doc_id))
-            return new_offset
+            def commit(tx: Tx) -> int:
+                # Compare-and-set on the offset: the committed state can only move forward from
+                # the one this chunk was written after.
+                mine = (t.uploads.c.id == upload_id, t.uploads.c.offset == offset,
+                        t.uploads.c.document_id.is_(None))
+                if digest is not None and digest != u["sha256"]:
+                    tx.conn.execute(t.uploads.update().where(*mine).values(offset=0, stored_bytes=0))
+                    return -1
+                done = tx.conn.execute(t.uploads.update().where(*mine)
+                                       .values(offset=new_offset, stored_bytes=new_stored))
+                if not done.rowcount:
+                    return -2
+                if digest is not None:
+                    doc_id = secrets.token_hex(16)
+                    final = doc_dir / doc_id
+                    # The file moves only after COMMIT (below): a transaction that fails leaves it
+                    # where the retried chunk expects it.
+                    moves.append((path, final))
+                    tx.conn.execute(t.documents.insert().values(
+                        id=doc_id, upload_id=upload_id, case_id=u["case_id"], item_id=u["item_id"],
+                        filename=u["filename"], content_type=u["content_type"], size=size,
+                        sha256=digest, path=str(final), received_ms=now_ms(), encryption=ENCRYPTION))
+                    tx.conn.execute(t.uploads.update().where(t.uploads.c.id == upload_id)
+                                    .values(document_id=doc_id))
+                return new_offset
 
-        moves: list[tuple[Path, Path]] = []
-        result = await hall.store.write(commit)
-        for src, dst in moves[-1:]:  # a retried transaction appends again: the last one committed
-            await asyncio.to_thread(_settle, src, dst)
+            result = await hall.store.write(commit)
+        finally:
+            if handle is not None:
+                await asyncio.to_thread(_unlock_file, handle)
+        if result >= 0:
+            for src, dst in moves[-1:]:  # a retried transaction appends again: the last committed
+                await asyncio.to_thread(_settle, src, dst)
+        if result == -2:  # cannot happen while every writer takes the lock; said, never a 500
+            now = await hall.store.read(lambda c: _load(c, upload_id, p))
+            raise ApiError(409, "offset_mismatch", {"offset": int(now["offset"])})
         if result < 0:
             _private(path)
             raise ApiError(422, "sha256_mismatch", {"offset": 0})
     return Response(status_code=204, headers={"Upload-Offset": str(result), "Tus-Resumable": "1.0.0"})
+
+
+def _lock_file(path: Path) -> BinaryIO | None:
+    """The upload file opened for writing and locked against every other process (a POSIX
+    record lock, which NFS passes on to the server's lock manager); None if it is gone. Blocks
+    while another process writes a chunk of the same upload (one write and commit). While it is
+    held, this process must not open and close the file by another descriptor (that would
+    release the lock): everything goes through this handle."""
+    try:
+        f = open(path, "r+b")  # noqa: SIM115 - held across the commit, closed by _unlock_file
+    except FileNotFoundError:
+        return None
+    if sys.platform != "win32":
+        import fcntl
+
+        fcntl.lockf(f, fcntl.LOCK_EX)
+    return f
+
+
+def _unlock_file(f: BinaryIO) -> None:
+    try:
+        if sys.platform != "win32":
+            import fcntl
+
+            fcntl.lockf(f, fcntl.LOCK_UN)
+    finally:
+        f.close()
 
 
 @contextlib.asynccontextmanager
