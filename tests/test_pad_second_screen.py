@@ -387,3 +387,43 @@ def test_desk_f10_to_second_screen_to_server(wide_display: str, desk_app_factory
     pump_until(app.root, lambda: desk_state(app) == "idle", what="idle")
     pump(app.root, 0.3)
     assert pad.screen != "rating" and not app.desk.enabled()["evaluate"]
+
+
+def test_a_slow_complaint_on_the_second_screen_is_not_cut_off(wide_display: str,
+                                                              desk_app_factory: Any,
+                                                              fresh_hall_server: Any) -> None:
+    """Issue 16, item 8, on the desk's own second screen: the wait for a rating runs from the
+    last touch, not from the F10. A citizen who chooses 非常不满意 and then picks reasons slowly,
+    for longer than the whole timeout, still gets their complaint in (before: the "not rated"
+    screen replaced it when the timeout ran out from the request)."""
+    from tests.test_ui_desk import desk_state, issue, notice, open_desk, press
+
+    app = open_desk(desk_app_factory, fresh_hall_server.url, pad_transport="second_screen")
+    app.root.geometry("1280x760+0+0")
+    service = app.pad_service
+    pad = service.transport
+    service.timeout_s = 2.0  # the hall's 60 s, shortened; the citizen's steps come every 0.7 s
+    pump_until(app.root, lambda: pad.screen == "idle" and pad.window is not None, what="idle card")
+    issue(fresh_hall_server.url, "A")
+    press(app, "F1")
+    pump_until(app.root, lambda: desk_state(app) == "calling", what="calling")
+    press(app, "F7")
+    pump_until(app.root, lambda: desk_state(app) == "serving", what="serving")
+    press(app, "F10")
+    pump_until(app.root, lambda: pad.screen == "rating" and pad.level_buttons, what="pad asks")
+    pump(app.root, 0.7)
+    click(app.root, pad.level_buttons["very_dissatisfied"])
+    pump_until(app.root, lambda: pad.screen == "reasons" and pad.reason_buttons, what="reasons")
+    codes = list(pad.reason_buttons)[:4]
+    for code in codes:  # 0.7 s + 4 x 0.7 s = 3.5 s from the request: well past the 2 s
+        pump(app.root, 0.7)
+        assert pad.screen == "reasons", "the complaint was cut off while the citizen chose"
+        click(app.root, pad.reason_buttons[code])
+    click(app.root, pad.submit_button)
+    pump_until(app.root, lambda: "已收到评价" in notice(app), what="received on the desk")
+    outbox = app.core.outbox
+    pump_until(app.root, lambda: outbox.depth() == 0 and outbox.items(state="done"),
+               what="delivered")
+    (item,) = outbox.items(state="done")
+    assert item.payload_obj["level"] == "very_dissatisfied"
+    assert sorted(item.payload_obj["reasons"]) == sorted(codes)

@@ -184,6 +184,8 @@ class SecondScreenPad:
         self.retry_note = False
         #: Set by PadService from the hall's rules; shown on the "not rated" screen.
         self.rate_later_days: int | None = None
+        #: Set by PadService: each touch while rating restarts its timeout.
+        self.on_activity: Callable[[], None] | None = None
 
     # -- PadTransport (any thread) -----------------------------------------------------------------
     def start(self, on_rating: Callable[[PadRating], None], on_state: Callable[[str], None]) -> None:
@@ -462,9 +464,16 @@ class SecondScreenPad:
                      wraplength=560).grid(row=1, column=1, sticky="nw", pady=(16, 0))
 
     # -- the citizen's touches (Tk thread) ---------------------------------------------------------
+    def _touched(self) -> None:
+        # The citizen is busy rating: the desk's PadService restarts its timeout (a complaint
+        # half chosen is never cut off).
+        if self.on_activity is not None:
+            self.on_activity()
+
     def on_level(self, level: str) -> None:
         if self._request is None or self.screen != "rating":
             return
+        self._touched()
         self._level = level
         if level in LEVELS_NEEDING_REASON:
             self._chosen = []
@@ -475,6 +484,7 @@ class SecondScreenPad:
     def on_reason(self, code: str) -> None:
         if self._request is None or self.screen != "reasons":
             return
+        self._touched()
         if code in self._chosen:
             self._chosen.remove(code)
         else:
@@ -485,6 +495,7 @@ class SecondScreenPad:
 
     def on_back(self) -> None:
         if self._request is not None:
+            self._touched()
             self._level, self._chosen = None, []
             self._render("rating")
 

@@ -63,6 +63,15 @@ class DaysShown(Protocol):
     rate_later_days: int | None
 
 
+@runtime_checkable
+class ReportsActivity(Protocol):
+    """A transport whose citizen takes several steps (a level, then reasons): each touch is
+    reported, and the wait for the rating starts again, so a complaint being chosen is never
+    cut off by the timeout (issue 16, item 8)."""
+
+    on_activity: Callable[[], None] | None
+
+
 class RatingRefused(CounterError):
     """The desk will not store this pad message (it answers the pad with the reason)."""
 
@@ -117,6 +126,8 @@ class PadService:
         if isinstance(transport, ServerPadTransport):
             transport.on_stored = self._stored_by_server
             transport.on_not_given = self._not_given_by_server
+        if isinstance(transport, ReportsActivity):
+            transport.on_activity = self.activity
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -290,6 +301,19 @@ class PadService:
         self.core.bus.publish(RatingRequested(case.id))
         self.transport.ask_rating(req, card)
         return req
+
+    def activity(self) -> None:
+        """The citizen touched the pad while rating: the timeout starts again from now. Any
+        thread (the Tk thread calls it: the lock is never held across I/O)."""
+        with self._lock:
+            op = self._open
+            if op is None or op.timer is None:
+                return
+            op.timer.cancel()
+            timer = threading.Timer(self.timeout_s, self._timed_out, args=(op.request.case_id,))
+            timer.daemon = True
+            op.timer = timer
+            timer.start()
 
     def cancel(self) -> None:
         """Withdraw the open request (e.g. the citizen left): back to the idle card."""
