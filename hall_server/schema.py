@@ -480,3 +480,9 @@ ratings.append_column(Column("claimed_rated_ms", BigInteger, nullable=True))
 uploads.append_column(Column("stored_bytes", BigInteger, nullable=False, default=0))
 # "aesgcm-v1" for documents stored encrypted; NULL for a document stored before 0003.
 documents.append_column(Column("encryption", String(16), nullable=True))
+
+# ---- provisioning and operations (migration 0011; see hall_server/heartbeat.py) ------------
+# When the session's desk was last heard from (any signed-in request or its live stream),
+# written at most once a minute per session and process; windows whose desk went silent are
+# closed by the server (Settings.stale_window_seconds).
+sessions.append_column(Column("last_seen_ms", BigInteger, nullable=True))
