@@ -8,9 +8,10 @@ another hall (another secret) has another id. The id is an HMAC of a fixed label
 nothing about the secret. No sign-in is needed: `counter-app setup` asks before enrolling.
 
 `/api/v1/health/db` is for load balancers and monitoring and needs no sign-in, so anyone on the
-LAN may call it as often as they like: each process probes its database at most once per
-`HEALTH_DB_EVERY_S`, callers meanwhile share the last answer (or the probe in flight), so a
-flood of health checks costs the database nothing more than one query a second.
+LAN may call it as often as they like: each process runs one probe at a time (callers during a
+probe share its answer) and a success is reused for `HEALTH_DB_EVERY_S`, so a flood of health
+checks costs the database at most four small queries a second. A failure is never reused: the
+first check after the database is back answers 200.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from hall_server.errors import ApiError
 router = APIRouter(prefix="/api/v1")
 
 IDENTITY_LABEL = b"hall-server identity v1"
-HEALTH_DB_EVERY_S = 1.0
+HEALTH_DB_EVERY_S = 0.25
 
 
 def server_id(secret: bytes) -> str:
@@ -46,28 +47,34 @@ async def identity(request: Request) -> Response:
 
 
 class DbHealth:
-    """One database probe per HEALTH_DB_EVERY_S per process, shared by every caller."""
+    """At most one database probe in flight per process; a success reused HEALTH_DB_EVERY_S."""
 
     def __init__(self, every_s: float = HEALTH_DB_EVERY_S) -> None:
         self.every_s = every_s
         self._at = 0.0
-        self._result: JSON | ApiError | None = None
+        self._result: JSON | None = None
+        self._failure: ApiError | None = None
+        self._failed_at = 0.0
         self._lock = asyncio.Lock()
 
     async def check(self, hall: Any) -> JSON:
+        waited_from = time.monotonic()
         async with self._lock:  # callers during a probe wait for it instead of adding their own
-            if self._result is None or time.monotonic() - self._at >= self.every_s:
-                started = now_ms()
-                try:
-                    last = await hall.store.read(
-                        lambda c: c.exec_driver_sql("SELECT MAX(id) FROM events").scalar())
-                    self._result = {"status": "ok", "database": hall.store.kind,
-                                    "db_ms": now_ms() - started, "last_event_id": last,
-                                    "checked_at": iso_ms(started)}
-                except ApiError as e:  # 503 database_unavailable, shared like a success
-                    self._result = e
-                self._at = time.monotonic()
-            result = self._result
-        if isinstance(result, ApiError):
-            raise result
-        return result
+            fresh = self._result is not None and (time.monotonic() - self._at < self.every_s
+                                                  or self._at >= waited_from)
+            if fresh and self._result is not None:
+                return self._result
+            if self._failed_at >= waited_from and self._failure is not None:
+                raise self._failure  # the probe this caller waited for has just failed
+            started = now_ms()
+            try:
+                last = await hall.store.read(
+                    lambda c: c.exec_driver_sql("SELECT MAX(id) FROM events").scalar())
+            except ApiError as e:  # 503 database_unavailable (after Store.read's retries)
+                self._result, self._failure, self._failed_at = None, e, time.monotonic()
+                raise
+            self._result = {"status": "ok", "database": hall.store.kind,
+                            "db_ms": now_ms() - started, "last_event_id": last,
+                            "checked_at": iso_ms(started)}
+            self._at = time.monotonic()
+            return self._result
