@@ -256,7 +256,7 @@ def check_keyring(s: Settings) -> list[CheckResult]:
         return [CheckResult("keyring", FAIL, f"{st.name}: {st.reason}", zh, en)]
     out = [CheckResult("keyring", OK, f"{st.name} (on the allow-list)")]
     try:
-        cred = CredentialStore(s.server_url).load_or_raise()
+        cred = CredentialStore.for_settings(s).load_or_raise()
     except keyring.errors.KeyringLocked as exc:
         zh, en = locked_keyring_remedy()
         return [CheckResult("keyring", FAIL, f"{st.name} is locked ({exc})", zh, en)]
