@@ -34,8 +34,8 @@ def attack_health_db_flood(base_url: str, ctx: AttackContext) -> AttackResult:
             r = ctx.session.get(ctx.url("/health/db"), timeout=ctx.timeout)
             with lock:
                 statuses.append(r.status_code)
-                if r.status_code == 200:
-                    stamps.append(str(r.json().get("checked_at")))
+                if r.status_code == 200 and r.json().get("checked_at"):
+                    stamps.append(str(r.json()["checked_at"]))
 
     threads = [threading.Thread(target=hit) for _ in range(8)]
     for t in threads:
@@ -45,7 +45,8 @@ def attack_health_db_flood(base_url: str, ctx: AttackContext) -> AttackResult:
     probes = len(set(stamps))
     return AttackResult("provision.health_db_flood", f"{len(statuses)} x GET /health/db",
                         200 if statuses and set(statuses) == {200} else 0,
-                        f"{probes} database probes", bool(stamps) and probes < len(stamps) / 4)
+                        f"{probes} database probes",
+                        len(stamps) == len(statuses) > 0 and probes < len(stamps) / 4)
 
 
 def attack_enrollment_code_at_another_window(base_url: str, ctx: AttackContext) -> AttackResult:
