@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -247,6 +248,21 @@ def test_credential_survives_http_to_https_and_a_new_host_name(
     try:
         new_url = f"https://localhost:{port}"
         deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:  # wait until TLS answers
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        # First with the wrong CA: refused with the true cause, the config left as it was.
+        wrong = tmp_path / "wrong-ca.pem"
+        trustme.CA().cert_pem.write_to_path(str(wrong))
+        before = cfg.read_bytes()
+        with pytest.raises(provisioning.SetupError) as err:
+            provisioning.run_setup(args(machine=True, server_url=new_url, ca_bundle=str(wrong),
+                                        window=3, config_path=cfg))
+        assert err.value.exit_code == provisioning.EXIT_FAILED and "TLS" in err.value.message_en
+        assert cfg.read_bytes() == before
         while True:  # IT re-runs only the machine step with the new address
             rc = cli.main(["setup", "--machine", "--config-path", str(cfg), "--server-url", new_url,
                            "--ca-bundle", str(ca_pem), "--window", "3", "--no-input"])
