@@ -282,3 +282,24 @@ def test_credential_survives_http_to_https_and_a_new_host_name(
         proc.terminate()
         proc.wait(15)
         log.close()
+
+
+def test_no_secret_service_refuses_before_spending_the_code(fresh_hall_server: RunningServer,
+                                                            tmp_path: Path) -> None:
+    """A session without D-Bus / Secret Service (setup run over ssh, or as root by mistake)."""
+    url = fresh_hall_server.url
+    code = enrollment_code(url, 9)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DBUS_", "GNOME_KEYRING", "XDG_RUNTIME", "PYTHON_KEYRING"))}
+    env.update(HOME=str(tmp_path / "home"), PYTHONPATH=str(REPO_ROOT),
+               DBUS_SESSION_BUS_ADDRESS=f"unix:path={tmp_path / 'no-bus'}",
+               COUNTER_DATA_DIR=str(tmp_path / "data"), COUNTER_LOG_DIR=str(tmp_path / "log"))
+    cfg = tmp_path / "c.toml"
+    proc = subprocess.run([sys.executable, "-m", "counter_desk", "setup", "--config-path", str(cfg),
+                           "--server-url", url, "--window", "9", "--enrollment-code", code,
+                           "--no-input"], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=str(REPO_ROOT))
+    assert proc.returncode == provisioning.EXIT_KEYRING, proc.stdout + proc.stderr
+    assert "enrollment code was not used" in proc.stderr and "登记码未使用" in proc.stderr
+    assert not cfg.exists()
+    code_still_works(url, code, 9, tmp_path)
