@@ -43,6 +43,7 @@ from .models import (
     DeviceCredential,
     EnrollmentCode,
     Hall,
+    HallIdentity,
     Health,
     LoginResult,
     Matter,
@@ -275,6 +276,10 @@ class HallClient:
 
     def health(self) -> Health:
         return self._get("/health", Health.from_json, auth=False)
+
+    def identity(self) -> HallIdentity:
+        """The hall code and server id (no sign-in): the key of this PC's device credential."""
+        return self._get("/identity", HallIdentity.from_json, auth=False)
 
     def login(
         self,

@@ -382,6 +382,19 @@ class Hall:
 
 
 @dataclass(frozen=True, slots=True)
+class HallIdentity:
+    """GET /identity: what a PC keys its device credential by (stable across address changes)."""
+
+    hall_code: str
+    server_id: str
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Self:
+        o = _Obj(obj, "HallIdentity")
+        return cls(hall_code=o.text("hall_code"), server_id=o.text("server_id"))
+
+
+@dataclass(frozen=True, slots=True)
 class Health:
     status: str
     version: str

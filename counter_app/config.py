@@ -65,6 +65,9 @@ class Settings:
     # fails on it). Machine config only.
     allow_insecure_http: bool = False
     hall_code: str = "GXQ"
+    # The hall server's identity (GET /api/v1/identity), recorded by `counter-app setup`: the
+    # device credential is keyed by it, not by server_url (counter_app.credentials).
+    server_id: str = ""
     window_no: int = 1
     ca_bundle: str | None = None
     proxy: str | None = None

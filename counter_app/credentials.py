@@ -6,7 +6,12 @@ D-Bus, through `SecretService` or `libsecret`), KWallet itself, the Windows Cred
 and the macOS Keychain. Anything else (keyring's `fail` and `null` backends, `keyrings.alt`'s file
 backends, a plaintext backend, a third-party backend nobody vetted, a chain holding any of those)
 is refused: nothing is persisted, the caller gets a warning to show and the credential is asked
-for again next time. In a frozen build (PyInstaller) backend discovery through entry points can
+for again next time.
+
+The credential is stored under the hall server's identity (hall code and server id from
+`GET /api/v1/identity`, recorded in the machine config by `counter-app setup`), not under the
+server address: moving the hall from http to https or to a new host name keeps every PC's
+enrolment. A config without `server_id` (set up before identities) uses the address as before. In a frozen build (PyInstaller) backend discovery through entry points can
 fail, so the OS backend is selected explicitly.
 """
 
@@ -137,10 +142,42 @@ class CredentialStore:
     Every method may block on the keyring daemon: call from a worker thread.
     """
 
-    def __init__(self, server_url: str, *, service: str = SERVICE) -> None:
+    def __init__(self, server_url: str, *, service: str = SERVICE, hall_code: str = "",
+                 server_id: str = "") -> None:
         self._service = service
-        self._username = f"device@{server_url.rstrip('/')}"
+        legacy = f"device@{server_url.rstrip('/')}"
+        if server_id:
+            self._username = f"device@{hall_code}/{server_id}"
+            self._fallback: str | None = legacy  # enrolled before identities: still found
+        else:
+            self._username, self._fallback = legacy, None
         self.warning: tuple[str, str] | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Any) -> CredentialStore:
+        """The store for the hall of a counter_app.config.Settings (keyed by its identity)."""
+        return cls(str(settings.server_url), hall_code=str(settings.hall_code),
+                   server_id=str(getattr(settings, "server_id", "") or ""))
+
+    @property
+    def key(self) -> str:
+        """The keyring user name the credential is stored under."""
+        return self._username
+
+    def probe(self) -> None:
+        """Write, read back and delete a probe entry: raises KeyringError when the keyring is
+        locked, unreachable or loses what it is given (setup checks this before spending an
+        enrollment code). May block on an unlock prompt: call with a deadline."""
+        user = "probe@counter-app-setup"
+        keyring.set_password(self._service, user, "probe")
+        try:
+            if keyring.get_password(self._service, user) != "probe":
+                raise keyring.errors.KeyringError("the keyring did not keep a test entry")
+        finally:
+            try:
+                keyring.delete_password(self._service, user)
+            except keyring.errors.PasswordDeleteError:
+                pass
 
     def status(self) -> BackendStatus:
         return backend_status()
@@ -164,6 +201,8 @@ class CredentialStore:
             log.warning("keyring backend %s refused: %s", st.name, st.reason)
             return None
         raw = keyring.get_password(self._service, self._username)
+        if not raw and self._fallback is not None:
+            raw = keyring.get_password(self._service, self._fallback)
         if not raw:
             return None
         try:

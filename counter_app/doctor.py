@@ -256,7 +256,7 @@ def check_keyring(s: Settings) -> list[CheckResult]:
         return [CheckResult("keyring", FAIL, f"{st.name}: {st.reason}", zh, en)]
     out = [CheckResult("keyring", OK, f"{st.name} (on the allow-list)")]
     try:
-        cred = CredentialStore(s.server_url).load_or_raise()
+        cred = CredentialStore.for_settings(s).load_or_raise()
     except keyring.errors.KeyringLocked as exc:
         zh, en = locked_keyring_remedy()
         return [CheckResult("keyring", FAIL, f"{st.name} is locked ({exc})", zh, en)]
@@ -265,8 +265,10 @@ def check_keyring(s: Settings) -> list[CheckResult]:
         return [CheckResult("keyring", FAIL, f"{st.name}: {type(exc).__name__}: {exc}", zh, en)]
     if cred is None:
         out.append(CheckResult("device credential", WARN, "none stored for this server",
-                               "用一次性登记码运行 counter-app setup --enrollment-code …",
-                               "Run `counter-app setup --enrollment-code ...` with a one-time "
+                               "由柜员在自己的会话中用一次性登记码运行 counter-app enroll "
+                               "--enrollment-code …",
+                               "As the clerk, in their own session: `counter-app enroll "
+                               "--enrollment-code ...` with a one-time "
                                "code"))
     else:
         out.append(CheckResult("device credential", OK, f"device {cred.device_id}"))

@@ -88,6 +88,9 @@ def _run_ui(settings: Settings, demo_credentials: tuple[str, str] | None = None,
         return 2
     if demo_credentials is not None:
         app.sign_in(*demo_credentials)
+    from counter_desk import shutdown
+
+    shutdown.install(app)  # SIGTERM / logoff: sign out and close the window (PC shutdown)
     from ui import clerk_script  # test-only input (frozen-build suite), off unless its env is set
 
     clerk_script.attach(app)

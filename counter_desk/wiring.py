@@ -145,7 +145,7 @@ def build_core(settings: Settings, *, bus: EventBus | None = None,
     bus = bus or EventBus()
     warnings = list(warnings)
     if client is None:
-        client = make_client(settings, credentials or CredentialStore(settings.server_url),
+        client = make_client(settings, credentials or CredentialStore.for_settings(settings),
                              warnings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.data_dir / "catalog.sqlite3", client, bus)

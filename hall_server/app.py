@@ -32,6 +32,8 @@ from hall_server import (
     display,
     documents,
     hallsetup,
+    heartbeat,
+    identity,
     logmask,
     pad_guard,
     pad_site,
@@ -313,7 +315,9 @@ def create_app(settings: Settings) -> FastAPI:
         hall.server_secret = key
         hall.rate_later_key = rate_later.derive_key(key)
         await asyncio.to_thread(documents.encrypt_legacy_documents, store, hall.signer.documents_key)
-        hall.session_watch = SessionWatch(store)
+        hall.heartbeat = heartbeat.Heartbeat(store, min(60.0, max(settings.stale_window_seconds, 4) / 4))
+        hall.session_watch = SessionWatch(store, on_alive=hall.heartbeat.seen)
+        hall.db_health = identity.DbHealth()
         hall.code = await asyncio.to_thread(hall_code, store)
         broker = Broker(asyncio.get_running_loop())
         hall.broker = broker
@@ -326,7 +330,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.hall = hall
         app.state.applicant_keys = await asyncio.to_thread(applicants.ApplicantKeys, settings.data_dir)
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(_prune_events(hall)),
-                                          asyncio.create_task(_follow_hall_settings(hall))]
+                                          asyncio.create_task(_follow_hall_settings(hall)),
+                                          asyncio.create_task(heartbeat.close_stale_loop(hall))]
         if settings.arrival_rate > 0:
             tasks.append(asyncio.create_task(_simulate_arrivals(hall, settings.arrival_rate)))
         try:
@@ -356,6 +361,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_handlers(app)
     app.include_router(api.router)
+    app.include_router(identity.router)  # GET /api/v1/identity (the desk keys its credential by it)
     app.include_router(admin.router)
     app.include_router(admin.auth_router)  # POST /api/v1/auth/password
     app.include_router(documents.router)

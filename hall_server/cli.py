@@ -40,7 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8123)
     s.add_argument("--demo", action="store_true", help="seed the demo hall")
     s.add_argument("--arrival-rate", type=float, default=0.0, metavar="N", help="demo tickets per minute")
-    s.add_argument("--require-device", action="store_true", help="window logins need an enrolled PC")
+    s.add_argument("--require-device", action="store_true",
+                   help="window logins need an enrolled PC (the default, except with --demo)")
+    s.add_argument("--allow-unenrolled", action="store_true",
+                   help="labs only: a PC that was never enrolled may open a window")
+    s.add_argument("--tls-cert", type=Path, help="serve https with this PEM certificate (chain)")
+    s.add_argument("--tls-key", type=Path, help="the certificate's PEM private key (0600)")
+    s.add_argument("--stale-window-seconds", type=int, default=Settings().stale_window_seconds,
+                   help="close a window whose desk was silent this long (0: never)")
     s.add_argument("--tz", default="Asia/Shanghai")
     s.add_argument("--public-url", default=os.environ.get("HALL_PUBLIC_URL", ""),
                    help="base address citizens' phones reach, for rate-later links (e.g. https://hall.example.gov.cn)")
@@ -79,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(k)
     k.add_argument("--keep-hours", type=float, default=24.0, help="event retention the servers use")
 
-    from hall_server import hallcli
+    from hall_server import hallcli, ops
 
     hallcli.add_commands(sub, _common)
+    ops.add_parsers(sub, _common)
     _display_parser(sub)
 
     r = sub.add_parser("rotate-applicant-key", help="new applicant data key; re-encrypt every record")
@@ -159,9 +167,19 @@ def serve(ns: argparse.Namespace) -> int:
     from hall_server.app import create_app
     from hall_server.settings import Settings
 
+    if ns.allow_unenrolled and ns.require_device:
+        print("error: --require-device and --allow-unenrolled contradict each other", file=sys.stderr)
+        return 2
+    if bool(ns.tls_cert) != bool(ns.tls_key):
+        print("error: --tls-cert and --tls-key go together / 证书与私钥须同时给出", file=sys.stderr)
+        return 2
+    # Production refuses unenrolled desks; the demo and labs say so explicitly (docs/operations.md).
+    require_device = ns.require_device or not (ns.allow_unenrolled or ns.demo)
+    tls: dict[str, Any] = ({"ssl_certfile": str(ns.tls_cert), "ssl_keyfile": str(ns.tls_key)}
+                           if ns.tls_cert else {})
     settings = Settings(
         data_dir=ns.data_dir, db_url=ns.db, demo=ns.demo, arrival_rate=ns.arrival_rate,
-        require_device=ns.require_device, timezone=ns.tz, seed=ns.seed, public_url=ns.public_url,
+        require_device=require_device, stale_window_seconds=ns.stale_window_seconds, timezone=ns.tz, seed=ns.seed, public_url=ns.public_url,
         pad_hosts=tuple(ns.pad_host),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -172,7 +190,10 @@ def serve(ns: argparse.Namespace) -> int:
               " one process / 多进程（--workers 大于 1）需要 PostgreSQL 数据库，SQLite 只能单进程运行",
               file=sys.stderr)
         return 2
-    print(f"hall-server listening on http://{ns.host}:{ns.port}  (API docs: /docs)", flush=True)
+    scheme = "https" if tls else "http"
+    print(f"hall-server listening on {scheme}://{ns.host}:{ns.port}  (API docs: /docs)", flush=True)
+    print("window PCs must be enrolled (--require-device)" if require_device else
+          "WARNING: unenrolled PCs may open windows (demo / --allow-unenrolled)", flush=True)
     print(f"database: {_redact(settings.database_url())}", flush=True)
     if ns.demo:
         print("demo hall: staff 1001..1012, supervisor 8001, IT 9001, password demo1234", flush=True)
@@ -197,14 +218,15 @@ def serve(ns: argparse.Namespace) -> int:
             store.close()
         os.environ["HALL_SERVER_SETTINGS"] = json.dumps({
             "data_dir": str(settings.data_dir), "db_url": settings.database_url(), "demo": ns.demo,
-            "arrival_rate": 0.0, "require_device": ns.require_device, "timezone": ns.tz,
+            "arrival_rate": 0.0, "require_device": require_device, "timezone": ns.tz,
+            "stale_window_seconds": ns.stale_window_seconds,
             "migrate_on_start": False, "seed": ns.seed, "public_url": ns.public_url,
             "pad_hosts": list(ns.pad_host),
         })
         uvicorn.run("hall_server.cli:app_from_env", factory=True, host=ns.host, port=ns.port,
-                    workers=ns.workers, log_level="warning")
+                    workers=ns.workers, log_level="warning", **tls)
         return 0
-    uvicorn.run(create_app(settings), host=ns.host, port=ns.port, log_level="warning")
+    uvicorn.run(create_app(settings), host=ns.host, port=ns.port, log_level="warning", **tls)
     return 0
 
 
@@ -336,11 +358,12 @@ def app_from_env() -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from hall_server import ops
     from hall_server.hallcli import COMMANDS as hall_commands
 
     known = {"serve", "migrate", "create-staff", "disable-staff", "set-window-categories",
              "enrollment-code", "check-db", "display",
-             "rotate-applicant-key", "purge-applicants", "pad-pair"} | hall_commands
+             "rotate-applicant-key", "purge-applicants", "pad-pair"} | hall_commands | ops.COMMANDS
     if not argv or (argv[0] not in known and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
     ns = build_parser().parse_args(argv)
@@ -378,6 +401,11 @@ def _dispatch(ns: argparse.Namespace) -> int:
         return check_db(ns)
     if ns.cmd == "pad-pair":
         return pad_pair(ns)
+    from hall_server import ops
+
+    if ns.cmd in ops.COMMANDS:
+        print(json.dumps(ops.dispatch(ns, _store, _settings(ns)), ensure_ascii=False, indent=2))
+        return 0
     from hall_server import admin, applicants
     from hall_server.hallcli import actor
     from hall_server.security import hash_password

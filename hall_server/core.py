@@ -56,6 +56,8 @@ class Hall:
         # display and the /pair/ page derive from it; set by create_app.
         self.server_secret: bytes = b""
         self.session_watch: Any = None  # deps.SessionWatch, set by create_app
+        self.heartbeat: Any = None  # heartbeat.Heartbeat, set by create_app
+        self.db_health: Any = None  # identity.DbHealth, set by create_app
         self.avatars: dict[str, bytes] = {}
         self._tokens: dict[str, tuple[Principal, float]] = {}
 

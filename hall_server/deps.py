@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
@@ -91,6 +92,8 @@ async def principal(
         # Still signed in, but the window the token names went to another session: the token
         # acts for no window (queue.acting_window refuses with `window_not_held`).
         p = dataclasses.replace(p, window_no=None, lost_window_no=p.window_no)
+    if hall.heartbeat is not None:
+        hall.heartbeat.seen(session_key(p.session_id))  # the desk is heard from (heartbeat.py)
     request.state.principal = p  # the caller's scope for Idempotency-Keys (core.caller_scope)
     return p
 
@@ -100,8 +103,9 @@ class SessionWatch:
     and ping; the questions of one event-loop turn are answered by ONE query, so a burst that
     wakes 200 streams costs one read, not 200."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, on_alive: Callable[[str], None] | None = None) -> None:
         self.store = store
+        self.on_alive = on_alive  # a live stream's ping is the desk's heartbeat too
         self._waiting: dict[str, list[asyncio.Future[bool]]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -125,6 +129,8 @@ class SessionWatch:
                         f.set_exception(e)
             return
         for k, futs in waiting.items():
+            if k in alive and self.on_alive is not None:
+                self.on_alive(k)
             for f in futs:
                 if not f.done():
                     f.set_result(k in alive)

@@ -495,3 +495,9 @@ pad_proofs = Table(
     Index("ix_pad_proofs_seen", "seen_ms"),
 )
 pads.append_column(Column("newest_proof_ms", BigInteger, nullable=True))
+
+# ---- provisioning and operations (migration 0011; see hall_server/heartbeat.py) ------------
+# When the session's desk was last heard from (any signed-in request or its live stream),
+# written at most once a minute per session and process; windows whose desk went silent are
+# closed by the server (Settings.stale_window_seconds).
+sessions.append_column(Column("last_seen_ms", BigInteger, nullable=True))

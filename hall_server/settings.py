@@ -84,6 +84,10 @@ class Settings:
     pad_max_polls_per_address: int = 4  # waiting long-polls per client address (pad_site.py)
     # Run Alembic `upgrade head` when the app starts (the CLI `migrate` does it alone).
     migrate_on_start: bool = True
+    # Hall rule (heartbeat.py): an open window whose desk has not been heard from (any signed-in
+    # request, or the pings of its live stream) for this long is closed; 0 turns the rule off.
+    stale_window_seconds: int = 600
+    stale_check_seconds: float = 30.0
 
     def database_url(self) -> str:
         if self.db_url:

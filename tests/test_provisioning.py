@@ -38,7 +38,7 @@ def args(**kw: Any) -> argparse.Namespace:
     base: dict[str, Any] = dict(server_url=None, hall=None, window=None, ca_bundle=None,
                                 proxy=None, pad_transport=None, scanner_source=None,
                                 enrollment_code=None, config_path=None, replace=False,
-                                no_input=True, config=None)
+                                no_input=True, config=None, machine=False)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -63,7 +63,7 @@ def test_unattended_setup_writes_config_and_enrols(fresh_hall_server: RunningSer
     s = loaded.settings
     assert (s.server_url, s.hall_code, s.window_no, s.pad_transport, s.scanner_source) == (
         url, "GXQ", 3, "none", "folder")
-    cred = CredentialStore(url).load()
+    cred = CredentialStore.for_settings(s).load()
     assert cred is not None and cred.device_id
     text = cfg.read_text(encoding="utf-8")
     assert cred.device_secret not in text and code not in text  # secrets only in the keyring
@@ -95,7 +95,7 @@ def test_second_pc_same_window_refused_then_replace(fresh_hall_server: RunningSe
                                          enrollment_code=enrollment_code(url, 5),
                                          config_path=pc2))
     assert second.enrolled and second.device_id != first.device_id
-    stored = CredentialStore(url).load()
+    stored = CredentialStore.for_settings(load_settings(pc2, tmp_path / "np.toml").settings).load()
     assert stored is not None and stored.device_id == second.device_id
 
 
@@ -139,6 +139,7 @@ def test_interactive_prompts_fill_what_flags_do_not(fresh_hall_server: RunningSe
     assert "窗口号 / Window number" in out.getvalue()
     with (tmp_path / "c.toml").open("rb") as fh:
         written = tomllib.load(fh)
+    assert written.pop("server_id")  # the hall identity the credential is keyed by
     assert written == {"server_url": url, "hall_code": "GXQ", "window_no": 7,
                        "pad_transport": "second_screen", "scanner_source": "none"}
 

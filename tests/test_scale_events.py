@@ -210,7 +210,7 @@ def test_health_db_needs_no_sign_in_and_tells_nothing_else(tmp_path: Path) -> No
         r = requests.get(srv.url + "/api/v1/health/db", timeout=10)
         assert r.status_code == 200
         body = r.json()
-        assert set(body) == {"status", "database", "db_ms", "last_event_id"}
+        assert set(body) == {"status", "database", "db_ms", "last_event_id", "checked_at"}
         assert body["status"] == "ok" and body["database"] == "sqlite"
         assert str(tmp_path) not in r.text and "sqlite:" not in r.text
     finally:

@@ -140,6 +140,8 @@ def start_server_process(
         args += ["--db", db_url]
     if demo:
         args.append("--demo")
+    elif "--require-device" not in extra_args:
+        args.append("--allow-unenrolled")  # a lab: tests sign in from PCs never enrolled
     args += list(extra_args)
     log_path = data_dir / f"server-{port}.log"
     env = dict(os.environ)

@@ -2,7 +2,7 @@
 `pads.newest_proof_ms` (the newest proof time, the floor for the replay window)
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0011
 Create Date: 2026-12-03 13:05:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0007"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
