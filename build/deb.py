@@ -174,6 +174,8 @@ def _normalise_modes(stage: Path) -> None:
             continue
         if p.is_dir():
             p.chmod(0o755)
+        elif ".so" in p.name:
+            p.chmod(0o644)  # shared libraries are loaded, not run
         else:
             p.chmod(0o755 if p.stat().st_mode & stat.S_IXUSR else 0o644)
 
@@ -190,7 +192,8 @@ def _doc(stage: Path, package: str, version: str) -> None:
            f" -- {MAINTAINER}  {stamp}\n")
     import gzip
 
-    with gzip.GzipFile(doc / "changelog.Debian.gz", "wb", mtime=0, compresslevel=9) as gz:
+    # A native package (no Debian revision): the changelog is changelog.gz.
+    with gzip.GzipFile(doc / "changelog.gz", "wb", mtime=0, compresslevel=9) as gz:
         gz.write(log.encode())
 
 
@@ -281,6 +284,11 @@ def server_deb(version: str, out: Path, work: Path) -> Path:
                f"#!{SERVER_PREFIX}/venv/bin/python\n"
                "import sys\n\nfrom hall_server.cli import main\n\nsys.exit(main())\n", 0o755)
         _check_server_imports(venv_src, site)
+        # Debug info is most of the wheels' extension modules (PyInstaller strips the desk's).
+        sos = [str(f) for f in venv.rglob("*.so*") if f.is_file() and not f.is_symlink()]
+        if sos and shutil.which("strip"):
+            subprocess.run(["strip", "--strip-unneeded", *sos], check=False,
+                           stderr=subprocess.DEVNULL)
         _write(stage / "usr/bin/hall-server",
                (DEBIAN / "hall-server.wrapper").read_text(encoding="utf-8"), 0o755)
         unit = (ROOT / "deploy" / "systemd" / "hall-server@.service").read_text(encoding="utf-8")
