@@ -37,8 +37,8 @@ apt-get install -y -qq --no-install-recommends build-essential dpkg-dev ca-certi
 if [ ! -x /opt/py311/bin/python3.11 ]; then
   log "building CPython 3.11 (shared, no PGO)"
   mkdir -p /tmp/py && cd /tmp/py
-  apt-get source --download-only -qq python3.11 >/dev/null
-  tar -xf python3.11_*.orig.tar.xz && cd Python-3.11*/
+  [ -f python3.11_*.orig.tar.* ] || apt-get source --download-only -qq python3.11 >/dev/null
+  tar -xf python3.11_*.orig.tar.* && cd Python-3.11*/
   ./configure -q --prefix=/opt/py311 --enable-shared LDFLAGS=-Wl,-rpath,/opt/py311/lib >/dev/null
   make -s -j"$(nproc)" >/dev/null 2>&1 && make -s install >/dev/null 2>&1
 fi
