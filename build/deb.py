@@ -231,7 +231,8 @@ def _pack(stage: Path, out: Path, package: str, version: str) -> Path:
 def desk_deb(app_dir: Path, version: str, out: Path, work: Path) -> Path:
     stage = Path(tempfile.mkdtemp(prefix="deb-desk-", dir=work))
     try:
-        shutil.copytree(app_dir, stage / DESK_PREFIX.lstrip("/"), symlinks=True)
+        shutil.copytree(app_dir, stage / DESK_PREFIX.lstrip("/"), symlinks=True,
+                        ignore=shutil.ignore_patterns(".DS_Store"))  # macOS litter in a wheel
         for name, dest, mode in (
             ("counter-app.launcher", "usr/bin/counter-app", 0o755),
             ("counter-app-config", "usr/sbin/counter-app-config", 0o755),
@@ -295,6 +296,8 @@ def server_deb(version: str, out: Path, work: Path) -> Path:
         _write(stage / "lib/systemd/system/hall-server@.service", unit)
         _write(stage / "usr/share/hall-server/env.example",
                (ROOT / "deploy" / "systemd" / "env.example").read_text(encoding="utf-8"))
+        _write(stage / "usr/share/hall-server/hall.example.toml",
+               (ROOT / "hall.example.toml").read_text(encoding="utf-8"))
         _write(stage / "usr/share/man/man1/hall-server.1",
                (DEBIAN / "hall-server.1").read_text(encoding="utf-8"))
         _gzip_man(stage / "usr/share/man/man1/hall-server.1")
