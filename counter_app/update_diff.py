@@ -93,7 +93,7 @@ def diff(*, src_bytes: bytes, dst_bytes: bytes) -> bytes:
             lit_parts.append(dst_bytes[pos:pos + length])
         pos += length
     literals = b"".join(lit_parts)
-    inner = bsdiff4.diff(_leftover(src_bytes, ops), literals)
+    inner: bytes = bsdiff4.diff(_leftover(src_bytes, ops), literals)
     head = struct.pack("<Q", len(ops)) + b"".join(_OP.pack(*op) for op in ops)
     return MAGIC + head + inner
 
@@ -110,7 +110,7 @@ def patch(*, src_bytes: bytes, patch_bytes: bytes) -> bytes:
     for kind, off, length in ops:
         if kind not in (COPY, LITERAL) or (kind == COPY and off + length > len(src_bytes)):
             raise PatchFormatError("damaged patch: an operation points outside the old archive")
-    literals = bsdiff4.patch(_leftover(src_bytes, ops), bytes(body[8 + count * _OP.size:]))
+    literals: bytes = bsdiff4.patch(_leftover(src_bytes, ops), bytes(body[8 + count * _OP.size:]))
     out: list[bytes] = []
     lit_pos = 0
     for kind, off, length in ops:
