@@ -20,6 +20,14 @@ if [ ! -x "$CH/bin/sh" ]; then
   debootstrap --variant=minbase "$SUITE" "$CH" "$MIRROR" >/dev/null
 fi
 cp /etc/resolv.conf "$CH/etc/resolv.conf"
+# A site whose HTTPS goes through an inspecting proxy gives pip its CA (PIP_CERT/SSL_CERT_FILE):
+# the chroot's pip needs the same one.
+CA_SRC="${PIP_CERT:-${SSL_CERT_FILE:-}}"
+CHROOT_CA=""
+if [ -n "$CA_SRC" ] && [ -f "$CA_SRC" ]; then
+  cp "$CA_SRC" "$CH/etc/ssl/host-ca.pem"
+  CHROOT_CA=/etc/ssl/host-ca.pem
+fi
 mountpoint -q "$CH/proc" || mount -t proc proc "$CH/proc"
 mountpoint -q "$CH/dev" || mount --bind /dev "$CH/dev"
 trap 'umount "$CH/proc" "$CH/dev" 2>/dev/null || true' EXIT
@@ -28,7 +36,8 @@ git -C "$ROOT" archive HEAD | tar -x -C "$CH/src"
 # deb-src of the next release only to fetch CPython 3.11's upstream tarball.
 echo "deb-src $MIRROR bookworm main" > "$CH/etc/apt/sources.list.d/bookworm-src.list"
 
-chroot "$CH" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive bash -euo pipefail -c '
+chroot "$CH" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive \
+  ${CHROOT_CA:+PIP_CERT=$CHROOT_CA} bash -euo pipefail -c '
 log() { printf "[chroot] %s\n" "$*" >&2; }
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends build-essential dpkg-dev ca-certificates git \
