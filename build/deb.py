@@ -18,7 +18,8 @@ Two packages (docs/deploy.md, "Packages"):
 Options: `--app-dir DIR` (an already built desk folder; default: run build/build.py first),
 `--version V` (default: the git version made Debian-safe), `--out DIR` (default build/dist),
 `--work DIR` (default build/work; the server venv is cached there by requirements hash),
-`--only desk|server`. Prints each .deb path on its own line at the end.
+`--only desk|server`, `--compress gzip|none` (none: tests). Prints each .deb path on its own
+line at the end.
 
 No network beyond PyPI (through pip's cache) for the server venv, and only when its
 requirements change. Compression is gzip: dpkg < 1.21.18 (UOS 20, Kylin V10) cannot read zstd
@@ -221,14 +222,17 @@ def _control(stage: Path, package: str, version: str, fields: dict[str, str],
     _write(ctl / "md5sums", "".join(sums))
 
 
-def _pack(stage: Path, out: Path, package: str, version: str) -> Path:
+COMPRESS = {"gzip": ["-Zgzip", "-z6"], "none": ["-Znone"]}
+
+
+def _pack(stage: Path, out: Path, package: str, version: str, compress: str = "gzip") -> Path:
     deb = out / f"{package}_{version}_{arch()}.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-z6", "--build", str(stage),
-                    str(deb)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["dpkg-deb", "--root-owner-group", *COMPRESS[compress], "--build",
+                    str(stage), str(deb)], check=True, stdout=subprocess.DEVNULL)
     return deb
 
 
-def desk_deb(app_dir: Path, version: str, out: Path, work: Path) -> Path:
+def desk_deb(app_dir: Path, version: str, out: Path, work: Path, compress: str = "gzip") -> Path:
     stage = Path(tempfile.mkdtemp(prefix="deb-desk-", dir=work))
     try:
         shutil.copytree(app_dir, stage / DESK_PREFIX.lstrip("/"), symlinks=True,
@@ -258,7 +262,7 @@ def desk_deb(app_dir: Path, version: str, out: Path, work: Path) -> Path:
                            "matters,\n document capture and citizen ratings, talking to the "
                            "hall server.",
         }, ("postrm",), ["/etc/xdg/autostart/counter-app.desktop"])
-        return _pack(stage, out, "counter-app", version)
+        return _pack(stage, out, "counter-app", version, compress)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -271,7 +275,7 @@ def _gzip_man(page: Path) -> None:
     page.unlink()
 
 
-def server_deb(version: str, out: Path, work: Path) -> Path:
+def server_deb(version: str, out: Path, work: Path, compress: str = "gzip") -> Path:
     reqs = server_requirements()
     venv_src = build_server_venv(work, reqs)
     stage = Path(tempfile.mkdtemp(prefix="deb-server-", dir=work))
@@ -316,7 +320,7 @@ def server_deb(version: str, out: Path, work: Path) -> Path:
                            " The queue, ratings, documents and console of a service hall, "
                            "as a\n systemd unit with its own user.",
         }, ("postinst", "prerm", "postrm"), [])
-        return _pack(stage, out, "hall-server", version)
+        return _pack(stage, out, "hall-server", version, compress)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -346,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "build" / "dist")
     p.add_argument("--work", type=Path, default=ROOT / "build" / "work")
     p.add_argument("--only", choices=("desk", "server"))
+    p.add_argument("--compress", choices=tuple(COMPRESS), default="gzip",
+                   help="none: for tests that install and throw away (packs in a second)")
     a = p.parse_args(argv)
     out, work = a.out.resolve(), a.work.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -364,9 +370,9 @@ def main(argv: list[str] | None = None) -> int:
                 if r != 0:
                     return r
                 app_dir = work / "dist" / "counter-app"
-            debs.append(desk_deb(app_dir.resolve(), version, out, work))
+            debs.append(desk_deb(app_dir.resolve(), version, out, work, a.compress))
         if a.only != "desk":
-            debs.append(server_deb(version, out, work))
+            debs.append(server_deb(version, out, work, a.compress))
     except (BuildError, subprocess.CalledProcessError) as exc:
         print(f"deb build FAILED: {exc}", file=sys.stderr)
         return 3

@@ -66,8 +66,10 @@ class IT:
 
 
 def build_debs(app_dir: Path, version: str, out: Path, work: Path) -> dict[str, Path]:
+    # Uncompressed: these are installed once and thrown away (release builds use gzip).
     r = subprocess.run([sys.executable, str(ROOT / "build" / "deb.py"), "--app-dir", str(app_dir),
-                        "--version", version, "--out", str(out), "--work", str(work)],
+                        "--version", version, "--out", str(out), "--work", str(work),
+                        "--compress", "none"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     paths = [Path(p) for p in r.stdout.split() if p.endswith(".deb")]
@@ -128,15 +130,34 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+# The server venv (pip, ~20 s) is cached across runs by its requirements' hash.
+WORK = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "counter-app-deb"
+
+
 @pytest.fixture(scope="module")
-def debs(frozen_build: FrozenBuild, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
+def debs(frozen_build: FrozenBuild, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[dict[str, dict[str, Path]]]:
     if os.geteuid() != 0:
         pytest.skip("installs .deb packages: needs root (CI runs as root; see tests/conftest.py)")
     base = tmp_path_factory.mktemp("debs")
     t0 = time.monotonic()
-    out = {v: build_debs(frozen_build.app_dir, v, base / v, base / "work") for v in ("1.2.3", "1.2.4")}
+    out = {v: build_debs(frozen_build.app_dir, v, base / v, WORK) for v in ("1.2.3", "1.2.4")}
     print(f"\n[debs] built 2 versions x 2 packages in {time.monotonic() - t0:.1f} s")
-    return out
+    yield out
+
+
+@pytest.fixture(scope="module")
+def lintian_run(debs: dict[str, dict[str, Path]]) -> Iterator[subprocess.Popen[str]]:
+    """lintian started at once, in the background: it reads the packages while the install
+    test runs (it takes about a minute on two cores)."""
+    if shutil.which("lintian") is None:
+        pytest.fail("lintian is not installed (scripts/run.sh installs it)")
+    proc = subprocess.Popen(["lintian", "--no-tag-display-limit", *map(str, debs["1.2.3"].values())],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture
@@ -150,7 +171,8 @@ def clean_machine() -> Iterator[None]:
 
 
 def test_install_provision_selftest_upgrade_remove_purge(
-        debs: dict[str, dict[str, Path]], clean_machine: None, tmp_path: Path) -> None:
+        debs: dict[str, dict[str, Path]], lintian_run: subprocess.Popen[str],
+        clean_machine: None, tmp_path: Path) -> None:
     it = IT()
     port = free_port()
     # A folder user `hall` can read (pytest's tmp folders are 0700 root).
@@ -272,13 +294,10 @@ def test_install_provision_selftest_upgrade_remove_purge(
     assert n_pc < 10 and t_pc < 300
 
 
-def test_lintian_tags_are_explained(debs: dict[str, dict[str, Path]]) -> None:
+def test_lintian_tags_are_explained(lintian_run: subprocess.Popen[str]) -> None:
     """Every lintian tag the packages get is explained in docs/deploy.md (its table)."""
-    if shutil.which("lintian") is None:
-        pytest.fail("lintian is not installed (scripts/run.sh installs it)")
-    r = subprocess.run(["lintian", "--no-tag-display-limit", *map(str, debs["1.2.3"].values())],
-                       capture_output=True, text=True, timeout=600)
-    tags = {m.group(1) for m in re.finditer(r"^[EWIXP]: [\w-]+(?: \w+)?: ([\w-]+)", r.stdout, re.M)}
+    stdout, _ = lintian_run.communicate(timeout=600)
+    tags = {m.group(1) for m in re.finditer(r"^[EWIXP]: [\w-]+(?: \w+)?: ([\w-]+)", stdout, re.M)}
     print(f"\n[lintian] tags: {sorted(tags)}")
     docs = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     explained = set(re.findall(r"^\| `([\w-]+)` \|", docs, re.M))
