@@ -160,6 +160,21 @@ def _relocate(src: Path, dest: Path, old: str, new: str) -> None:
             f.write_bytes(data.replace(old.encode(), new.encode()))
 
 
+def glibc_needed(folder: Path, default: str = "2.31") -> str:
+    """The highest GLIBC_x.y symbol version any ELF file in `folder` needs (objdump -T): the
+    real baseline of a bundle, which depends on where it was built (docs/deploy.md)."""
+    if shutil.which("objdump") is None:
+        return default
+    files = [str(f) for f in folder.rglob("*") if f.is_file() and not f.is_symlink()
+             and f.open("rb").read(4) == b"\x7fELF"]
+    best = (0, 0)
+    for i in range(0, len(files), 200):
+        r = subprocess.run(["objdump", "-T", *files[i:i + 200]], capture_output=True, text=True)
+        for major, minor in re.findall(r"GLIBC_(\d+)\.(\d+)", r.stdout):
+            best = max(best, (int(major), int(minor)))
+    return f"{best[0]}.{best[1]}" if best != (0, 0) else default
+
+
 # ---------------------------------------------------------------- packing
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -254,7 +269,7 @@ def desk_deb(app_dir: Path, version: str, out: Path, work: Path, compress: str =
             "Section": "misc", "Priority": "optional",
             # The bundle carries Python, Tk and its libraries; SANE must be the system's (the
             # spec leaves libsane out); a Secret Service keyring holds the device credential.
-            "Depends": "libc6 (>= 2.31), libsane1",
+            "Depends": f"libc6 (>= {glibc_needed(app_dir)}), libsane1",
             "Recommends": "gnome-keyring, fonts-wqy-microhei | fonts-noto-cjk",
             "Homepage": "https://hall.invalid/counter-app",
             "Description": "counter desk for government service hall windows\n"
@@ -313,7 +328,7 @@ def server_deb(version: str, out: Path, work: Path, compress: str = "gzip") -> P
             "Section": "net", "Priority": "optional",
             # The venv's compiled wheels are for this python3 minor version.
             "Depends": f"python3 (>= 3.{minor}), python3 (<< 3.{minor + 1}), adduser, "
-                       "libc6 (>= 2.31)",
+                       f"libc6 (>= {glibc_needed(venv)})",
             "Suggests": "postgresql, nginx",
             "Homepage": "https://hall.invalid/counter-app",
             "Description": "reference hall server (Hall API v1) for service hall windows\n"
