@@ -45,6 +45,7 @@ from counter_app.config import (
     machine_config_path,
 )
 from counter_app.selftest import FAIL, INFO, OK, WARN, CheckResult
+from counter_app.update_health import check_update_metadata
 
 # Tokens live 15 minutes and TUF metadata has expiry dates: a minute off is already trouble.
 SKEW_FAIL_S = 60.0
@@ -55,7 +56,7 @@ OUTBOX_OLD_WARN_S = 3600.0
 # Deadlines per check (seconds). The server check makes at most a health call (3 s connect,
 # 5 s read) and two short probes; a keyring that answers at all answers in well under a second.
 TIMEOUTS = {"config": 10.0, "folders": 10.0, "keyring": 8.0, "server": 20.0, "devices": 5.0,
-            "outbox": 10.0}
+            "outbox": 10.0, "updates": 25.0}
 PROBE_TIMEOUT_S = 3.0
 
 
@@ -577,6 +578,8 @@ def run_checks(loaded: LoadedSettings, machine_path: Path,
              server_timed_out),
         Step("devices", lambda: check_devices(s), _timed_out("devices")),
         Step("outbox", lambda: check_outbox(s, now=now), _timed_out("outbox")),
+        # The signed update metadata expire (issue 13): warn 48 h ahead (counter_app.update_health).
+        Step("updates", lambda: check_update_metadata(s, now=now), _timed_out("update metadata")),
     ]
     results: list[CheckResult] = []
     for step in steps:

@@ -330,7 +330,11 @@ class Updater:
                 raise UpdateError(f"no trusted root metadata at {self.cfg.root_json}")
             shutil.copy2(self.cfg.root_json, meta / "root.json")
         base = self.cfg.url.rstrip("/")
+        from counter_app.update_diff import TarBlockDiff
+
+        # Patches are made by build/update_repo.py with the same block diff (publish in seconds).
         return Client(app_name=APP_NAME, app_install_dir=self.cfg.install_root,
+                      binary_diff=TarBlockDiff,
                       current_version=self.current_version, metadata_dir=meta,
                       metadata_base_url=f"{base}/metadata/", target_dir=targets,
                       target_base_url=f"{base}/targets/",

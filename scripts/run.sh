@@ -13,7 +13,7 @@ PY="${PYTHON:-python3}"
 log() { printf '[run.sh] %s\n' "$*" >&2; }
 
 APT_BASE=(python3 python3-venv python3-tk python3-dev gcc fonts-wqy-microhei sane-utils libsane1 libsane-dev espeak-ng)
-APT_TEST=(xvfb xauth xdotool dbus dbus-x11 gnome-keyring libsecret-tools postgresql zbar-tools poppler-utils imagemagick chromium nginx)
+APT_TEST=(xvfb xauth xdotool dbus dbus-x11 gnome-keyring libsecret-tools postgresql zbar-tools poppler-utils imagemagick chromium nginx lintian systemd)
 
 apt_missing() {
   local missing=()

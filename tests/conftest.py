@@ -23,6 +23,9 @@ _skipped_required: list[str] = []
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
+        "markers", "root: installs system packages (dpkg/apt); CI runs as root and fails the run "
+        "if these are skipped")
+    config.addinivalue_line(
         "markers", "child_run(env): the body of a test another test runs in a child pytest (its "
         "own Xvfb screen, say); collected only where the env variable `env` is set, deselected "
         "elsewhere (deselected, not skipped: the required-GUI rule above stays strict)")
@@ -48,6 +51,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
             required.append("gui")
         if os.environ.get("COUNTER_REQUIRE_PG") and item.get_closest_marker("postgres"):
             required.append("postgres")
+        # The .deb install test needs root; CI runs as root, so a skip there is a failure.
+        if os.environ.get("CI") and item.get_closest_marker("root"):
+            required.append("root")
         if required:
             _skipped_required.append(f"{item.nodeid} ({', '.join(required)})")
 
