@@ -16,8 +16,10 @@ import os
 import random
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,15 +30,20 @@ from hall_server import (
     api,
     applicants,
     console,
+    console_reports,
+    demo_history,
     display,
     documents,
     hallsetup,
+    lifecycle,
     logmask,
     pad_site,
     pads,
     pair_page,
     queue,
     rate_later,
+    rating_channels,
+    reports,
     workdays,
 )
 from hall_server import schema as t
@@ -291,6 +298,10 @@ def create_app(settings: Settings) -> FastAPI:
         # The hall's own settings (hall-server init / admin) win over the defaults in Settings.
         rt = await asyncio.to_thread(hallsetup.runtime, store)
         workdays.set_current(rt.calendar)
+        if settings.demo and settings.demo_history:
+            tz = rt.timezone or settings.timezone
+            today = datetime.now(ZoneInfo(tz)).date()
+            await asyncio.to_thread(demo_history.seed, store, hall_code(store), tz, today, settings.seed)
         hall = Hall(_with_hall_settings(settings, rt), store, TokenSigner(key, settings.access_token_seconds))
         hall.server_secret = key
         hall.rate_later_key = rate_later.derive_key(key)
@@ -343,6 +354,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(pads.router)
     app.include_router(applicants.router)
+    app.include_router(lifecycle.router)  # 办结, deadlines (issue 15)
+    app.include_router(reports.router)  # the hall's reports, XLSX, PDF (issue 15)
+    app.include_router(rating_channels.router)  # paper / phone ratings (issue 15)
     app.include_router(pads.pad_router)  # the pad's own pairing routes, outside /api/v1
     app.include_router(pad_site.router)  # the pad page and its API (the window PC not in the path)
     app.include_router(pair_page.router)  # /pair/: the supervisor's own-device pairing page
@@ -351,5 +365,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(display.router)  # the call display (叫号屏), outside /api/v1
 
     app.include_router(console.router)  # the supervisor and IT console, /console/ (docs/console.md)
+    app.include_router(console_reports.router)  # its report, deadline and rating-entry pages
     app.add_middleware(RequestIdAndLimits, settings=settings)
     return app
