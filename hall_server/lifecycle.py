@@ -14,7 +14,7 @@ conclusion (办结) and the two measured rates.
   `on_time` = concluded_day <= deadline_day, computed here and nowhere else.
 - `deadline_list`: open accepted cases past or within N working days of their deadline.
 
-The routes are `/api/v1/cases/{id}/conclusion` and `/api/v1/cases/deadlines` (docs/hall-api.md).
+The routes are `/api/v1/cases/{id}/conclusion` and `/api/v1/case-deadlines` (docs/hall-api.md).
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def deadline_list(conn: Connection, today: date, within_days: int, window_no: in
 
 
 # ---- API -------------------------------------------------------------------------------------
-router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 
 class ConclusionIn(BaseModel):
@@ -163,7 +163,7 @@ class ConclusionIn(BaseModel):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
-@router.get("/deadlines")
+@router.get("/case-deadlines")
 async def get_deadlines(request: Request, p: Auth,
                         within_days: Annotated[int, Query(ge=0, le=60)] = 3) -> Response:
     """Supervisors and IT see every window's; a clerk only their own window's cases."""
@@ -182,7 +182,7 @@ def _own_window(p: Principal) -> int | None:
     return int(p.window_no)
 
 
-@router.post("/{case_id}/conclusion")
+@router.post("/cases/{case_id}/conclusion")
 async def post_conclusion(request: Request, case_id: IdPath, body: ConclusionIn, p: Auth) -> Response:
     require_role(p, *CONCLUDE_ROLES)
     hall = hall_of(request)
