@@ -67,15 +67,21 @@ async def reports_page(request: Request, period: str = "", by: str = "window") -
     rep = await hall.store.read(lambda c: reports.build(c, start, end, group))
     en = lang == "en"
     daily = rep["daily"]
-    short = [(d["day"][5:], d) for d in daily]
+    short = [(d["day"][8:], d) for d in daily]  # the day of the month: 31 labels fit
+    level_names = {"very_satisfied": ("非常满意", "Very satisfied"), "satisfied": ("满意", "Satisfied"),
+                   "basic": ("基本满意", "Basic"), "dissatisfied": ("不满意", "Dissatisfied"),
+                   "very_dissatisfied": ("非常不满意", "Very dissatisfied")}
+    # days with nothing concluded (weekends, holidays) have no rate: left out, not drawn as 0%
+    rated_days = [(k, d) for k, d in short if d["on_time_rate"] is not None]
     charts = {
         "accepted": _bars([(k, float(d["accepted"])) for k, d in short], height=180),
-        "on_time": _bars([(k, round((d["on_time_rate"] or 0) * 100)) for k, d in short], height=180,
-                         colors=["#156d3a" if (d["on_time_rate"] or 0) >= 0.95 else "#b8463d" for _, d in short]),
-        "channels": _bars(width=560, values=[(reports.CHANNEL_NAMES[ch][1 if en else 0],
+        "on_time": _bars([(k, round(d["on_time_rate"] * 100)) for k, d in rated_days], height=180,
+                         colors=["#156d3a" if d["on_time_rate"] >= 0.95 else "#b8463d" for _, d in rated_days]),
+        "channels": _bars(width=720, values=[(reports.CHANNEL_NAMES[ch][1 if en else 0],
                                               float(rep["hall"]["ratings_by_channel"][ch]))
                                              for ch in figures.CHANNELS]),
-        "levels": _bars(width=480, values=[(lv, float(n)) for lv, n in rep["hall"]["ratings_by_level"].items()],
+        "levels": _bars(width=480, values=[(level_names[lv][1 if en else 0], float(n))
+                                           for lv, n in rep["hall"]["ratings_by_level"].items()],
                         colors=[LEVEL_COLORS[k] for k in rep["hall"]["ratings_by_level"]]),
     }
     export_q = f"from={start}&to={end}&by={group}&lang={lang}"
@@ -121,7 +127,7 @@ async def cases_page(request: Request, within: int = 3, ok: str = "", error: str
     today = date.fromisoformat(hall.today())
     within = max(0, min(within, 60))
     items = await hall.store.read(lambda c: lifecycle.deadline_list(c, today, within, None))
-    return render(request, "cases.html", user, hall_name=await hall_name(request), items=items,
+    return render(request, "cases.html", user, hall_name=await hall_name(request), deadline_cases=items,
                   within=within, today=today.isoformat(), ok=ok[:200], error=error[:300],
                   may_conclude=user.role in lifecycle.CONCLUDE_ROLES)
 
@@ -145,7 +151,7 @@ async def cases_conclude(request: Request) -> Response:
                                                              _s(form, "note")[:2000]))
     except (ApiError, ValueError) as e:
         items = await hall.store.read(lambda c: lifecycle.deadline_list(c, date.fromisoformat(hall.today()), 3, None))
-        return render(request, "cases.html", user, status=422, hall_name=await hall_name(request), items=items,
+        return render(request, "cases.html", user, status=422, hall_name=await hall_name(request), deadline_cases=items,
                       within=3, today=hall.today(), error=_err_text(e, lang_of(request)), ok="",
                       may_conclude=True)
     return _ok("/console/cases", case_no)

@@ -28,9 +28,9 @@ from hall_server.db import Store, Tx
 
 DAYS = 30
 PER_WINDOW = 4  # citizens per window per working day
-# (source, assurance) cycled so every channel has ratings.
-SOURCES = (("pad", "signed"), ("pad", "signed"), ("second_screen", "unsigned"), ("serial", "unsigned"),
-           ("desk", "unsigned"), ("later", "later"), ("paper", "entered"), ("phone", "entered"))
+# (source, assurance, weight): most ratings from the signed pads, every channel some.
+SOURCES = (("pad", "signed", 45), ("second_screen", "unsigned", 12), ("serial", "unsigned", 8),
+           ("desk", "unsigned", 8), ("later", "later", 12), ("paper", "entered", 8), ("phone", "entered", 7))
 SUPERVISOR = "8001"
 
 
@@ -142,7 +142,7 @@ def _back_office(conn: Connection, rng: random.Random, cal: workdays.WorkCalenda
 
 def _rating(conn: Connection, rng: random.Random, case_id: int, w: int, finished: int, n: int,
             reasons: list[Any], version: str, tz: ZoneInfo, today_start: int) -> None:
-    source, assurance = SOURCES[n % len(SOURCES)]
+    source, assurance, _ = rng.choices(SOURCES, weights=[w for *_, w in SOURCES])[0]
     roll = rng.random()
     level = ("very_dissatisfied" if roll < 0.03 else "dissatisfied" if roll < 0.08 else "basic" if roll < 0.15
              else "satisfied" if roll < 0.4 else "very_satisfied")
