@@ -15,6 +15,11 @@ from babel.messages.pofile import read_po, write_po
 HERE = Path(__file__).parent
 
 ZH = {
+    # The matter's promise on the ticket card (issue 15 item 1).
+    "Same-day matter": "即办件",
+    "Time limit {n} working days": "承诺时限 {n} 个工作日",
+    "Instant approval": "秒批秒办",
+    "Cross-province": "跨省通办",
     # The capture panel (moved from zh/en pairs in ui/presenters/capture.py).
     " (use 'Import file')": "（可点“导入文件”）",
     "{n} page(s) captured.": "已采集 {n} 页。",
