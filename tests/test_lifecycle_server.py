@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import subprocess
 import sys
 import uuid
@@ -21,14 +22,31 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from hall_server import lifecycle, workdays
-from tests.support.server_fixtures import Api, RunningServer, signed_in, start_server_thread
+from tests.support.server_fixtures import (
+    Api,
+    RunningServer,
+    drop_pg_db,
+    fresh_pg_url,
+    signed_in,
+    start_server_thread,
+)
 
 
-@pytest.fixture
-def hall(tmp_path: Any) -> Iterator[RunningServer]:
-    srv = start_server_thread(data_dir=tmp_path, demo=True)
-    yield srv
-    srv.stop()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hall(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[RunningServer]:
+    db_url = None
+    if request.param == "postgresql":
+        base = os.environ.get("HALL_TEST_PG_URL")
+        if not base:
+            pytest.skip("HALL_TEST_PG_URL not set")
+        db_url = fresh_pg_url(base)
+    srv = start_server_thread(db_url=db_url, data_dir=tmp_path, demo=True)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        if db_url:
+            drop_pg_db(db_url)
 
 
 def err(r: Any, status: int) -> dict[str, Any]:
