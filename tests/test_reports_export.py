@@ -7,6 +7,7 @@ exports carrying the same figures."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -19,14 +20,31 @@ from openpyxl import load_workbook
 from sqlalchemy import create_engine, text
 
 from hall_server import figures, lifecycle, reports, workdays
-from tests.support.server_fixtures import RunningServer, signed_in, start_server_thread
+from tests.support.server_fixtures import (
+    RunningServer,
+    drop_pg_db,
+    fresh_pg_url,
+    signed_in,
+    start_server_thread,
+)
 
 
-@pytest.fixture(scope="module")
-def hall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    srv = start_server_thread(data_dir=tmp_path_factory.mktemp("hist"), demo=True, demo_history=True)
-    yield srv
-    srv.stop()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hall(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    db_url = None
+    if request.param == "postgresql":
+        base = os.environ.get("HALL_TEST_PG_URL")
+        if not base:
+            pytest.skip("HALL_TEST_PG_URL not set")
+        db_url = fresh_pg_url(base)
+    srv = start_server_thread(db_url=db_url, data_dir=tmp_path_factory.mktemp("hist"), demo=True,
+                              demo_history=True)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        if db_url:
+            drop_pg_db(db_url)
 
 
 def rows(srv: RunningServer, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -141,7 +159,7 @@ def pdftotext(data: bytes) -> str:
 
 
 def test_history_is_deterministic(hall: RunningServer, tmp_path: Path) -> None:
-    other = start_server_thread(data_dir=tmp_path, demo=True, demo_history=True)
+    other = start_server_thread(data_dir=tmp_path, demo=True, demo_history=True)  # SQLite vs either
     try:
         start, end = month(hall)
         a = signed_in(hall.url, "8001").get(f"/reports?from={start}&to={end}&by=window").json()
