@@ -116,7 +116,7 @@ def cell(value: Any, kind: str) -> str:
 
 def _title(rep: JSON, lang: str) -> str:
     name = (rep["hall_name_en"] or rep["hall_name_zh"]) if lang == "en" else rep["hall_name_zh"]
-    word = "Hall report" if lang == "en" else "政务服务大厅办件与评价报表"
+    word = "cases and ratings report" if lang == "en" else "办件与评价报表"
     return f"{name} {word} {rep['from']} – {rep['to']}".strip()
 
 
