@@ -250,7 +250,7 @@ def test_ticket_card_queue_rows_checklist_and_figures_text() -> None:
     rows3 = fmt.checklist_rows(matter, NS(materials=[]))
     assert [(r.alarm, r.status_label) for r in rows3] == [(False, "未核对")] * 3
     assert rows2[1].status_label == "必交，缺少！" and rows2[2].status_label == "缺少"
-    f = fmt.figures(NS(served=12, avg_handle_seconds=425.0, no_shows=1, satisfaction_rate=0.9876,
+    f = fmt.figures(NS(served=12, avg_handle_seconds=425.0, no_shows=1, satisfaction_rate=0.9876, on_time_rate=None, on_the_spot_rate=1.0,
                        satisfaction_rate_signed=None, tickets_per_hour=[0] * 24, ratings_by_level={"satisfied": 3}))
     assert (f.served, f.avg_handle, f.satisfaction) == ("12", "7:05", "98.8%")
     assert ("satisfied", "满意", 3) in f.by_level

@@ -64,3 +64,24 @@ def test_the_desk_view_shows_them_on_the_matter_line() -> None:
         assert "个体工商户设立登记" in text and "承诺时限 5 个工作日" in text and "跨省通办" in text
     finally:
         root.destroy()
+
+
+def test_the_desk_figures_show_the_measured_rates() -> None:
+    import tkinter as tk
+
+    from ui import style
+    from ui.views.figures import FiguresPanel
+
+    stats = NS(served=4, avg_handle_seconds=300, no_shows=0, satisfaction_rate=0.75, satisfaction_rate_signed=None,
+               ratings_by_level={}, tickets_per_hour=[0] * 24, on_time_rate=2 / 3, on_the_spot_rate=None)
+    f = fmt.figures(stats)
+    assert (f.on_time, f.on_the_spot) == ("66.7%", "—")
+    style.apply("light", 1.0)
+    root = tk.Tk()
+    try:
+        panel = FiguresPanel(root)
+        panel.show(f)
+        assert panel.values["on_time"].cget("text") == "66.7%"
+        assert panel.values["on_the_spot"].cget("text") == "—"
+    finally:
+        root.destroy()

@@ -20,6 +20,8 @@ ZH = {
     "Time limit {n} working days": "承诺时限 {n} 个工作日",
     "Instant approval": "秒批秒办",
     "Cross-province": "跨省通办",
+    "On-time rate": "按时办结率",
+    "On-the-spot rate": "现场办结率",
     # The capture panel (moved from zh/en pairs in ui/presenters/capture.py).
     " (use 'Import file')": "（可点“导入文件”）",
     "{n} page(s) captured.": "已采集 {n} 页。",

@@ -240,6 +240,9 @@ class Figures:
     satisfaction: str
     per_hour: list[int]
     by_level: list[tuple[str, str, int]]  # (level, label, count)
+    # Measured from the window's cases (docs/figures.md), "—" when nothing to divide.
+    on_time: str = "—"
+    on_the_spot: str = "—"
 
 
 def figures(stats: Stats | None) -> Figures:
@@ -259,4 +262,10 @@ def figures(stats: Stats | None) -> Figures:
         satisfaction=satisfaction,
         per_hour=list(stats.tickets_per_hour or [0] * 24),
         by_level=[(lv, _(RATING_LABELS[lv]), int(by_level.get(lv, 0))) for lv in RATING_LEVELS],
+        on_time=percent(stats.on_time_rate),
+        on_the_spot=percent(stats.on_the_spot_rate),
     )
+
+
+def percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
