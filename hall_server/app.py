@@ -298,11 +298,14 @@ def create_app(settings: Settings) -> FastAPI:
         # The hall's own settings (hall-server init / admin) win over the defaults in Settings.
         rt = await asyncio.to_thread(hallsetup.runtime, store)
         workdays.set_current(rt.calendar)
+        hall = Hall(_with_hall_settings(settings, rt), store, TokenSigner(key, settings.access_token_seconds))
         if settings.demo and settings.demo_history:
             tz = rt.timezone or settings.timezone
             today = datetime.now(ZoneInfo(tz)).date()
-            await asyncio.to_thread(demo_history.seed, store, hall_code(store), tz, today, settings.seed)
-        hall = Hall(_with_hall_settings(settings, rt), store, TokenSigner(key, settings.access_token_seconds))
+            docs = settings.data_dir / "documents"  # the paper forms' scans, as documents.py stores them
+            docs.mkdir(mode=0o700, parents=True, exist_ok=True)
+            await asyncio.to_thread(demo_history.seed, store, hall_code(store), tz, today, settings.seed,
+                                    hall.signer.documents_key, docs)
         hall.server_secret = key
         hall.rate_later_key = rate_later.derive_key(key)
         await asyncio.to_thread(documents.encrypt_legacy_documents, store, hall.signer.documents_key)

@@ -6,9 +6,6 @@ conclusion (办结) form (`/console/cases`), and the entry of paper-form and pho
 
 from __future__ import annotations
 
-import hashlib
-import os
-import secrets
 from datetime import date
 from typing import Any
 
@@ -33,7 +30,7 @@ from hall_server.console import (
     render,
 )
 from hall_server.core import hall_of
-from hall_server.db import Tx, now_ms
+from hall_server.db import Tx
 from hall_server.errors import ApiError
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -175,36 +172,6 @@ def _enter_ctx_sync(conn: Connection) -> dict[str, Any]:
     return {"reasons": [dict(r) for r in rows], "reasons_version": rows[0]["version"] if rows else ""}
 
 
-def store_form_scan(tx: Tx, key: bytes, doc_dir: Any, case_no: str, filename: str, content_type: str,
-                    data: bytes) -> str:
-    """The scanned paper form as a document of the case, stored exactly as a finished upload
-    is (documents.py: sealed record, upload row, document row); returns the document id."""
-    case_id = tx.conn.execute(select(t.cases.c.id).where(t.cases.c.case_no == case_no)).scalar()
-    if case_id is None:
-        raise ApiError(404, "not_found", {"case_no": case_no})
-    if content_type not in documents.TYPES:
-        raise ApiError(422, "unsupported_type", {"allowed": sorted(documents.TYPES)})
-    uid, doc_id = secrets.token_hex(16), secrets.token_hex(16)
-    record = documents.seal_chunk(key, uid, 0, data)
-    path = doc_dir / doc_id
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # 0600, like every document
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(record)
-        fh.flush()
-        os.fsync(fh.fileno())
-    now = now_ms()
-    digest = hashlib.sha256(data).hexdigest()
-    tx.conn.execute(t.uploads.insert().values(
-        id=uid, case_id=case_id, item_id=rating_channels.FORM_ITEM, filename=filename[:300],
-        content_type=content_type, size=len(data), sha256=digest, offset=len(data),
-        stored_bytes=len(record), created_ms=now, document_id=doc_id))
-    tx.conn.execute(t.documents.insert().values(
-        id=doc_id, upload_id=uid, case_id=case_id, item_id=rating_channels.FORM_ITEM,
-        filename=filename[:300], content_type=content_type, size=len(data), sha256=digest,
-        path=str(path), received_ms=now, encryption=documents.ENCRYPTION))
-    return doc_id
-
-
 @router.post("/rating-entry")
 async def enter_post(request: Request) -> Response:
     try:
@@ -233,7 +200,7 @@ async def enter_post(request: Request) -> Response:
         def fn(tx: Tx) -> Any:
             doc_id = None
             if body.channel == "paper" and data:
-                doc_id = store_form_scan(tx, key, doc_dir, body.case_no, filename, ctype, data)
+                doc_id = rating_channels.store_form_scan(tx, key, doc_dir, body.case_no, filename, ctype, data)
             return rating_channels.enter_rating(tx, hall, user.staff_no,
                                                 body.model_copy(update={"form_document_id": doc_id}))
 

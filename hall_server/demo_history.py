@@ -7,21 +7,23 @@ bad ones. Deterministic for a seed and a "today".
 Tickets and cases are written as rows with past times (the queue functions stamp "now"), but
 every lifecycle column comes from the same functions the live paths use:
 `lifecycle.window_close_values` (the window closing a case), `lifecycle.conclusion_values`
-(the back office's 办结), `figures.channel_of` for channels. Run once, after the demo seed
+(the back office's 办结), `rating_channels.store_form_scan` for the paper forms' scans. Run once, after the demo seed
 (`seed`, idempotent through the meta key `demo_history`).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from hall_server import lifecycle, workdays
+from hall_server import lifecycle, rating_channels, workdays
 from hall_server import schema as t
 from hall_server.core import get_meta, set_meta
 from hall_server.db import Store, Tx
@@ -38,12 +40,31 @@ def _ms(day: date, hour: int, minute: int, tz: ZoneInfo) -> int:
     return int(datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp() * 1000)
 
 
-def seed(store: Store, hall_code: str, tz_name: str, today: date, rng_seed: int = 1) -> int:
-    """Seed the history once; the number of cases written (0 when already there)."""
-    return int(store.write_sync(lambda tx: _seed(tx, hall_code, ZoneInfo(tz_name), today, rng_seed)))
+def seed(store: Store, hall_code: str, tz_name: str, today: date, rng_seed: int = 1,
+         documents_key: bytes | None = None, doc_dir: Path | None = None) -> int:
+    """Seed the history once; the number of cases written (0 when already there). With the
+    documents key and folder, every paper-form rating gets its scanned form (a generated
+    image), stored as any document is (rating_channels.store_form_scan)."""
+    scans = None if documents_key is None or doc_dir is None else (documents_key, doc_dir, form_scan_png())
+    return int(store.write_sync(lambda tx: _seed(tx, hall_code, ZoneInfo(tz_name), today, rng_seed, scans)))
 
 
-def _seed(tx: Tx, hall_code: str, tz: ZoneInfo, today: date, rng_seed: int) -> int:
+def form_scan_png() -> bytes:
+    """A stand-in for a scanned 评价表: a plain page with ruled lines (no real person's form)."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("L", (620, 877), 250)
+    d = ImageDraw.Draw(im)
+    d.rectangle((40, 40, 580, 837), outline=60, width=3)
+    for y in range(120, 800, 48):
+        d.line((70, y, 550, y), fill=150, width=2)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _seed(tx: Tx, hall_code: str, tz: ZoneInfo, today: date, rng_seed: int,
+          scans: tuple[bytes, Path, bytes] | None) -> int:
     conn = tx.conn
     if get_meta(conn, "demo_history"):
         return 0
@@ -102,8 +123,13 @@ def _seed(tx: Tx, hall_code: str, tz: ZoneInfo, today: date, rng_seed: int) -> i
                     _back_office(conn, rng, cal, int(case_id), today, finished)
                 if rng.random() < 0.8:
                     rating_no += 1
-                    _rating(conn, rng, int(case_id), w, finished, rating_no, reasons, version, tz,
-                            _ms(today, 0, 0, tz))
+                    source = _rating(conn, rng, int(case_id), w, finished, rating_no, reasons, version, tz,
+                                     _ms(today, 0, 0, tz))
+                    if source == "paper" and scans is not None:
+                        key, doc_dir, png = scans
+                        doc = rating_channels.store_form_scan(tx, key, doc_dir, case_no, "评价表.png", "image/png", png)
+                        conn.execute(t.ratings.update().where(t.ratings.c.case_id == case_id)
+                                     .values(form_document_id=doc))
     set_meta(conn, "demo_history", json.dumps({"today": today.isoformat(), "cases": n_cases}))
     return n_cases
 
@@ -141,7 +167,7 @@ def _back_office(conn: Connection, rng: random.Random, cal: workdays.WorkCalenda
 
 
 def _rating(conn: Connection, rng: random.Random, case_id: int, w: int, finished: int, n: int,
-            reasons: list[Any], version: str, tz: ZoneInfo, today_start: int) -> None:
+            reasons: list[Any], version: str, tz: ZoneInfo, today_start: int) -> str:
     source, assurance, _ = rng.choices(SOURCES, weights=[w for *_, w in SOURCES])[0]
     roll = rng.random()
     level = ("very_dissatisfied" if roll < 0.03 else "dissatisfied" if roll < 0.08 else "basic" if roll < 0.15
@@ -158,3 +184,4 @@ def _rating(conn: Connection, rng: random.Random, case_id: int, w: int, finished
         received_ms=rated, claimed_rated_ms=rated, pad_id=None, pad_counter=None, challenge=None,
         signature=None, assurance=assurance, bad=bad, followed_up=bad and rng.random() < 0.5,
         day=rated_day, entered_by=SUPERVISOR if assurance == "entered" else None, form_document_id=None))
+    return str(source)

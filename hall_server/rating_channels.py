@@ -15,16 +15,20 @@ codes are still checked against the current list.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import secrets
 from datetime import date, datetime, time
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
+from hall_server import documents
 from hall_server import schema as t
 from hall_server.core import JSON, Hall, get_meta, hall_of, mutate, require_role
 from hall_server.db import Tx, iso_ms, now_ms
@@ -135,3 +139,32 @@ async def post_entered(request: Request, body: EnteredRatingIn, p: Auth) -> Resp
     except IntegrityError:
         raise ApiError(409, "case_already_rated", {"case_no": body.case_no}) from None
 
+
+def store_form_scan(tx: Tx, key: bytes, doc_dir: Path, case_no: str, filename: str, content_type: str,
+                    data: bytes) -> str:
+    """The scanned paper form as a document of the case, stored exactly as a finished upload
+    is (documents.py: sealed record, upload row, document row); returns the document id."""
+    case_id = tx.conn.execute(select(t.cases.c.id).where(t.cases.c.case_no == case_no)).scalar()
+    if case_id is None:
+        raise ApiError(404, "not_found", {"case_no": case_no})
+    if content_type not in documents.TYPES:
+        raise ApiError(422, "unsupported_type", {"allowed": sorted(documents.TYPES)})
+    uid, doc_id = secrets.token_hex(16), secrets.token_hex(16)
+    record = documents.seal_chunk(key, uid, 0, data)
+    path = doc_dir / doc_id
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # 0600, like every document
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(record)
+        fh.flush()
+        os.fsync(fh.fileno())
+    now = now_ms()
+    digest = hashlib.sha256(data).hexdigest()
+    tx.conn.execute(t.uploads.insert().values(
+        id=uid, case_id=case_id, item_id=FORM_ITEM, filename=filename[:300],
+        content_type=content_type, size=len(data), sha256=digest, offset=len(data),
+        stored_bytes=len(record), created_ms=now, document_id=doc_id))
+    tx.conn.execute(t.documents.insert().values(
+        id=doc_id, upload_id=uid, case_id=case_id, item_id=FORM_ITEM,
+        filename=filename[:300], content_type=content_type, size=len(data), sha256=digest,
+        path=str(path), received_ms=now, encryption=documents.ENCRYPTION))
+    return doc_id

@@ -89,6 +89,11 @@ def test_history_is_true_to_the_rules(hall: RunningServer) -> None:
     assert h["bad"] > 0 and h["bad_open"] > 0 and h["bad_closed"] > 0
     assert 0 < h["on_time_rate"] < 1 and 0 < h["on_the_spot_rate"] < 1
     assert {r["key"] for r in rep["rows"]} <= {str(n) for n in range(1001, 1020)}
+    # every paper-form rating has its scanned form: a document of its case, stored encrypted
+    paper = rows(hall, "SELECT r.case_id, d.case_id AS doc_case, d.item_id, d.path, d.encryption FROM ratings r "
+                       "LEFT JOIN documents d ON d.id = r.form_document_id WHERE r.source = 'paper'")
+    assert paper and all(p["doc_case"] == p["case_id"] and p["item_id"] == "rating_form" for p in paper)
+    assert all(p["encryption"] == "aesgcm-v1" and b"PNG" not in Path(p["path"]).read_bytes()[:64] for p in paper)
 
 
 def test_report_figures_match_an_independent_count(hall: RunningServer) -> None:
