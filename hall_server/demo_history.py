@@ -151,9 +151,9 @@ def _back_office(conn: Connection, rng: random.Random, cal: workdays.WorkCalenda
     deadline = date.fromisoformat(case["deadline_day"])
     accepted = date.fromisoformat(case["day"])
     roll = rng.random()
-    if roll < 0.1:
+    if roll < 0.08:
         when = cal.working_days_after(deadline, rng.randrange(1, 4))  # late
-    elif roll < 0.2:
+    elif roll < 0.11:
         return  # still with the back office (overdue if its deadline has passed)
     else:
         span = lifecycle.working_days_between(accepted, deadline, cal)

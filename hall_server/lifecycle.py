@@ -143,9 +143,14 @@ def deadline_list(conn: Connection, today: date, within_days: int, window_no: in
          .order_by(t.cases.c.deadline_day, t.cases.c.id))
     if window_no is not None:
         q = q.where(t.cases.c.window_no == window_no)
+    rows = conn.execute(q).mappings().all()
+    codes = {c["matter_code"] for c in rows if c["matter_code"]}
+    names = {m[0]: (m[1], m[2]) for m in conn.execute(
+        select(t.matters.c.code, t.matters.c.name_zh, t.matters.c.name_en).where(t.matters.c.code.in_(codes)))}
     out = []
-    for c in conn.execute(q).mappings():
+    for c in rows:
         j = lifecycle_json(c)
+        j["matter_name_zh"], j["matter_name_en"] = names.get(c["matter_code"], ("", ""))
         left = working_days_between(today, date.fromisoformat(c["deadline_day"]))
         j["working_days_left"] = left
         j["state"] = "overdue" if c["deadline_day"] < today.isoformat() else "due_soon"
