@@ -64,7 +64,7 @@ def start_demo_server(data_dir: Path, *, arrival_rate: float = 6.0, seed: int = 
                           message_en=f"This installation has no demo server ({exc})",
                           code="no_demo_server") from exc
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = ServerSettings(data_dir=data_dir, demo=True, arrival_rate=arrival_rate, seed=seed)
+    settings = ServerSettings(data_dir=data_dir, demo=True, demo_history=True, arrival_rate=arrival_rate, seed=seed)
     app = create_app(settings)
     port = port or _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",

@@ -46,6 +46,7 @@ from hall_server.deps import (
 )
 from hall_server.errors import ApiError
 from hall_server.events import stream
+from hall_server.rating_channels import check_reasons_version
 from hall_server.rating_check import check_rating, open_challenge
 from hall_server.security import (
     Principal,
@@ -723,6 +724,7 @@ async def submit_rating(request: Request, body: RatingIn, p: Auth) -> Response:
     def fn(tx: Tx) -> JSON:
         conn = tx.conn
         _load_case(conn, body.case_id)
+        check_reasons_version(conn, body.reasons_version, now_ms())  # rating_channels.py
         bad = body.level in BAD_LEVELS
         if body.reasons:
             known = set(conn.execute(select(t.rating_reasons.c.code)).scalars())

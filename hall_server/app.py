@@ -17,8 +17,10 @@ import os
 import random
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,11 +31,15 @@ from hall_server import (
     api,
     applicants,
     console,
+    console_reports,
+    demo_history,
     display,
     documents,
     hallsetup,
     heartbeat,
     identity,
+
+    lifecycle,
     logmask,
     pad_guard,
     pad_site,
@@ -41,6 +47,8 @@ from hall_server import (
     pair_page,
     queue,
     rate_later,
+    rating_channels,
+    reports,
     workdays,
 )
 from hall_server import schema as t
@@ -312,6 +320,13 @@ def create_app(settings: Settings) -> FastAPI:
         workdays.set_current(rt.calendar)
         _warn_calendar(rt.calendar)
         hall = Hall(_with_hall_settings(settings, rt), store, TokenSigner(key, settings.access_token_seconds))
+        if settings.demo and settings.demo_history:
+            tz = rt.timezone or settings.timezone
+            today = datetime.now(ZoneInfo(tz)).date()
+            docs = settings.data_dir / "documents"  # the paper forms' scans, as documents.py stores them
+            docs.mkdir(mode=0o700, parents=True, exist_ok=True)
+            await asyncio.to_thread(demo_history.seed, store, hall_code(store), tz, today, settings.seed,
+                                    hall.signer.documents_key, docs)
         hall.server_secret = key
         hall.rate_later_key = rate_later.derive_key(key)
         await asyncio.to_thread(documents.encrypt_legacy_documents, store, hall.signer.documents_key)
@@ -367,6 +382,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(pads.router)
     app.include_router(applicants.router)
+    app.include_router(lifecycle.router)  # 办结, deadlines (issue 15)
+    app.include_router(reports.router)  # the hall's reports, XLSX, PDF (issue 15)
+    app.include_router(rating_channels.router)  # paper / phone ratings (issue 15)
     app.include_router(pads.pad_router)  # the pad's own pairing routes, outside /api/v1
     app.include_router(pad_site.router)  # the pad page and its API (the window PC not in the path)
     app.include_router(pair_page.router)  # /pair/: the supervisor's own-device pairing page
@@ -375,5 +393,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(display.router)  # the call display (叫号屏), outside /api/v1
 
     app.include_router(console.router)  # the supervisor and IT console, /console/ (docs/console.md)
+    app.include_router(console_reports.router)  # its report, deadline and rating-entry pages
     app.add_middleware(RequestIdAndLimits, settings=settings)
     return app

@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _display_parser(sub: Any) -> None:
     """`hall-server display token|revoke|english`: the call display's keys and announcement."""
+    cc = sub.add_parser("conclude", help="办结: record the back office's conclusion of an accepted case")
+    _common(cc)
+    cc.add_argument("case_no")
+    cc.add_argument("--result", required=True, choices=["approved", "refused", "withdrawn"])
+    cc.add_argument("--date", help="YYYY-MM-DD (default: today in the hall's time zone)")
+    cc.add_argument("--note", default="")
+
     dp = sub.add_parser("display", help="call display (叫号屏): keys for TVs, English announcements",
                         description="Make the address a hall TV or window display opens "
                                     "(docs/display.md), revoke every display key, or switch the "
@@ -178,7 +185,7 @@ def serve(ns: argparse.Namespace) -> int:
     tls: dict[str, Any] = ({"ssl_certfile": str(ns.tls_cert), "ssl_keyfile": str(ns.tls_key)}
                            if ns.tls_cert else {})
     settings = Settings(
-        data_dir=ns.data_dir, db_url=ns.db, demo=ns.demo, arrival_rate=ns.arrival_rate,
+        data_dir=ns.data_dir, db_url=ns.db, demo=ns.demo, demo_history=ns.demo, arrival_rate=ns.arrival_rate,
         require_device=require_device, stale_window_seconds=ns.stale_window_seconds, timezone=ns.tz, seed=ns.seed, public_url=ns.public_url,
         pad_hosts=tuple(ns.pad_host),
     )
@@ -363,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
 
     known = {"serve", "migrate", "create-staff", "disable-staff", "set-window-categories",
              "enrollment-code", "check-db", "display",
-             "rotate-applicant-key", "purge-applicants", "pad-pair"} | hall_commands | ops.COMMANDS
+             "rotate-applicant-key", "purge-applicants", "pad-pair", "conclude"} | hall_commands | ops.COMMANDS
     if not argv or (argv[0] not in known and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
     ns = build_parser().parse_args(argv)
@@ -429,6 +436,10 @@ def _dispatch(ns: argparse.Namespace) -> int:
                 tx, ns.window_no, Settings().enrollment_code_seconds, actor=actor()))
         elif ns.cmd == "display":
             out = display_command(ns, store)
+        elif ns.cmd == "conclude":
+            from hall_server.lifecycle import conclude_cli
+
+            out = conclude_cli(store, ns.case_no, ns.result, ns.date, ns.note, actor())
         elif ns.cmd == "rotate-applicant-key":
             out = applicants.rotate(store, ns.data_dir)
         elif ns.cmd == "purge-applicants":

@@ -65,6 +65,8 @@ class HallRules(_Strict):
     rate_later_days: Annotated[int, Field(ge=1, le=30)] = 5  # working days (Shandong: 5)
     green_channel_age: Annotated[int, Field(ge=50, le=100)] = 65  # 老年人绿色通道
     bad_rating_followup_days: Annotated[int, Field(ge=1, le=30)] = 1  # working days to call back
+    # days a replaced rating-reasons list's version is still accepted (rating_channels.py)
+    reasons_version_grace_days: Annotated[int, Field(ge=0, le=365)] = 30
 
     def desk_rules(self) -> Rules:
         return Rules(recall_limit=self.recall_limit, no_show_min_recalls=self.no_show_min_recalls,
@@ -224,7 +226,23 @@ def set_rules(conn: Connection, rules: HallRules) -> None:
     set_meta(conn, "rules", rules.model_dump_json())
 
 
+RETIRED_REASONS_KEY = "rating_reasons_retired"  # meta: {version: ms it stopped being served}
+
+
+def retire_version(conn: Connection, old_version: str | None, new_version: str, now: int) -> None:
+    """Remember when a reasons list version stopped being served: ratings made with it are
+    accepted for `reasons_version_grace_days` more (rating_channels.check_reasons_version)."""
+    if not old_version or old_version == new_version:
+        return
+    retired = json.loads(get_meta(conn, RETIRED_REASONS_KEY) or "{}")
+    retired[old_version] = now
+    retired.pop(new_version, None)
+    set_meta(conn, RETIRED_REASONS_KEY, json.dumps(retired, ensure_ascii=False, sort_keys=True))
+
+
 def write_rating_reasons(conn: Connection, rr: RatingReasons) -> None:
+    old = conn.execute(select(t.rating_reasons.c.version).limit(1)).scalar()
+    retire_version(conn, old, rr.version, now_ms())  # the old version's grace period starts
     conn.execute(t.rating_reasons.delete())
     conn.execute(t.rating_reasons.insert(), [
         {"code": r.code, "version": rr.version, "position": i, "text_zh": r.text_zh, "text_en": r.text_en}

@@ -28,6 +28,7 @@ from hall_server.core import (
 )
 from hall_server.db import Tx, now_ms, run, run_many
 from hall_server.errors import ApiError
+from hall_server.lifecycle import window_close_values
 from hall_server.security import Principal
 
 RANK = {"green": 0, "appointment": 1, "normal": 2}
@@ -585,14 +586,10 @@ def complete(tx: Tx, hall: Hall, p: Principal, ticket_id: int, outcome: str, not
     else:
         case_id = int(tk["case_id"])
     out = _update_ticket(conn, ticket_id, free_window=tk["window_no"], **values)
-    matter = tk["matter_code"]
-    limit_days = None
-    if matter is not None:
-        limit_days = run(conn, "SELECT time_limit_days FROM matters WHERE code = :m", {"m": matter}).scalar()
+    # The deadline, the conclusion at the window and on-time/on-the-spot: lifecycle.py.
+    life = window_close_values(conn, tk["matter_code"], outcome, hall.day_of(now), now, p.staff_no)
     row = run(conn, _CLOSE_CASE_SQL, {
-        "now": now, "outcome": outcome, "note": note, "reason": reason, "id": case_id,
-        # Finished at the window: always within any promised limit; `None` = no matter known.
-        "on_time": True if outcome in ("completed", "accepted") or limit_days is not None else None,
+        "now": now, "outcome": outcome, "note": note, "reason": reason, "id": case_id, **life,
     }).first()
     _emit_ticket(tx, "ticket.completed", out)
     return {"ticket": out, "case": _case_out(conn, hall, case_id, new_day, row, mats)}
@@ -600,7 +597,10 @@ def complete(tx: Tx, hall: Hall, p: Principal, ticket_id: int, outcome: str, not
 
 _CLOSE_CASE_SQL = (
     "UPDATE cases SET completed_ms = :now, outcome = :outcome, outcome_note = :note, "  # noqa: S608
-    f"reason = :reason, on_time = :on_time WHERE id = :id RETURNING {CASE_COLS}"
+    "reason = :reason, on_time = :on_time, time_limit_days = :time_limit_days, "
+    "deadline_day = :deadline_day, conclusion = :conclusion, concluded_day = :concluded_day, "
+    "concluded_ms = :concluded_ms, concluded_by = :concluded_by, on_the_spot = :on_the_spot "
+    f"WHERE id = :id RETURNING {CASE_COLS}"
 )
 
 

@@ -501,3 +501,18 @@ pads.append_column(Column("newest_proof_ms", BigInteger, nullable=True))
 # written at most once a minute per session and process; windows whose desk went silent are
 # closed by the server (Settings.stale_window_seconds).
 sessions.append_column(Column("last_seen_ms", BigInteger, nullable=True))
+
+# ---- case lifecycle after the window, rating channels (migration 0008; see lifecycle.py) -----
+# An accepted (受理) case's promised deadline in working days, and its conclusion (办结) by the
+# back office; `on_time` is set only when the case is concluded (concluded_day <= deadline_day).
+cases.append_column(Column("time_limit_days", Integer, nullable=True))
+cases.append_column(Column("deadline_day", String(10), nullable=True))  # YYYY-MM-DD
+cases.append_column(Column("conclusion", String(16), nullable=True))  # approved|refused|withdrawn
+cases.append_column(Column("concluded_day", String(10), nullable=True))
+cases.append_column(Column("concluded_ms", BigInteger, nullable=True))
+cases.append_column(Column("concluded_by", String(32), nullable=True))
+cases.append_column(Column("on_the_spot", Boolean, nullable=True))
+Index("ix_cases_open_deadline", cases.c.conclusion, cases.c.deadline_day)
+# Paper-form and phone-survey ratings: who entered them, and the scanned form (documents.id).
+ratings.append_column(Column("entered_by", String(32), nullable=True))
+ratings.append_column(Column("form_document_id", String(40), nullable=True))

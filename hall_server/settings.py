@@ -32,6 +32,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path("var"))
     db_url: str | None = None
     demo: bool = False
+    demo_history: bool = False  # with demo: seed a month of past cases and ratings (demo_history.py)
     arrival_rate: float = 0.0  # tickets per minute issued by the demo simulator; 0 = off
     seed: int = 1
     require_device: bool = False

@@ -3,7 +3,8 @@
 Ratings are counted by how they came (`ratings_by_assurance`): `signed` (by the paired pad's
 key: nobody at the window could have made it up), `unsigned` (second screen, button box,
 relayed by the window PC) and `later` (the rate-later page). `satisfaction_rate` is over all
-ratings, `satisfaction_rate_signed` over the signed ones only.
+ratings, `satisfaction_rate_signed` over the signed ones only. On-time and on-the-spot rates
+and every rating counted come from figures.py (the same rules as the hall's reports).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from hall_server import figures
 from hall_server import schema as t
 
-ASSURANCES = ("signed", "unsigned", "later")
-LEVELS = ("very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied")
+ASSURANCES = figures.ASSURANCES
+LEVELS = figures.LEVELS
 
 
 def _rate(num: int, den: int) -> float | None:
@@ -46,28 +48,18 @@ def compute(conn: Connection, hall: Any, day: str, window_no: int | None) -> dic
             no_shows += 1
         if r["first_called_ms"]:
             waits.append((r["first_called_ms"] - r["queued_ms"]) / 1000)
-    cq = select(t.cases.c.outcome, t.cases.c.on_time).where(t.cases.c.day == day, t.cases.c.outcome.is_not(None))
-    if window_no is not None:
-        cq = cq.where(t.cases.c.window_no == window_no)
-    outcomes = conn.execute(cq).all()
-    on_spot = sum(1 for o in outcomes if o[0] == "completed")
-    on_time = sum(1 for o in outcomes if o[1])
-    rq = select(t.ratings.c.level, t.ratings.c.bad, t.ratings.c.followed_up,
-                t.ratings.c.assurance).where(t.ratings.c.day == day)
-    if window_no is not None:
-        rq = rq.where(t.ratings.c.window_no == window_no)
+    # Cases and ratings as every published figure counts them (figures.py, docs/figures.md).
+    fig = figures.compute(conn, day, day, "hall", window_no)[0]
     by_level = dict.fromkeys(LEVELS, 0)
     by_assurance = dict.fromkeys(ASSURANCES, 0)
     signed_levels = dict.fromkeys(LEVELS, 0)
-    bad_open = 0
-    ratings = conn.execute(rq).all()
-    for level, bad, followed, assurance in ratings:
-        by_level[level] = by_level.get(level, 0) + 1
-        by_assurance[assurance] = by_assurance.get(assurance, 0) + 1
-        if assurance == "signed":
-            signed_levels[level] = signed_levels.get(level, 0) + 1
-        if bad and not followed:
-            bad_open += 1
+    ratings = figures.counted_ratings(conn, day, day, window_no)
+    for rt in ratings:
+        by_level[rt.level] = by_level.get(rt.level, 0) + 1
+        by_assurance[rt.assurance] = by_assurance.get(rt.assurance, 0) + 1
+        if rt.assurance == "signed":
+            signed_levels[rt.level] = signed_levels.get(rt.level, 0) + 1
+    bad_open = fig["bad_open"]
     satisfied = by_level["very_satisfied"] + by_level["satisfied"] + by_level["basic"]
     signed_ok = signed_levels["very_satisfied"] + signed_levels["satisfied"] + signed_levels["basic"]
     return {
@@ -77,8 +69,9 @@ def compute(conn: Connection, hall: Any, day: str, window_no: int | None) -> dic
         "avg_wait_seconds": round(sum(waits) / len(waits), 1) if waits else None,
         "avg_handle_seconds": round(sum(handles) / len(handles), 1) if handles else None,
         "no_shows": no_shows,
-        "on_time_rate": _rate(on_time, len(outcomes)),
-        "on_the_spot_rate": _rate(on_spot, len(outcomes)),
+        "on_time_rate": fig["on_time_rate"],
+        "on_the_spot_rate": fig["on_the_spot_rate"],
+        "ratings_by_channel": fig["ratings_by_channel"],
         "ratings": len(ratings),
         "satisfaction_rate": _rate(satisfied, len(ratings)),
         "satisfaction_rate_signed": _rate(signed_ok, by_assurance["signed"]),

@@ -55,7 +55,7 @@ categories = ["A"]
 
 PAGES = ["/console/", "/console/figures", "/console/ratings", "/console/staff", "/console/windows",
          "/console/reasons", "/console/rules", "/console/calendar", "/console/devices", "/console/catalog",
-         "/console/audit"]
+         "/console/audit", "/console/reports", "/console/cases", "/console/rating-entry"]
 IT_ONLY = {"/console/staff", "/console/devices", "/console/catalog"}
 
 

@@ -220,7 +220,7 @@ def _served_case(url: str, window: int, staff: str) -> tuple[Api, int]:
 
 def rating(case_id: int, window: int, level: str = "very_satisfied", **kw: Any) -> dict[str, Any]:
     return {"id": str(uuid.uuid4()), "case_id": case_id, "window_no": window, "level": level,
-            "reasons": [], "reasons_version": "GB/T 39734-2020 A.1", "comment": "", "source": "desk",
+            "reasons": [], "reasons_version": "GB/T 39734-2020 附录A", "comment": "", "source": "desk",
             "rated_at": "2026-11-25T09:30:00Z", **kw}
 
 

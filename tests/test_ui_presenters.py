@@ -250,7 +250,7 @@ def test_ticket_card_queue_rows_checklist_and_figures_text() -> None:
     rows3 = fmt.checklist_rows(matter, NS(materials=[]))
     assert [(r.alarm, r.status_label) for r in rows3] == [(False, "未核对")] * 3
     assert rows2[1].status_label == "必交，缺少！" and rows2[2].status_label == "缺少"
-    f = fmt.figures(NS(served=12, avg_handle_seconds=425.0, no_shows=1, satisfaction_rate=0.9876,
+    f = fmt.figures(NS(served=12, avg_handle_seconds=425.0, no_shows=1, satisfaction_rate=0.9876, on_time_rate=None, on_the_spot_rate=1.0,
                        satisfaction_rate_signed=None, tickets_per_hour=[0] * 24, ratings_by_level={"satisfied": 3}))
     assert (f.served, f.avg_handle, f.satisfaction) == ("12", "7:05", "98.8%")
     assert ("satisfied", "满意", 3) in f.by_level
@@ -334,7 +334,8 @@ def test_normal_priority_is_named_and_a_ticket_without_matter_shows_its_category
 def test_the_matter_is_looked_up_through_the_runner_and_redrawn_when_it_arrives() -> None:
     p, view, runner, desk, core = make(immediate=False)
     looked: list[str] = []
-    matter = NS(code="M1", name_zh="事项一", name_en="Matter one", checklist=[])
+    matter = NS(code="M1", name_zh="事项一", name_en="Matter one", checklist=[], time_limit_days=0, instant=False,
+                cross_region=False)
     core.catalog = NS(get=lambda code: looked.append(code) or matter)
     desk.state, desk.ticket = "calling", ticket(matter_code="M1")
     p._sync_from_desk()
@@ -352,7 +353,7 @@ def test_the_matter_is_looked_up_through_the_runner_and_redrawn_when_it_arrives(
 def _guarded_case() -> tuple[Any, Any]:
     item = lambda i, req: NS(id=i, name_zh=f"材料{i}", name_en=f"Item {i}", requirement=req,  # noqa: E731
                              e_licence=False, notes_zh="", copies=1, original_required=False)
-    matter = NS(code="M1", name_zh="事项", name_en="Matter", checklist=[
+    matter = NS(code="M1", name_zh="事项", name_en="Matter", time_limit_days=5, instant=False, cross_region=False, checklist=[
         item("1", "required"), item("2", "required"), item("3", "required"), item("4", "optional")])
     case = NS(id=9, case_no="C-9", matter_code="M1", materials=[
         NS(item_id="1", status="received", note=""), NS(item_id="2", status="missing", note="")])

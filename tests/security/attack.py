@@ -29,6 +29,7 @@ from tests.security import (
     attacks_desk,
     attacks_display,
     attacks_hall,
+    attacks_lifecycle,
     attacks_pad,
     attacks_provision,
     attacks_server,
@@ -38,7 +39,7 @@ from tests.security.attack_base import AttackContext, AttackResult
 # Each area's helper adds its module here (attacks_server, attacks_pad at merge).
 MODULES: list[ModuleType] = [attacks_server, attacks_pad, attacks_desk, attacks_hall,
                              attacks_console, attacks_display, attacks_applicant,
-                             attacks_provision]
+                             attacks_provision, attacks_lifecycle]
 
 Attack = Callable[[str, AttackContext], "AttackResult | list[AttackResult]"]
 

@@ -207,7 +207,7 @@ def test_stats_count_signed_unsigned_and_later_apart(srv: RunningServer) -> None
     assert r.status_code == 303, r.text
     st = sup.get("/stats").json()
     assert st["ratings"] == 4
-    assert st["ratings_by_assurance"] == {"signed": 2, "unsigned": 1, "later": 1}
+    assert st["ratings_by_assurance"] == {"signed": 2, "unsigned": 1, "later": 1, "entered": 0}  # paper/phone: 0
     assert st["satisfaction_rate"] == 0.75
     assert st["satisfaction_rate_signed"] == 0.5
     rows = _db(srv, select(t.ratings.c.case_id, t.ratings.c.source, t.ratings.c.assurance))

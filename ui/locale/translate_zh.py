@@ -24,6 +24,14 @@ ZH = {
     "The new password must differ from the one IT gave you.": "新密码不能与信息科给的临时密码相同。",
     "The two new passwords differ; type it again.": "两次输入的新密码不一致，请重新输入。",
     "Ask IT to enrol this PC again (counter-app setup with a new enrolment code).": "请联系信息科用新的登记码重新登记本机（counter-app setup）。",
+
+    # The matter's promise on the ticket card (issue 15 item 1).
+    "Same-day matter": "即办件",
+    "Time limit {n} working days": "承诺时限 {n} 个工作日",
+    "Instant approval": "秒批秒办",
+    "Cross-province": "跨省通办",
+    "On-time rate": "按时办结率",
+    "On-the-spot rate": "现场办结率",
     # The capture panel (moved from zh/en pairs in ui/presenters/capture.py).
     " (use 'Import file')": "（可点“导入文件”）",
     "{n} page(s) captured.": "已采集 {n} 页。",

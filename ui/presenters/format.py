@@ -105,6 +105,22 @@ class TicketCard:
     waited: str
     recalls: str
     state: str
+    # The matter's promise, as badges: time limit, 即办 / 秒批, 跨省通办 (issue 15 item 1).
+    badges: tuple[str, ...] = ()
+
+
+def matter_badges(matter: Matter | None) -> tuple[str, ...]:
+    """What the clerk promises with this matter: its time limit in working days (or 即办 for
+    a limit of 0), 秒批秒办 and 跨省通办 where the catalog says so."""
+    if matter is None:
+        return ()
+    out = [_("Same-day matter") if matter.time_limit_days == 0
+           else _("Time limit {n} working days").format(n=matter.time_limit_days)]
+    if matter.instant:
+        out.append(_("Instant approval"))
+    if matter.cross_region:
+        out.append(_("Cross-province"))
+    return tuple(out)
 
 
 def category_text(code: str, category: Category | None) -> str:
@@ -144,6 +160,7 @@ def ticket_card(ticket: Ticket, matter: Matter | None, now: datetime | None = No
         waited=clock_text,
         recalls=_("Recalled {n}{limit} times").format(n=recalls, limit=limit),
         state=_(STATE_LABELS[ticket.state]) if ticket.state in STATE_LABELS else "",
+        badges=matter_badges(matter),
     )
 
 
@@ -223,6 +240,9 @@ class Figures:
     satisfaction: str
     per_hour: list[int]
     by_level: list[tuple[str, str, int]]  # (level, label, count)
+    # Measured from the window's cases (docs/figures.md), "—" when nothing to divide.
+    on_time: str = "—"
+    on_the_spot: str = "—"
 
 
 def figures(stats: Stats | None) -> Figures:
@@ -242,4 +262,10 @@ def figures(stats: Stats | None) -> Figures:
         satisfaction=satisfaction,
         per_hour=list(stats.tickets_per_hour or [0] * 24),
         by_level=[(lv, _(RATING_LABELS[lv]), int(by_level.get(lv, 0))) for lv in RATING_LEVELS],
+        on_time=percent(stats.on_time_rate),
+        on_the_spot=percent(stats.on_the_spot_rate),
     )
+
+
+def percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"

@@ -222,7 +222,8 @@ class DeskView(ctk.CTkFrame):
             self.badge_label.grid_remove()
             return
         self.number_label.configure(text=card.number)
-        self.matter_label.configure(text=card.matter)
+        badges = " · ".join(card.badges)  # the matter's promise: time limit, 即办/秒批, 跨省通办
+        self.matter_label.configure(text=f"{card.matter}  |  {badges}" if badges else card.matter)
         self.detail_label.configure(text=f"{card.waited}    {card.recalls}")
         if card.priority_label:
             colour = "green_badge" if card.priority == "green" else "appointment_badge"

@@ -1,4 +1,5 @@
-"""Today's figures: served, average handling time, no-shows, satisfaction rate, and a small chart
+"""Today's figures: served, average handling time, no-shows, satisfaction rate, on-time and
+on-the-spot rates (measured: docs/figures.md), and a small chart
 on a plain tk Canvas (tickets per hour as bars; ratings by level as horizontal bars).
 """
 
@@ -14,7 +15,8 @@ from ui.presenters.format import Figures
 from ui.views.common import Relabel
 
 TILES = (("served", N_("Served")), ("avg_handle", N_("Avg handling")),
-         ("no_shows", N_("No-shows")), ("satisfaction", N_("Satisfaction")))
+         ("no_shows", N_("No-shows")), ("satisfaction", N_("Satisfaction")),
+         ("on_time", N_("On-time rate")), ("on_the_spot", N_("On-the-spot rate")))
 FIRST_HOUR, LAST_HOUR = 8, 18  # the hall's opening hours; busier hours outside still show
 
 
@@ -24,7 +26,7 @@ class FiguresPanel(ctk.CTkFrame):
         self.labels = Relabel(self, self._redraw)
         self.title = ctk.CTkLabel(self, font=style.font(18, "bold"), anchor="w")
         self.labels.text(self.title, N_("Today at this window"))
-        self.title.grid(row=0, column=0, columnspan=4, sticky="ew", padx=12, pady=(8, 2))
+        self.title.grid(row=0, column=0, columnspan=len(TILES), sticky="ew", padx=12, pady=(8, 2))
         self.values: dict[str, ctk.CTkLabel] = {}
         for col, (key, caption) in enumerate(TILES):
             self.grid_columnconfigure(col, weight=1)
@@ -36,7 +38,7 @@ class FiguresPanel(ctk.CTkFrame):
             c.grid(row=2, column=col, padx=4)
             self.values[key] = v
         self.canvas = tk.Canvas(self, height=150, highlightthickness=0, bg=style.pick("panel"))
-        self.canvas.grid(row=3, column=0, columnspan=4, sticky="nsew", padx=12, pady=(6, 10))
+        self.canvas.grid(row=3, column=0, columnspan=len(TILES), sticky="nsew", padx=12, pady=(6, 10))
         self.grid_rowconfigure(3, weight=1)
         self.canvas.bind("<Configure>", lambda _e: self._redraw())
         self._figures: Figures | None = None
