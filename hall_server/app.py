@@ -38,7 +38,6 @@ from hall_server import (
     hallsetup,
     heartbeat,
     identity,
-
     lifecycle,
     logmask,
     pad_guard,
