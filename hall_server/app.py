@@ -30,6 +30,7 @@ from hall_server import (
     console,
     display,
     documents,
+    followups,
     hallsetup,
     logmask,
     pad_site,
@@ -343,6 +344,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(pads.router)
     app.include_router(applicants.router)
+    app.include_router(followups.router)  # bad-rating follow-ups and appeals (docs/followup.md)
     app.include_router(pads.pad_router)  # the pad's own pairing routes, outside /api/v1
     app.include_router(pad_site.router)  # the pad page and its API (the window PC not in the path)
     app.include_router(pair_page.router)  # /pair/: the supervisor's own-device pairing page

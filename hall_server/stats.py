@@ -3,7 +3,9 @@
 Ratings are counted by how they came (`ratings_by_assurance`): `signed` (by the paired pad's
 key: nobody at the window could have made it up), `unsigned` (second screen, button box,
 relayed by the window PC) and `later` (the rate-later page). `satisfaction_rate` is over all
-ratings, `satisfaction_rate_signed` over the signed ones only.
+ratings, `satisfaction_rate_signed` over the signed ones only. A rating excluded by an upheld
+appeal counts nowhere; `bad_open` is the bad ratings whose follow-up is not closed yet,
+`bad_followed_up` those whose follow-up a supervisor accepted (docs/followup.md).
 """
 
 from __future__ import annotations
@@ -52,21 +54,26 @@ def compute(conn: Connection, hall: Any, day: str, window_no: int | None) -> dic
     outcomes = conn.execute(cq).all()
     on_spot = sum(1 for o in outcomes if o[0] == "completed")
     on_time = sum(1 for o in outcomes if o[1])
-    rq = select(t.ratings.c.level, t.ratings.c.bad, t.ratings.c.followed_up,
-                t.ratings.c.assurance).where(t.ratings.c.day == day)
+    # A rating excluded by an upheld appeal (申诉复核) counts in no figure (it stays stored).
+    # A bad rating is open until its follow-up is closed by the supervisor's review.
+    rq = (select(t.ratings.c.level, t.ratings.c.bad, t.followups.c.state, t.ratings.c.assurance)
+          .outerjoin(t.followups, t.followups.c.rating_id == t.ratings.c.id)
+          .where(t.ratings.c.day == day, t.ratings.c.excluded_from_figures.is_(False)))
     if window_no is not None:
         rq = rq.where(t.ratings.c.window_no == window_no)
     by_level = dict.fromkeys(LEVELS, 0)
     by_assurance = dict.fromkeys(ASSURANCES, 0)
     signed_levels = dict.fromkeys(LEVELS, 0)
-    bad_open = 0
+    bad_open = bad_followed_up = 0
     ratings = conn.execute(rq).all()
-    for level, bad, followed, assurance in ratings:
+    for level, bad, fu_state, assurance in ratings:
         by_level[level] = by_level.get(level, 0) + 1
         by_assurance[assurance] = by_assurance.get(assurance, 0) + 1
         if assurance == "signed":
             signed_levels[level] = signed_levels.get(level, 0) + 1
-        if bad and not followed:
+        if bad and fu_state == "closed":
+            bad_followed_up += 1
+        elif bad:
             bad_open += 1
     satisfied = by_level["very_satisfied"] + by_level["satisfied"] + by_level["basic"]
     signed_ok = signed_levels["very_satisfied"] + signed_levels["satisfied"] + signed_levels["basic"]
@@ -84,6 +91,7 @@ def compute(conn: Connection, hall: Any, day: str, window_no: int | None) -> dic
         "satisfaction_rate_signed": _rate(signed_ok, by_assurance["signed"]),
         "ratings_by_assurance": by_assurance,
         "bad_open": bad_open,
+        "bad_followed_up": bad_followed_up,
         "tickets_per_hour": per_hour,
         "ratings_by_level": by_level,
     }

@@ -1,0 +1,44 @@
+"""Helpers for the follow-up, appeal and push tests: real bad ratings on real cases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from tests.pad_helpers import open_cases
+from tests.support.server_fixtures import Api, RunningServer
+
+
+def rate(desk: Api, window_no: int, level: str = "very_dissatisfied", case_id: int | None = None) -> dict[str, Any]:
+    """A rating from the desk on a fresh completed case (or `case_id`); returns ids and the reply."""
+    if case_id is None:
+        case_id = open_cases(desk, window_no, 1)[0]
+    reasons = desk.get("/rating-reasons").json()
+    bad = level in ("dissatisfied", "very_dissatisfied")
+    rid = uuid.uuid4().hex
+    r = desk.post("/ratings", json={
+        "id": rid, "case_id": case_id, "window_no": window_no, "level": level,
+        "reasons": [reasons["reasons"][0]["code"]] if bad else [], "reasons_version": reasons["version"],
+        "comment": "等太久 waited too long" if bad else "", "rated_at": datetime.now(UTC).isoformat()}, key=rid)
+    assert r.status_code == 201, r.text
+    return {"rating_id": rid, "case_id": case_id}
+
+
+def followup_of(api: Api, rating_id: str) -> dict[str, Any]:
+    items = api.get("/followups").json()["items"]
+    found = [f for f in items if f["rating_id"] == rating_id]
+    assert len(found) == 1, items
+    return found[0]
+
+
+def sql(srv: RunningServer, query: str, **params: Any) -> list[dict[str, Any]]:
+    eng = create_engine(srv.db_url)
+    try:
+        with eng.begin() as c:
+            res = c.execute(text(query), params)
+            return [dict(r) for r in res.mappings()] if res.returns_rows else []
+    finally:
+        eng.dispose()
