@@ -28,6 +28,7 @@ from hall_server import (
     api,
     applicants,
     console,
+    console_followups,
     display,
     documents,
     followups,
@@ -352,6 +353,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(rate_later.page_router)  # the citizen's page, outside /api/v1
     app.include_router(display.router)  # the call display (叫号屏), outside /api/v1
 
+    app.include_router(console_followups.router)  # /console/followups, /console/appeals
     app.include_router(console.router)  # the supervisor and IT console, /console/ (docs/console.md)
     app.add_middleware(RequestIdAndLimits, settings=settings)
     return app

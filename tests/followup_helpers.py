@@ -42,3 +42,9 @@ def sql(srv: RunningServer, query: str, **params: Any) -> list[dict[str, Any]]:
             return [dict(r) for r in res.mappings()] if res.returns_rows else []
     finally:
         eng.dispose()
+
+
+def mine(items: list[dict[str, Any]], *ratings: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items about these ratings (a demo hall may hold seeded follow-ups of its own)."""
+    ids = {r["rating_id"] for r in ratings}
+    return [i for i in items if i["rating_id"] in ids]

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from hall_server import workdays
-from tests.followup_helpers import followup_of, rate, sql
+from tests.followup_helpers import followup_of, mine, rate, sql
 from tests.support.server_fixtures import Api, RunningServer, signed_in
 
 
@@ -45,9 +45,10 @@ def _code(r: object) -> str:
 
 
 def test_bad_rating_opens_followup_due_in_working_days(srv: RunningServer, desk: Api, sup: Api) -> None:
+    before = sup.get("/stats", params={"window_no": 1}).json()
     good = rate(desk, 1, "satisfied")
     bad = rate(desk, 1, "dissatisfied")
-    items = sup.get("/followups").json()["items"]
+    items = mine(sup.get("/followups").json()["items"], good, bad)
     assert [f["rating_id"] for f in items] == [bad["rating_id"]]  # the good one opened nothing
     fu = items[0]
     assert fu["state"] == "open" and fu["window_no"] == 1 and fu["case_id"] == bad["case_id"]
@@ -59,13 +60,14 @@ def test_bad_rating_opens_followup_due_in_working_days(srv: RunningServer, desk:
     assert fu["due_day"] == cal.working_days_after(today, 5).isoformat()  # hall rule default 5
     assert not fu["overdue"]
     assert good["rating_id"] not in {r["rating_id"] for r in sql(srv, "SELECT rating_id FROM followups")}
-    # /stats: one bad rating, open
+    # /stats: one more bad rating, open
     st = sup.get("/stats", params={"window_no": 1}).json()
-    assert st["bad_open"] == 1 and st["bad_followed_up"] == 0
+    assert st["bad_open"] == before["bad_open"] + 1 and st["bad_followed_up"] == before["bad_followed_up"]
 
 
 def test_full_lifecycle_timeline_audit_and_stats(srv: RunningServer, desk: Api, sup: Api) -> None:
     bad = rate(desk, 1)
+    before = sup.get("/stats", params={"window_no": 1}).json()
     fid = followup_of(sup, bad["rating_id"])["id"]
     steps = [
         ("assign", sup, {"assignee": "1001"}, "assigned"),
@@ -96,7 +98,7 @@ def test_full_lifecycle_timeline_audit_and_stats(srv: RunningServer, desk: Api, 
     assert [a["action"] for a in audit] == ["followup." + s for s in ["open"] + [s[0] for s in steps]]
     assert sql(srv, "SELECT followed_up FROM ratings WHERE id = :i", i=bad["rating_id"])[0]["followed_up"]
     st = sup.get("/stats", params={"window_no": 1}).json()
-    assert st["bad_open"] == 0 and st["bad_followed_up"] == 1
+    assert st["bad_open"] == before["bad_open"] - 1 and st["bad_followed_up"] == before["bad_followed_up"] + 1
 
 
 def _at(sup: Api, desk: Api, desk_rating: dict[str, str], state: str, valid: bool = True) -> int:
@@ -166,7 +168,7 @@ def test_overdue_is_past_the_due_day_and_not_reviewed(srv: RunningServer, desk: 
     f_done = _at(sup, desk, done_late, "closed")
     # The clock seam: the deadline moved into the past (as if opened two weeks ago).
     sql(srv, "UPDATE followups SET due_day = '2020-01-06' WHERE id IN (:a, :b)", a=f_late, b=f_done)
-    over = sup.get("/followups", params={"overdue": "true"}).json()["items"]
+    over = mine(sup.get("/followups", params={"overdue": "true"}).json()["items"], late, done_late, fresh)
     assert [f["id"] for f in over] == [f_late]
     assert over[0]["overdue"] is True
     assert followup_of(sup, fresh["rating_id"])["overdue"] is False
@@ -178,12 +180,15 @@ def test_filters_state_and_window(srv: RunningServer, desk: Api, sup: Api) -> No
     a = rate(desk, 1)
     b = rate(d2, 2)
     fa = _at(sup, desk, a, "assigned")
-    assert [f["id"] for f in sup.get("/followups", params={"state": "assigned"}).json()["items"]] == [fa]
-    assert [f["rating_id"] for f in sup.get("/followups", params={"window_no": 2}).json()["items"]] == [b["rating_id"]]
+    assert [f["id"] for f in mine(sup.get("/followups", params={"state": "assigned"}).json()["items"], a, b)] == [fa]
+    assert [f["rating_id"] for f in mine(sup.get("/followups", params={"window_no": 2}).json()["items"], a, b)] == [
+        b["rating_id"]]
     # The clerk sees their own window's only, without asking.
-    assert [f["rating_id"] for f in d2.get("/followups").json()["items"]] == [b["rating_id"]]
+    seen = d2.get("/followups").json()["items"]
+    assert {f["window_no"] for f in seen} == {2} and [f["rating_id"] for f in mine(seen, a, b)] == [b["rating_id"]]
     panel = d2.get("/windows/2/followups").json()
-    assert [f["rating_id"] for f in panel["followups"]] == [b["rating_id"]] and panel["appeals"] == []
+    assert [f["rating_id"] for f in mine(panel["followups"], a, b)] == [b["rating_id"]]
+    assert {f["window_no"] for f in panel["followups"]} == {2} and all(x["window_no"] == 2 for x in panel["appeals"])
     d2.close()
 
 
@@ -211,39 +216,42 @@ def test_upheld_appeal_excludes_the_rating_from_stats_but_keeps_it(srv: RunningS
     good = rate(desk, 1, "very_satisfied")
     bad = rate(desk, 1, "very_dissatisfied")
     before = sup.get("/stats", params={"window_no": 1}).json()
-    assert before["ratings"] == 2 and before["satisfaction_rate"] == 0.5 and before["bad_open"] == 1
+    hall_before = sup.get("/stats").json()
     r = desk.post(f"/ratings/{bad['rating_id']}/appeal", json={"reason": "评价人误触，当场已表示满意"})
     assert r.status_code == 201, r.text
     aid = r.json()["id"]
     assert r.json()["state"] == "pending"
-    assert sup.get("/stats", params={"window_no": 1}).json()["ratings"] == 2  # pending: still counted
+    assert sup.get("/stats", params={"window_no": 1}).json() == before  # pending: still counted
     r = sup.post(f"/appeals/{aid}/decision", json={"decision": "upheld", "note": "监控录像证实误触"})
     assert r.status_code == 200 and r.json()["state"] == "upheld" and r.json()["decided_by"] == "8001"
     after = sup.get("/stats", params={"window_no": 1}).json()
-    assert after["ratings"] == 1 and after["satisfaction_rate"] == 1.0 and after["bad_open"] == 0
-    hall = sup.get("/stats").json()
-    assert hall["ratings"] == 1
+    assert after["ratings"] == before["ratings"] - 1 and after["bad_open"] == before["bad_open"] - 1
+    assert after["ratings_by_level"]["very_dissatisfied"] == before["ratings_by_level"]["very_dissatisfied"] - 1
+    assert after["ratings_by_level"]["very_satisfied"] == before["ratings_by_level"]["very_satisfied"]
+    assert sup.get("/stats").json()["ratings"] == hall_before["ratings"] - 1
     row = sql(srv, "SELECT level, excluded_from_figures FROM ratings WHERE id = :i", i=bad["rating_id"])
     assert row == [{"level": "very_dissatisfied", "excluded_from_figures": True}]  # never deleted
     assert good["rating_id"]
     # decided once
     r = sup.post(f"/appeals/{aid}/decision", json={"decision": "rejected", "note": "x"})
     assert r.status_code == 409 and _code(r) == "appeal_decided"
-    audit = sql(srv, "SELECT actor, action, after FROM audit_log WHERE action LIKE 'appeal.%' ORDER BY id")
+    audit = sql(srv, "SELECT actor, action, after FROM audit_log WHERE target = :t ORDER BY id",
+                t=f"rating {bad['rating_id']}")
     assert [(a["actor"], a["action"]) for a in audit] == [("1001", "appeal.file"), ("8001", "appeal.decide")]
     assert json.loads(audit[1]["after"])["state"] == "upheld"
     panel = desk.get("/windows/1/followups").json()
-    assert [a["state"] for a in panel["appeals"]] == ["upheld"]
+    assert [a["state"] for a in panel["appeals"] if a["id"] == aid] == ["upheld"]
 
 
 def test_rejected_appeal_keeps_the_rating_in_the_figures(srv: RunningServer, desk: Api, sup: Api) -> None:
     bad = rate(desk, 1, "dissatisfied")
+    before = sup.get("/stats", params={"window_no": 1}).json()
     aid = desk.post(f"/ratings/{bad['rating_id']}/appeal", json={"reason": "不认可"}).json()["id"]
     r = sup.post(f"/appeals/{aid}/decision", json={"decision": "rejected", "note": "证据不足"})
     assert r.status_code == 200 and r.json()["state"] == "rejected"
-    st = sup.get("/stats", params={"window_no": 1}).json()
-    assert st["ratings"] == 1 and st["satisfaction_rate"] == 0.0
-    assert sup.get("/appeals", params={"state": "rejected"}).json()["items"][0]["decision_note"] == "证据不足"
+    assert sup.get("/stats", params={"window_no": 1}).json() == before
+    rejected = sup.get("/appeals", params={"state": "rejected"}).json()["items"]
+    assert [a["decision_note"] for a in rejected if a["id"] == aid] == ["证据不足"]
 
 
 def test_today_is_the_hall_day(srv: RunningServer, sup: Api) -> None:
