@@ -1,0 +1,128 @@
+"""Demo follow-ups and appeals: bad ratings in every follow-up state (two of them overdue) and one
+appeal of each outcome, so the console's follow-up pages show something true on first start.
+
+`seed_followups_demo(store)` runs once after the demo hall (and its month of history, seeded
+elsewhere) exists: it makes its own ten completed cases with bad ratings on windows 1-6 over the
+past working days, drives each follow-up through the real operations of
+hall_server/followups.py (the same checks as the API), then dates the steps back to when they
+would have happened. Marked done in `meta` (`followups_seeded`); a second call does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from hall_server import followups, workdays
+from hall_server import schema as t
+from hall_server.core import get_meta, set_meta
+from hall_server.db import Store, Tx
+from hall_server.security import Principal
+
+SUP = Principal("8001", "supervisor", None, "demo-seed")
+
+# (window, level, comment, target state, working days ago, verification valid)
+PLAN: list[tuple[int, str, str, str, int, bool]] = [
+    (1, "very_dissatisfied", "排队一个多小时，只开了一个窗口", "open", 1, True),
+    (2, "dissatisfied", "材料清单和网上说的不一样，白跑一趟", "assigned", 2, True),
+    (3, "dissatisfied", "工作人员态度不耐烦", "called_back", 3, True),
+    (1, "very_dissatisfied", "系统故障，等了四十分钟", "verified", 4, True),
+    (4, "dissatisfied", "没有告知需要复印件", "rectified", 4, True),
+    (2, "dissatisfied", "叫号后窗口没人", "answered", 5, True),
+    (3, "very_dissatisfied", "要求补交的材料前后说法不一", "closed", 10, True),
+    (5, "dissatisfied", "办得太慢", "closed", 12, False),
+    (4, "dissatisfied", "电话一直打不通", "assigned", 12, True),
+    (6, "very_dissatisfied", "午休时间窗口全关", "open", 14, True),
+]
+STEPS = {"open": [], "assigned": ["assign"], "called_back": ["assign", "callback"],
+         "verified": ["assign", "callback", "verify"], "rectified": ["assign", "callback", "verify", "rectify"],
+         "answered": ["assign", "callback", "verify", "rectify", "answer"],
+         "closed": ["assign", "callback", "verify", "rectify", "answer", "review"]}
+APPEALS = {7: ("upheld", "评价器被儿童误触，申请人当场口头表示满意（有监控录像）", "录像证实误触，申诉成立"),
+           5: ("rejected", "叫号时申请人不在等候区", "系统记录显示叫号时窗口无人应答，申诉不成立"),
+           1: ("pending", "当日材料清单已按最新版本告知", "")}
+
+
+def _working_days_before(cal: workdays.WorkCalendar, d: date, n: int) -> date:
+    while n:
+        d -= timedelta(days=1)
+        if cal.is_working_day(d):
+            n -= 1
+    return d
+
+
+def _at(day: date, hour: int, minute: int, tz: ZoneInfo) -> int:
+    return int(datetime.combine(day, time(hour, minute), tz).timestamp() * 1000)
+
+
+def _seed(tx: Tx, tz: ZoneInfo) -> int:
+    conn = tx.conn
+    if get_meta(conn, "followups_seeded"):
+        return 0
+    cal = workdays.load(conn)
+    workdays.set_current(cal)  # the due days below follow the hall's calendar
+    today = datetime.now(tz).date()
+    reasons = list(conn.execute(select(t.rating_reasons.c.code, t.rating_reasons.c.version)
+                                .order_by(t.rating_reasons.c.position)).all())
+    matter = conn.execute(select(t.matters.c.code).where(t.matters.c.deleted.is_(False)).limit(1)).scalar()
+    made = 0
+    for i, (win, level, comment, state, ago, valid) in enumerate(PLAN):
+        day = _working_days_before(cal, today, ago)
+        started = _at(day, 9 + i % 6, 10 + i, tz)
+        done = started + 11 * 60_000
+        case_id = int(conn.execute(t.cases.insert().values(
+            case_no=f"DEMO-FU-{day:%Y%m%d}-{i + 1:02d}", ticket_id=None, matter_code=matter,
+            staff_no=str(1000 + win), window_no=win, started_ms=started, completed_ms=done, outcome="completed",
+            outcome_note="", reason="", notes="", on_time=True, day=day.isoformat())).inserted_primary_key[0])  # type: ignore[index]
+        rid = "demo-fu-" + uuid.uuid4().hex[:16]
+        code, version = reasons[i % len(reasons)] if reasons else ("", "")
+        conn.execute(t.ratings.insert().values(
+            id=rid, case_id=case_id, window_no=win, level=level, reasons=json.dumps([code] if code else []),
+            reasons_version=version, comment=comment, source="pad", rated_ms=done + 60_000, received_ms=done + 61_000,
+            assurance="signed", bad=True, followed_up=False, day=day.isoformat()))
+        fid = followups.open_for_rating(conn, rid)
+        assert fid is not None
+        clerk = Principal(str(1000 + win), "staff", win, "demo-seed")
+        for step in STEPS[state] if valid else [s for s in STEPS[state] if s != "rectify"]:
+            if step == "assign":
+                followups.assign_op(tx, SUP, fid, clerk.staff_no)
+            elif step == "callback":
+                followups.callback_op(tx, clerk, fid, True, "希望以后高峰时段多开窗口")
+            elif step == "verify":
+                followups.verify_op(tx, clerk, fid, valid, "调取叫号记录和监控核实" + ("属实" if valid else "：不属实"), [])
+            elif step == "rectify":
+                followups.rectify_op(tx, clerk, fid, "高峰时段增开一个综合窗口，已调整排班")
+            elif step == "answer":
+                followups.answer_op(tx, clerk, fid, "已电话告知群众核实结果和整改措施，群众表示认可")
+            else:
+                followups.review_op(tx, SUP, fid, "accept", "整改到位，同意办结")
+        # Date the work back: the rating's minute, then one step per half working day.
+        opened = done + 61_000
+        steps = conn.execute(select(t.followup_steps.c.id).where(t.followup_steps.c.followup_id == fid)
+                             .order_by(t.followup_steps.c.id)).scalars().all()
+        last = opened
+        for k, sid in enumerate(steps):
+            last = opened + k * 4 * 3_600_000
+            conn.execute(t.followup_steps.update().where(t.followup_steps.c.id == sid).values(at_ms=last))
+        conn.execute(t.followups.update().where(t.followups.c.id == fid).values(
+            opened_ms=opened, updated_ms=last, closed_ms=last if state == "closed" else None))
+        if i in APPEALS:
+            outcome, reason, note = APPEALS[i]
+            ap = followups.file_appeal_op(tx, clerk, rid, reason, [])
+            if outcome != "pending":
+                followups.decide_appeal_op(tx, SUP, int(ap["id"]), outcome, note)
+        made += 1
+    set_meta(conn, "followups_seeded", json.dumps({"followups": made}))
+    return made
+
+
+def seed_followups_demo(store: Store, timezone: str | None = None) -> int:
+    """Seed the demo follow-ups and appeals once; returns how many follow-ups were made."""
+    tz = ZoneInfo(timezone or store.read_sync(lambda c: get_meta(c, "timezone")) or "Asia/Shanghai")
+    out: int = store.write_sync(lambda tx: _seed(tx, tz))
+    return out
+
