@@ -55,6 +55,16 @@ def _working_days_before(cal: workdays.WorkCalendar, d: date, n: int) -> date:
     return d
 
 
+def _office_later(cal: workdays.WorkCalendar, when: datetime, hours: int) -> datetime:
+    """`hours` office hours (9:00-17:00 on working days) after `when`."""
+    left = hours * 60
+    while left:
+        when += timedelta(minutes=1)
+        if cal.is_working_day(when.date()) and 9 <= when.hour < 17:
+            left -= 1
+    return when
+
+
 def _at(day: date, hour: int, minute: int, tz: ZoneInfo) -> int:
     return int(datetime.combine(day, time(hour, minute), tz).timestamp() * 1000)
 
@@ -100,21 +110,29 @@ def _seed(tx: Tx, tz: ZoneInfo) -> int:
                 followups.answer_op(tx, clerk, fid, "已电话告知群众核实结果和整改措施，群众表示认可")
             else:
                 followups.review_op(tx, SUP, fid, "accept", "整改到位，同意办结")
-        # Date the work back: the rating's minute, then one step per half working day.
+        # Date the work back: the rating's minute, then a step every two office hours.
         opened = done + 61_000
         steps = conn.execute(select(t.followup_steps.c.id).where(t.followup_steps.c.followup_id == fid)
                              .order_by(t.followup_steps.c.id)).scalars().all()
+        when = datetime.fromtimestamp(opened / 1000, tz)
         last = opened
         for k, sid in enumerate(steps):
-            last = opened + k * 4 * 3_600_000
+            if k:
+                when = _office_later(cal, when, hours=2)
+            last = int(when.timestamp() * 1000)
             conn.execute(t.followup_steps.update().where(t.followup_steps.c.id == sid).values(at_ms=last))
         conn.execute(t.followups.update().where(t.followups.c.id == fid).values(
             opened_ms=opened, updated_ms=last, closed_ms=last if state == "closed" else None))
         if i in APPEALS:
             outcome, reason, note = APPEALS[i]
             ap = followups.file_appeal_op(tx, clerk, rid, reason, [])
+            filed = _office_later(cal, datetime.fromtimestamp(opened / 1000, tz), hours=1)
+            decided = _office_later(cal, filed, hours=6)
             if outcome != "pending":
                 followups.decide_appeal_op(tx, SUP, int(ap["id"]), outcome, note)
+            conn.execute(t.appeals.update().where(t.appeals.c.id == int(ap["id"])).values(
+                filed_ms=int(filed.timestamp() * 1000),
+                decided_ms=int(decided.timestamp() * 1000) if outcome != "pending" else None))
         made += 1
     set_meta(conn, "followups_seeded", json.dumps({"followups": made}))
     return made
