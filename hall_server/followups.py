@@ -74,10 +74,10 @@ MESSAGES.update({
 
 
 # ---- opening ------------------------------------------------------------------------------------
-def due_day(conn: Connection, day: str) -> str:
-    """The last working day to close a follow-up opened on local day `day`."""
+def due_day(conn: Connection, day: str, cal: workdays.WorkCalendar | None = None) -> str:
+    """The last working day to close a follow-up of a rating given on local day `day`."""
     n = get_rules(conn).bad_rating_followup_days
-    return workdays.working_days_after(date.fromisoformat(day), n).isoformat()
+    return (cal or workdays.current()).working_days_after(date.fromisoformat(day), n).isoformat()
 
 
 def _step(conn: Connection, fid: int, step: str, actor: str, data: JSON, at: int | None = None) -> None:
@@ -87,7 +87,7 @@ def _step(conn: Connection, fid: int, step: str, actor: str, data: JSON, at: int
     audit(conn, actor, f"followup.{step}", f"followup {fid}", None, data)
 
 
-def open_for_rating(conn: Connection, rating_id: str) -> int | None:
+def open_for_rating(conn: Connection, rating_id: str, cal: workdays.WorkCalendar | None = None) -> int | None:
     """Open the follow-up of a bad rating (in the rating's own transaction). Returns its id, or
     None for a good rating or one that already has its follow-up."""
     r = conn.execute(select(t.ratings.c.id, t.ratings.c.case_id, t.ratings.c.window_no, t.ratings.c.bad,
@@ -100,7 +100,7 @@ def open_for_rating(conn: Connection, rating_id: str) -> int | None:
     now = now_ms()
     fid = int(conn.execute(t.followups.insert().values(
         rating_id=rating_id, case_id=r["case_id"], window_no=r["window_no"], state="open",
-        opened_ms=now, due_day=due_day(conn, r["day"]), callback_attempts=0, updated_ms=now,
+        opened_ms=now, due_day=due_day(conn, r["day"], cal), callback_attempts=0, updated_ms=now,
     )).inserted_primary_key[0])  # type: ignore[index]
     _step(conn, fid, "open", "system", {"rating_id": rating_id, "window_no": r["window_no"]}, now)
     return fid
@@ -112,9 +112,10 @@ def sweep(conn: Connection) -> int:
     missing = conn.execute(
         select(t.ratings.c.id).outerjoin(t.followups, t.followups.c.rating_id == t.ratings.c.id)
         .where(t.ratings.c.bad.is_(True), t.followups.c.id.is_(None))).scalars().all()
+    cal = workdays.load(conn) if missing else None  # a CLI process has no calendar loaded
     n = 0
     for rid in missing:
-        n += open_for_rating(conn, rid) is not None
+        n += open_for_rating(conn, rid, cal) is not None
     return n
 
 

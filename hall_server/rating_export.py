@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import Connection, select
 
+from hall_server import followups
 from hall_server import schema as t
 from hall_server.core import get_meta
 from hall_server.db import Store, Tx, iso_ms, now_ms
@@ -124,6 +125,7 @@ def to_csv(recs: Iterable[dict[str, Any]]) -> bytes:
 def enqueue(tx: Tx) -> int:
     """Queue every rating and every closed follow-up not queued yet. Returns how many rows."""
     conn = tx.conn
+    followups.sweep(conn)  # a bad rating stored by a path that opened no follow-up gets one now
     code = get_meta(conn, "hall_code") or ""
     queued = set(conn.execute(select(t.rating_push_outbox.c.key)).scalars())
     now = now_ms()

@@ -257,3 +257,29 @@ def test_rejected_appeal_keeps_the_rating_in_the_figures(srv: RunningServer, des
 def test_today_is_the_hall_day(srv: RunningServer, sup: Api) -> None:
     assert sup.get("/followups").json()["today"] == datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
     assert date.fromisoformat(sup.get("/followups").json()["today"])
+
+
+def test_sweep_opens_the_follow_up_a_path_missed(srv: RunningServer, desk: Api, sup: Api) -> None:
+    """A bad rating stored without its follow-up (an older path, a rating from before 0009) gets
+    one at the next sweep (run by every push pass), due by the hall's calendar."""
+    from hall_server import followups
+    from hall_server.db import Store
+
+    bad = rate(desk, 1)
+    sql(srv, "DELETE FROM followup_steps WHERE followup_id IN (SELECT id FROM followups WHERE rating_id = :r)",
+        r=bad["rating_id"])
+    sql(srv, "DELETE FROM followups WHERE rating_id = :r", r=bad["rating_id"])
+    assert not mine(sup.get("/followups").json()["items"], bad)
+    store = Store(srv.db_url)
+    try:
+        assert store.write_sync(lambda tx: followups.sweep(tx.conn)) >= 1
+        assert store.write_sync(lambda tx: followups.sweep(tx.conn)) == 0
+    finally:
+        store.close()
+    fu = followup_of(sup, bad["rating_id"])
+    eng = create_engine(srv.db_url)
+    with eng.connect() as c:
+        cal = workdays.load(c)
+    eng.dispose()
+    day = sql(srv, "SELECT day FROM ratings WHERE id = :i", i=bad["rating_id"])[0]["day"]
+    assert fu["state"] == "open" and fu["due_day"] == cal.working_days_after(date.fromisoformat(day), 5).isoformat()
