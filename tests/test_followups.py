@@ -21,9 +21,12 @@ from tests.followup_helpers import followup_of, mine, rate, sql
 from tests.support.server_fixtures import Api, RunningServer, signed_in
 
 
-@pytest.fixture
-def srv(fresh_hall_server: RunningServer) -> RunningServer:
-    return fresh_hall_server
+@pytest.fixture(params=["sqlite", "postgresql"])
+def srv(request: pytest.FixtureRequest) -> RunningServer:
+    """The real server on SQLite and on PostgreSQL (HALL_TEST_PG_URL; skipped without it)."""
+    name = "fresh_hall_server" if request.param == "sqlite" else "pg_hall_server"
+    server: RunningServer = request.getfixturevalue(name)
+    return server
 
 
 @pytest.fixture

@@ -96,9 +96,12 @@ class Receiver:
         self.httpd.server_close()
 
 
-@pytest.fixture
-def srv(fresh_hall_server: RunningServer) -> RunningServer:
-    return fresh_hall_server
+@pytest.fixture(params=["sqlite", "postgresql"])
+def srv(request: pytest.FixtureRequest) -> RunningServer:
+    """The real server on SQLite and on PostgreSQL (HALL_TEST_PG_URL; skipped without it)."""
+    name = "fresh_hall_server" if request.param == "sqlite" else "pg_hall_server"
+    server: RunningServer = request.getfixturevalue(name)
+    return server
 
 
 @pytest.fixture
