@@ -201,7 +201,8 @@ def test_push_refuses_plain_http_off_this_machine() -> None:
     assert cli.main(["push-ratings", "--db", "sqlite://", "--url", "http://10.0.0.1/x"]) == 1
 
 
-def test_export_ratings_jsonl_and_csv(srv: RunningServer, desk: Api, sup: Api, tmp_path: Path) -> None:
+def test_export_ratings_jsonl_and_csv(srv: RunningServer, desk: Api, sup: Api, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
     bad = rate(desk, 1)
     good = rate(desk, 1, "very_satisfied")
     _close(sup, desk, bad["rating_id"])
@@ -224,3 +225,9 @@ def test_export_ratings_jsonl_and_csv(srv: RunningServer, desk: Api, sup: Api, t
     recs = [json.loads(line) for line in j.read_text(encoding="utf-8").splitlines()]
     assert {r["record_id"] for r in recs} == set(by_id) and all(set(r) == set(rating_export.FIELDS) for r in recs)
     assert cli.main(["export-ratings", *args[:4], "--from", "2026-12-31", "--to", "2026-01-01"]) == 1
+    capsys.readouterr()
+    open_one = rate(desk, 1)
+    sql(srv, "UPDATE followups SET due_day = '2020-01-06' WHERE rating_id = :r", r=open_one["rating_id"])
+    assert cli.main(["followups", *args[:4], "--overdue"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert open_one["rating_id"] in {f["rating_id"] for f in listed} and all(f["overdue"] for f in listed)
