@@ -48,3 +48,22 @@ def mine(items: list[dict[str, Any]], *ratings: dict[str, Any]) -> list[dict[str
     """The items about these ratings (a demo hall may hold seeded follow-ups of its own)."""
     ids = {r["rating_id"] for r in ratings}
     return [i for i in items if i["rating_id"] in ids]
+
+
+def evidence(api: Api, case_id: int, item: str = "followup_evidence") -> str:
+    """A small PDF stored on the case through the ordinary resumable upload; its document id."""
+    import base64
+    import hashlib
+
+    data = b"%PDF-1.4\n% evidence " + uuid.uuid4().hex.encode() + b"\n%%EOF\n"
+    r = api.post(f"/cases/{case_id}/documents", json={"item_id": item, "filename": "evidence.pdf",
+                                                      "content_type": "application/pdf", "size": len(data),
+                                                      "sha256": hashlib.sha256(data).hexdigest()})
+    assert r.status_code == 201, r.text
+    uid = r.json()["upload_id"]
+    digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    r = api.s.patch(f"{api.url}/api/v1/uploads/{uid}", data=data, timeout=30, headers=api.headers(extra={
+        "Upload-Offset": "0", "Upload-Checksum": f"sha256 {digest}",
+        "Content-Type": "application/offset+octet-stream", "Tus-Resumable": "1.0.0"}))
+    assert r.status_code == 204, r.text
+    return str(api.get(f"/uploads/{uid}").json()["receipt"]["document_id"])

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from hall_server import workdays
-from tests.followup_helpers import followup_of, mine, rate, sql
+from tests.followup_helpers import evidence, followup_of, mine, rate, sql
 from tests.support.server_fixtures import Api, RunningServer, signed_in
 
 
@@ -156,11 +156,24 @@ def test_not_valid_finding_skips_rectification(srv: RunningServer, desk: Api, su
 
 
 def test_verify_evidence_must_be_a_document_of_the_case(srv: RunningServer, desk: Api, sup: Api) -> None:
-    fid = _at(sup, desk, rate(desk, 1), "called_back")
-    r = desk.post(f"/followups/{fid}/verify", json={"valid": True, "finding": "f", "evidence_document_ids": ["nope"]})
+    bad = rate(desk, 1)
+    other = rate(desk, 1, "satisfied")
+    fid = _at(sup, desk, bad, "called_back")
+    foreign = evidence(desk, other["case_id"])
+    for ids in (["nope"], [foreign]):
+        r = desk.post(f"/followups/{fid}/verify", json={"valid": True, "finding": "f", "evidence_document_ids": ids})
+        assert r.status_code == 422 and _code(r) == "unknown_evidence", ids
+        msg = r.json()["error"]
+        assert msg["message_zh"] and msg["message_en"]
+    doc = evidence(desk, bad["case_id"])
+    r = desk.post(f"/followups/{fid}/verify", json={"valid": True, "finding": "监控录像", "evidence_document_ids": [doc]})
+    assert r.status_code == 200, r.text
+    assert sup.get(f"/followups/{fid}").json()["timeline"][-1]["data"]["evidence"] == [doc]
+    # an appeal carries its evidence the same way
+    r = desk.post(f"/ratings/{bad['rating_id']}/appeal", json={"reason": "误触", "evidence_document_ids": [foreign]})
     assert r.status_code == 422 and _code(r) == "unknown_evidence"
-    msg = r.json()["error"]
-    assert msg["message_zh"] and msg["message_en"]
+    r = desk.post(f"/ratings/{bad['rating_id']}/appeal", json={"reason": "误触", "evidence_document_ids": [doc]})
+    assert r.status_code == 201 and r.json()["evidence"] == [doc]
 
 
 def test_overdue_is_past_the_due_day_and_not_reviewed(srv: RunningServer, desk: Api, sup: Api) -> None:
