@@ -299,3 +299,28 @@ def test_sweep_opens_the_follow_up_a_path_missed(srv: RunningServer, desk: Api, 
     eng.dispose()
     day = sql(srv, "SELECT day FROM ratings WHERE id = :i", i=bad["rating_id"])[0]["day"]
     assert fu["state"] == "open" and fu["due_day"] == cal.working_days_after(date.fromisoformat(day), 5).isoformat()
+
+
+def test_concurrent_appeals_and_decisions_have_one_winner(srv: RunningServer, desk: Api, sup: Api) -> None:
+    """Eight simultaneous appeals of one rating: one is filed, seven are 409; eight simultaneous
+    decisions of it (two supervisor sessions): one decides, the rest are 409 (one state change)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bad = rate(desk, 1)
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: desk.post(f"/ratings/{bad['rating_id']}/appeal",
+                                                  json={"reason": f"r{i}"}).status_code, range(8)))
+    assert sorted(codes) == [201] + [409] * 7, codes
+    aid = desk.get("/windows/1/followups").json()["appeals"][0]["id"]
+    sup2 = signed_in(srv.url, "8001")
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda i: (sup if i % 2 else sup2).post(
+            f"/appeals/{aid}/decision", json={"decision": "upheld" if i % 2 else "rejected", "note": f"n{i}"}),
+            range(8)))
+    assert sorted(r.status_code for r in replies) == [200] + [409] * 7
+    winner = next(r.json() for r in replies if r.status_code == 200)
+    assert sql(srv, "SELECT state, decision_note FROM appeals WHERE id = :i", i=aid) == [
+        {"state": winner["state"], "decision_note": winner["decision_note"]}]
+    assert len(sql(srv, "SELECT id FROM audit_log WHERE action = 'appeal.decide' AND target = :t",
+                   t=f"rating {bad['rating_id']}")) == 1
+    sup2.close()
