@@ -324,3 +324,35 @@ def test_concurrent_appeals_and_decisions_have_one_winner(srv: RunningServer, de
     assert len(sql(srv, "SELECT id FROM audit_log WHERE action = 'appeal.decide' AND target = :t",
                    t=f"rating {bad['rating_id']}")) == 1
     sup2.close()
+
+
+def test_every_rating_path_opens_the_follow_up(srv: RunningServer, desk: Api, sup: Api) -> None:
+    """The pad's own route (/pad/api/rating, signed), the desk relaying a signed pad rating and the
+    citizen's rate-later page each open the follow-up of a bad rating in the same transaction."""
+    import requests
+
+    from tests.pad_helpers import SoftPad, challenge, open_cases, pad_post, pair
+    from tests.test_rate_later import link, token_of
+
+    later_case, pad_case, relay_case = open_cases(desk, 1, 3)
+    # rate later (before a pad is paired: with a pad the link goes to the pad only)
+    tok = token_of(link(desk, later_case))
+    reasons = desk.get("/rating-reasons").json()
+    with requests.Session() as s:
+        s.trust_env = False
+        r = s.post(srv.url + "/rate-later", data={"c": tok, "rid": "c" * 32, "step": "reasons",
+                                                  "level": "dissatisfied", "reasons": reasons["reasons"][0]["code"]},
+                   allow_redirects=False, timeout=30)
+    assert r.status_code == 303, r.text
+    pad = SoftPad()
+    pair(sup, desk, 1, pad)
+    m = pad.rating(case_id=pad_case, window_no=1, challenge=challenge(desk, pad_case), level="very_dissatisfied",
+                   comment="太慢")
+    assert pad_post(srv.url, "/pad/api/rating", pad.pad_body(m)).status_code == 200
+    m2 = pad.rating(case_id=relay_case, window_no=1, challenge=challenge(desk, relay_case), level="dissatisfied",
+                    comment="态度")
+    assert desk.post("/ratings", json=m2, key=m2["id"]).status_code == 201
+    by_case = {f["case_id"]: f for f in sup.get("/followups").json()["items"]}
+    assert {later_case, pad_case, relay_case} <= set(by_case)
+    assert {by_case[c]["source"] for c in (later_case, pad_case, relay_case)} == {"later", "pad"}
+    assert all(by_case[c]["state"] == "open" for c in (later_case, pad_case, relay_case))
