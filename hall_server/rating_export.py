@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, String, and_, cast, exists, literal, or_, select
 
 from hall_server import followups
 from hall_server import schema as t
@@ -127,15 +127,19 @@ def enqueue(tx: Tx) -> int:
     conn = tx.conn
     followups.sweep(conn)  # a bad rating stored by a path that opened no follow-up gets one now
     code = get_meta(conn, "hall_code") or ""
-    queued = set(conn.execute(select(t.rating_push_outbox.c.key)).scalars())
+    o, f = t.rating_push_outbox.c, t.followups.c
+    # Only what is not queued yet is read: a pass costs the new records, not the whole history.
+    rating_queued = exists().where(o.key == literal("rating:") + t.ratings.c.id)
+    followup_queued = exists().where(o.key == literal("followup:") + cast(f.id, String))
+    q = _query().where(or_(~rating_queued, and_(f.state == "closed", ~followup_queued)))
     now = now_ms()
     rows = []
-    for r in conn.execute(_query().order_by(t.ratings.c.rated_ms, t.ratings.c.id)).mappings():
+    for r in conn.execute(q.order_by(t.ratings.c.rated_ms, t.ratings.c.id)).mappings():
         rec = _record(conn, code, r)
-        if f"rating:{r['id']}" not in queued:
-            rows.append({"key": f"rating:{r['id']}", "kind": "rating", "record": rec})
-        if r["state"] == "closed" and f"followup:{r['followup_id']}" not in queued:
-            rows.append({"key": f"followup:{r['followup_id']}", "kind": "followup", "record": rec})
+        for key, kind, wanted in ((f"rating:{r['id']}", "rating", True),
+                                  (f"followup:{r['followup_id']}", "followup", r["state"] == "closed")):
+            if wanted and not conn.execute(select(o.key).where(o.key == key)).first():
+                rows.append({"key": key, "kind": kind, "record": rec})
     for row in rows:
         conn.execute(t.rating_push_outbox.insert().values(
             key=row["key"], kind=row["kind"], record=json.dumps(row["record"], ensure_ascii=False, sort_keys=True),
