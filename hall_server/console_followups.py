@@ -102,6 +102,8 @@ async def _view(request: Request, fid: int) -> dict[str, Any]:
     for s in data["f"]["timeline"]:
         s["local"] = _local(request, s["at"])
     data["f"]["rated_local"] = _local(request, data["f"]["rated_at"])
+    closed = _local(request, data["f"]["closed_at"])
+    data["f"]["closed_late"] = bool(closed) and closed[:10] > data["f"]["due_day"]
     return data
 
 

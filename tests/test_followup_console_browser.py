@@ -69,7 +69,7 @@ def test_followup_pages_zh_en_and_the_steps_through_forms(fresh_hall_server: Run
     _shot(page, "case_zh")
     # drive an open one through the forms
     page.goto(url + "/console/followups?state=open")
-    page.locator("#followups tbody tr a").first.click()
+    page.locator("#followups tbody tr[data-overdue='0'] a").first.click()
     page.wait_for_load_state()
     fu_url = page.url
     submit(page, "#form-assign", {"assignee": "1003"})
@@ -82,6 +82,18 @@ def test_followup_pages_zh_en_and_the_steps_through_forms(fresh_hall_server: Run
     assert page.locator("#state").inner_text().startswith("已复核办结")
     assert [s.get_attribute("data-step") for s in page.locator("#timeline li").all()] == [
         "open", "assign", "callback", "verify", "rectify", "answer", "review"]
+    assert page.locator("#closed-late").count() == 0  # closed within its deadline
+    # the overdue one, closed today: closed after the deadline, and said so
+    page.goto(url + "/console/followups?overdue=1&state=unfinished")
+    page.locator("#followups tbody tr a").first.click()
+    page.wait_for_load_state()
+    late_url = page.url
+    for form, fields in (("#form-assign", {"assignee": "1004"}), ("#form-callback", {"reached": "0", "said": ""}),
+                         ("#form-verify", {"valid": "0", "text": "不属实"}), ("#form-answer", {"text": "已解释"}),
+                         ("#form-review", {"decision": "accept", "text": ""})):
+        if page.locator(form).count():
+            submit(page, form, fields)
+    assert page.url.startswith(late_url) and page.locator("#closed-late").count() == 1
     # an appeal decided from the appeals page
     page.goto(url + "/console/appeals?state=pending")
     assert page.locator("#appeals tbody tr[data-state='pending']").count() == 1
