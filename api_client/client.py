@@ -63,6 +63,7 @@ from .models import (
     UploadCreated,
     UploadStatus,
     Window,
+    WindowFollowups,
     _Obj,
     format_datetime,
 )
@@ -598,6 +599,10 @@ class HallClient:
         """The unmasked record; the server writes an audit row with ``purpose``."""
         return self._post(f"/cases/{_seg(case_id)}/applicant/reveal", CaseApplicant.from_json,
                           {"purpose": purpose})
+
+    def window_followups(self, window_no: int) -> WindowFollowups:
+        """The window's unfinished bad-rating follow-ups and its appeals (its own staff only)."""
+        return self._get(f"/windows/{_seg(window_no)}/followups", WindowFollowups.from_json)
 
     def search_applicants(
         self, *, case_no: str | None = None, id_number: str | None = None, phone: str | None = None,

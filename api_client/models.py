@@ -1086,3 +1086,64 @@ class ServerEvent:
             window=o.opt_obj("window", Window.from_json),
             data=dict(data),
         )
+
+
+# ---- the window's own follow-ups and appeals (GET /windows/{no}/followups; docs/followup.md) ----
+@dataclass(frozen=True, slots=True)
+class FollowupItem:
+    """A bad rating of this window under follow-up (核实 → 整改 → 反馈 → 复核)."""
+
+    id: int
+    rating_id: str
+    case_no: str
+    level: str
+    comment: str
+    state: str  # open, assigned, called_back, verified, rectified, answered (closed ones are not listed)
+    due_day: Date
+    overdue: bool
+    assignee: str | None
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Self:
+        o = _Obj(obj, "FollowupItem")
+        return cls(id=o.integer("id"), rating_id=o.text("rating_id"), case_no=o.text("case_no", ""),
+                   level=o.text("level"), comment=o.text("comment", ""), state=o.text("state"),
+                   due_day=o.day("due_day"), overdue=o.flag("overdue"), assignee=o.opt_text("assignee"))
+
+
+@dataclass(frozen=True, slots=True)
+class AppealItem:
+    """An appeal (申诉) of a rating of this window, and the supervisor's decision."""
+
+    id: int
+    rating_id: str
+    case_no: str
+    state: str  # pending, upheld, rejected
+    reason: str
+    decision_note: str
+    filed_by: str
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Self:
+        o = _Obj(obj, "AppealItem")
+        return cls(id=o.integer("id"), rating_id=o.text("rating_id"), case_no=o.text("case_no", ""),
+                   state=o.text("state"), reason=o.text("reason", ""), decision_note=o.text("decision_note", ""),
+                   filed_by=o.text("filed_by", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFollowups:
+    window_no: int
+    today: Date
+    followups: tuple[FollowupItem, ...]
+    appeals: tuple[AppealItem, ...]
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Self:
+        o = _Obj(obj, "WindowFollowups")
+        fus, aps = obj.get("followups"), obj.get("appeals")
+        if not isinstance(fus, list) or not isinstance(aps, list):
+            raise invalid_response("WindowFollowups.followups/appeals should be lists")
+        return cls(window_no=o.integer("window_no"), today=o.day("today"),
+                   followups=tuple(FollowupItem.from_json(x) for x in fus),
+                   appeals=tuple(AppealItem.from_json(x) for x in aps))

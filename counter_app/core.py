@@ -29,7 +29,7 @@ from counter_app.session import SessionService
 
 if TYPE_CHECKING:
     from api_client import HallClient
-    from api_client.models import Hall, Me, Stats
+    from api_client.models import Hall, Me, Stats, WindowFollowups
     from counter_app.pad.service import PadService
     from counter_app.updates import UpdateService
 
@@ -137,6 +137,13 @@ class CounterCore:
             raise from_api(exc) from exc
         self.bus.publish(StatsUpdated(stats))
         return stats
+
+    def window_followups(self) -> WindowFollowups:
+        """This window's unfinished bad-rating follow-ups and its appeals (the desk's Ctrl+G)."""
+        try:
+            return self.client.window_followups(self.settings.window_no)
+        except Exception as exc:
+            raise from_api(exc) from exc
 
     def close(self) -> None:
         """Stop threads and close the client (sign out first if you want the window closed)."""

@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, func, select
 
-from hall_server import __version__, queue, stats
+from hall_server import __version__, followups, queue, stats
 from hall_server import schema as t
 from hall_server.core import (
     JSON,
@@ -754,6 +754,7 @@ async def submit_rating(request: Request, body: RatingIn, p: Auth) -> Response:
             signature=body.signature, assurance=assurance, bad=bad, followed_up=False,
             day=hall.day_of(stored_ms),
         ))
+        followups.open_for_rating(conn, body.id)  # a bad rating opens its follow-up (docs/followup.md)
         return {"rating_id": body.id, "case_id": body.case_id, "level": body.level,
                 "assurance": assurance, "received_at": iso_ms(now)}
 

@@ -31,10 +31,13 @@ from hall_server import (
     api,
     applicants,
     console,
+    console_followups,
     console_reports,
     demo_history,
     display,
     documents,
+    followup_demo,
+    followups,
     hallsetup,
     heartbeat,
     identity,
@@ -326,6 +329,10 @@ def create_app(settings: Settings) -> FastAPI:
             docs.mkdir(mode=0o700, parents=True, exist_ok=True)
             await asyncio.to_thread(demo_history.seed, store, hall_code(store), tz, today, settings.seed,
                                     hall.signer.documents_key, docs)
+        if settings.demo:
+            # Bad ratings in every follow-up state, the history's worked through (docs/followup.md).
+            await asyncio.to_thread(followup_demo.seed_followups_demo, store,
+                                    rt.timezone or settings.timezone)
         hall.server_secret = key
         hall.rate_later_key = rate_later.derive_key(key)
         await asyncio.to_thread(documents.encrypt_legacy_documents, store, hall.signer.documents_key)
@@ -384,6 +391,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(lifecycle.router)  # 办结, deadlines (issue 15)
     app.include_router(reports.router)  # the hall's reports, XLSX, PDF (issue 15)
     app.include_router(rating_channels.router)  # paper / phone ratings (issue 15)
+
+    app.include_router(followups.router)  # bad-rating follow-ups and appeals (docs/followup.md)
     app.include_router(pads.pad_router)  # the pad's own pairing routes, outside /api/v1
     app.include_router(pad_site.router)  # the pad page and its API (the window PC not in the path)
     app.include_router(pair_page.router)  # /pair/: the supervisor's own-device pairing page
@@ -391,6 +400,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(rate_later.page_router)  # the citizen's page, outside /api/v1
     app.include_router(display.router)  # the call display (叫号屏), outside /api/v1
 
+    app.include_router(console_followups.router)  # /console/followups, /console/appeals
     app.include_router(console.router)  # the supervisor and IT console, /console/ (docs/console.md)
     app.include_router(console_reports.router)  # its report, deadline and rating-entry pages
     app.add_middleware(RequestIdAndLimits, settings=settings)

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     hallcli.add_commands(sub, _common)
     ops.add_parsers(sub, _common)
+    from hall_server import followup_cli
+
+    followup_cli.add_commands(sub, _common)  # followups, export-ratings, push-ratings
     _display_parser(sub)
 
     r = sub.add_parser("rotate-applicant-key", help="new applicant data key; re-encrypt every record")
@@ -371,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     known = {"serve", "migrate", "create-staff", "disable-staff", "set-window-categories",
              "enrollment-code", "check-db", "display",
              "rotate-applicant-key", "purge-applicants", "pad-pair", "conclude"} | hall_commands | ops.COMMANDS
+    from hall_server.followup_cli import COMMANDS as followup_commands
+
+    known |= followup_commands
     if not argv or (argv[0] not in known and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
     ns = build_parser().parse_args(argv)
@@ -400,6 +406,10 @@ def _dispatch(ns: argparse.Namespace) -> int:
 
     if ns.cmd in hallcli.COMMANDS:
         return hallcli.dispatch(ns, _store)
+    from hall_server import followup_cli
+
+    if ns.cmd in followup_cli.COMMANDS:
+        return followup_cli.dispatch(ns, _store)
     if ns.cmd == "migrate":
         _store(ns).close()
         print("database schema is up to date")

@@ -59,13 +59,14 @@ def counted_ratings(conn: Connection, start: str, end: str, window_no: int | Non
                     staff_no: str | None = None) -> list[Rating]:
     """Every rating the figures count, filed on a day in [start, end] (YYYY-MM-DD).
 
-    The one query of ratings for figures: a rule that takes ratings out of the figures (an
-    appeal upheld: `ratings.excluded_from_figures`, the follow-up work) is added here."""
+    The one query of ratings for figures: a rating excluded by an upheld appeal (申诉复核,
+    `ratings.excluded_from_figures`, followups.py) counts in no figure; it stays stored."""
     q = (select(t.ratings.c.id, t.ratings.c.case_id, t.ratings.c.window_no, t.cases.c.staff_no,
                 t.ratings.c.level, t.ratings.c.bad, t.ratings.c.source, t.ratings.c.assurance,
                 t.ratings.c.day)
          .join(t.cases, t.cases.c.id == t.ratings.c.case_id)
-         .where(t.ratings.c.day >= start, t.ratings.c.day <= end))
+         .where(t.ratings.c.day >= start, t.ratings.c.day <= end,
+                t.ratings.c.excluded_from_figures.is_(False)))
     if window_no is not None:
         q = q.where(t.ratings.c.window_no == window_no)
     if staff_no is not None:
@@ -77,8 +78,8 @@ def counted_ratings(conn: Connection, start: str, end: str, window_no: int | Non
 def bad_rating_states(conn: Connection, rating_ids: Iterable[str]) -> dict[str, str]:
     """The follow-up state of each bad rating: "closed" (answered and reviewed) or "open".
 
-    The one place the follow-up state is read: the follow-up workflow (its own table) replaces
-    the body of this function at merge; until then `ratings.followed_up` is all there is."""
+    The one place the figures read the follow-up state: `ratings.followed_up` is set in the same
+    transaction as the supervisor's review that closes the follow-up (followups.py)."""
     ids = list(rating_ids)
     out: dict[str, str] = {}
     for i in range(0, len(ids), 500):

@@ -64,7 +64,7 @@ class HallRules(_Strict):
     no_show_min_seconds: Annotated[int, Field(ge=0, le=3600)] = 120
     rate_later_days: Annotated[int, Field(ge=1, le=30)] = 5  # working days (Shandong: 5)
     green_channel_age: Annotated[int, Field(ge=50, le=100)] = 65  # 老年人绿色通道
-    bad_rating_followup_days: Annotated[int, Field(ge=1, le=30)] = 1  # working days to call back
+    bad_rating_followup_days: Annotated[int, Field(ge=1, le=30)] = 5  # working days to close a follow-up (Shandong: 5)
     # days a replaced rating-reasons list's version is still accepted (rating_channels.py)
     reasons_version_grace_days: Annotated[int, Field(ge=0, le=365)] = 30
 

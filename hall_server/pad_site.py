@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from hall_server import rate_later
+from hall_server import followups, rate_later
 from hall_server import schema as t
 from hall_server.core import JSON, Hall, hall_of, json_response, ms_from_iso
 from hall_server.db import Tx, iso_ms, now_ms
@@ -325,6 +325,7 @@ async def pad_rating(request: Request) -> Response:
             pad_counter=m.pad_counter, challenge=m.challenge, signature=m.signature,
             assurance=assurance, bad=m.level in BAD_LEVELS, followed_up=False,
             day=hall.day_of(rated_ms)))
+        followups.open_for_rating(conn, m.rating_id)  # a bad rating opens its follow-up
         tx.emit("rating.stored", {"case_id": m.case_id, "rating_id": m.rating_id,
                                   "source": "pad", "assurance": assurance}, window_no=m.window_no)
         row = conn.execute(select(t.ratings).where(t.ratings.c.id == m.rating_id)).mappings().one()

@@ -49,8 +49,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
+from hall_server import followups, workdays
 from hall_server import schema as t
-from hall_server import workdays
 from hall_server.core import Hall, get_meta, hall_of, json_response
 from hall_server.db import Tx, now_ms
 from hall_server.deps import Auth, IdPath
@@ -576,6 +576,7 @@ async def rate_later_submit(request: Request) -> Response:
             challenge=None, signature=None, assurance="later", bad=level in BAD,
             followed_up=False, day=hall.day_of(now),
         ))
+        followups.open_for_rating(tx.conn, rid)  # a bad rating opens its follow-up
         tx.emit("rating.stored", {"case_id": case_id, "rating_id": rid, "source": "later",
                                   "assurance": "later"}, window_no=case["window_no"])
         return "stored"

@@ -516,3 +516,75 @@ Index("ix_cases_open_deadline", cases.c.conclusion, cases.c.deadline_day)
 # Paper-form and phone-survey ratings: who entered them, and the scanned form (documents.id).
 ratings.append_column(Column("entered_by", String(32), nullable=True))
 ratings.append_column(Column("form_document_id", String(40), nullable=True))
+
+# ---- bad-rating follow-ups, appeals, provincial push (migration 0009; see hall_server/followups.py,
+# hall_server/rating_export.py). An upheld appeal excludes a rating from every figure; it is never deleted.
+ratings.append_column(Column("excluded_from_figures", Boolean, nullable=False, default=False,
+                             server_default=false()))
+
+followups = Table(
+    "followups",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("rating_id", String(64), ForeignKey("ratings.id"), nullable=False, unique=True),
+    Column("case_id", BigInteger, nullable=False),
+    Column("window_no", Integer, nullable=False),
+    # open -> assigned -> called_back -> verified -> (rectified) -> answered -> closed
+    Column("state", String(16), nullable=False),
+    Column("opened_ms", BigInteger, nullable=False),
+    Column("due_day", String(10), nullable=False),  # last working day (hall rule, calendar)
+    Column("assignee", String(32), nullable=True),
+    Column("valid", Boolean, nullable=True),  # the verification's finding
+    Column("callback_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("reached", Boolean, nullable=True),  # the last call-back reached the citizen
+    Column("closed_ms", BigInteger, nullable=True),  # the supervisor's accepting review
+    Column("updated_ms", BigInteger, nullable=False),
+    Index("ix_followups_state_due", "state", "due_day"),
+    Index("ix_followups_window", "window_no"),
+)
+
+# Every step of a follow-up, in order: the timeline (and, with audit_log, who did what when).
+followup_steps = Table(
+    "followup_steps",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("followup_id", BigInteger, nullable=False),
+    Column("step", String(16), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),  # JSON
+    Index("ix_followup_steps_followup", "followup_id"),
+)
+
+appeals = Table(
+    "appeals",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("rating_id", String(64), ForeignKey("ratings.id"), nullable=False, unique=True),  # one appeal
+    Column("window_no", Integer, nullable=False),
+    Column("filed_by", String(32), nullable=False),
+    Column("filed_ms", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON list of document ids of the rating's case
+    Column("state", String(16), nullable=False),  # pending | upheld | rejected
+    Column("decided_by", String(32), nullable=True),
+    Column("decided_ms", BigInteger, nullable=True),
+    Column("decision_note", Text, nullable=False, default="", server_default=""),
+    Index("ix_appeals_window_state", "window_no", "state"),
+)
+
+# The durable queue to the provincial platform: one row per record, keyed by its idempotency key.
+rating_push_outbox = Table(
+    "rating_push_outbox",
+    metadata,
+    Column("key", String(120), primary_key=True),
+    Column("kind", String(16), nullable=False),  # rating | followup
+    Column("record", Text, nullable=False),  # the JSON sent, frozen when queued
+    Column("created_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_until_ms", BigInteger, nullable=True),  # a worker is sending it until then
+    Column("sent_ms", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=False, default="", server_default=""),
+    Index("ix_rating_push_outbox_due", "sent_ms", "next_attempt_ms"),
+)

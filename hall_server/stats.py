@@ -4,7 +4,9 @@ Ratings are counted by how they came (`ratings_by_assurance`): `signed` (by the 
 key: nobody at the window could have made it up), `unsigned` (second screen, button box,
 relayed by the window PC) and `later` (the rate-later page). `satisfaction_rate` is over all
 ratings, `satisfaction_rate_signed` over the signed ones only. On-time and on-the-spot rates
-and every rating counted come from figures.py (the same rules as the hall's reports).
+and every rating counted come from figures.py (the same rules as the hall's reports): a rating
+excluded by an upheld appeal counts nowhere; `bad_open` is the bad ratings whose follow-up is not
+closed yet, `bad_followed_up` those whose follow-up a supervisor accepted (docs/followup.md).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def compute(conn: Connection, hall: Any, day: str, window_no: int | None) -> dic
         by_assurance[rt.assurance] = by_assurance.get(rt.assurance, 0) + 1
         if rt.assurance == "signed":
             signed_levels[rt.level] = signed_levels.get(rt.level, 0) + 1
-    bad_open = fig["bad_open"]
+    bad_open, bad_followed_up = fig["bad_open"], fig["bad_closed"]
     satisfied = by_level["very_satisfied"] + by_level["satisfied"] + by_level["basic"]
     signed_ok = signed_levels["very_satisfied"] + signed_levels["satisfied"] + signed_levels["basic"]
     return {
@@ -77,6 +79,8 @@ def compute(conn: Connection, hall: Any, day: str, window_no: int | None) -> dic
         "satisfaction_rate_signed": _rate(signed_ok, by_assurance["signed"]),
         "ratings_by_assurance": by_assurance,
         "bad_open": bad_open,
+        "bad_followed_up": bad_followed_up,
+        "bad_followed_up": bad_followed_up,
         "tickets_per_hour": per_hour,
         "ratings_by_level": by_level,
     }

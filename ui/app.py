@@ -39,6 +39,7 @@ from ui.views.signin import SignInView
 
 if TYPE_CHECKING:
     from ui.views.capture import CaptureWindow
+    from ui.views.followups import FollowupsDialog
     from ui.views.pad_pairing import PadPairingDialog
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class DeskApp:
         self.root.bind("<KP_Enter>", self._on_return, add="+")
         self.root.bind("<Control-l>", self._hotkey_event("lock"), add="+")
         self.root.bind("<Control-p>", lambda _e: self.open_pad_pairing(), add="+")
+        self.root.bind("<Control-g>", lambda _e: self.open_followups(), add="+")  # 差评回访与申诉
         self.root.bind("<Control-L>", self._hotkey_event("lock"), add="+")
         for key, action in HOTKEYS.items():
             self.root.bind(f"<{key}>", self._hotkey_event(action), add="+")
@@ -346,6 +348,22 @@ class DeskApp:
                                     server_url=self.settings.server_url, error_text=error_text)
 
         dialog = PadPairingDialog(self.desk_view, make)
+        self.desk_view.dialog = dialog
+        return dialog
+
+    def open_followups(self) -> FollowupsDialog | None:
+        """Ctrl+G: this window's open bad-rating follow-ups and appeals (docs/followup.md)."""
+        if self.desk_view is None or self._dialog_open():
+            return None
+        from ui.presenters.followups import FollowupsPresenter
+        from ui.views.followups import FollowupsDialog  # noqa: F811 - runtime import of the typed name
+
+        me = self._who.staff_no if self._who is not None else ""
+
+        def make(view: FollowupsDialog) -> FollowupsPresenter:
+            return FollowupsPresenter(view, self.runner, self.core.window_followups, me, error_text)
+
+        dialog = FollowupsDialog(self.desk_view, make)
         self.desk_view.dialog = dialog
         return dialog
 

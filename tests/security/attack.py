@@ -28,6 +28,7 @@ from tests.security import (
     attacks_console,
     attacks_desk,
     attacks_display,
+    attacks_followup,
     attacks_hall,
     attacks_lifecycle,
     attacks_pad,
@@ -39,7 +40,7 @@ from tests.security.attack_base import AttackContext, AttackResult
 # Each area's helper adds its module here (attacks_server, attacks_pad at merge).
 MODULES: list[ModuleType] = [attacks_server, attacks_pad, attacks_desk, attacks_hall,
                              attacks_console, attacks_display, attacks_applicant,
-                             attacks_provision, attacks_lifecycle]
+                             attacks_provision, attacks_lifecycle, attacks_followup]
 
 Attack = Callable[[str, AttackContext], "AttackResult | list[AttackResult]"]
 

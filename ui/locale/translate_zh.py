@@ -258,6 +258,24 @@ ZH = {
     "{number}: matter set": "{number} 事项已设置",
     "{number}: {text}": "{number}：{text}",
     "The rating pad is not connected: no rating is asked now. The citizen can rate later with the code on the ticket slip.": "评价器未连接，现在不会请群众评价；群众可稍后凭号票上的评价码评价。",
+    # The desk's follow-up dialog, Ctrl+G (ui/presenters/followups.py, issue 15).
+    "Follow-ups and appeals": "差评回访与申诉",
+    "Bad ratings being followed up": "正在回访整改的差评",
+    "Appeals": "申诉",
+    "No open follow-ups at this window.": "本窗口没有未办结的差评回访。",
+    "No appeals.": "没有申诉。",
+    "awaiting assignment": "待分派",
+    "assigned for follow-up": "已分派承办",
+    "citizen called back": "已回访群众",
+    "complaint verified": "已核实",
+    "rectification done": "已整改",
+    "citizen answered, awaiting review": "已反馈群众，待复核",
+    "appeal pending": "申诉待裁定",
+    "appeal upheld": "申诉成立",
+    "appeal rejected": "申诉驳回",
+    "due {day}": "期限 {day}",
+    "OVERDUE": "已超期",
+    "assigned to you": "由您承办",
 }
 EN_OVERRIDES = {"Switch language": "中文"}
 
