@@ -80,7 +80,6 @@ def compute(conn: Connection, hall: Any, day: str, window_no: int | None) -> dic
         "ratings_by_assurance": by_assurance,
         "bad_open": bad_open,
         "bad_followed_up": bad_followed_up,
-        "bad_followed_up": bad_followed_up,
         "tickets_per_hour": per_hour,
         "ratings_by_level": by_level,
     }
