@@ -329,10 +329,8 @@ def create_app(settings: Settings) -> FastAPI:
             docs.mkdir(mode=0o700, parents=True, exist_ok=True)
             await asyncio.to_thread(demo_history.seed, store, hall_code(store), tz, today, settings.seed,
                                     hall.signer.documents_key, docs)
-        if settings.demo:
             # Bad ratings in every follow-up state, the history's worked through (docs/followup.md).
-            await asyncio.to_thread(followup_demo.seed_followups_demo, store,
-                                    rt.timezone or settings.timezone)
+            await asyncio.to_thread(followup_demo.seed_followups_demo, store, tz)
         hall.server_secret = key
         hall.rate_later_key = rate_later.derive_key(key)
         await asyncio.to_thread(documents.encrypt_legacy_documents, store, hall.signer.documents_key)

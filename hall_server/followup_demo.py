@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from hall_server import followups, workdays
+from hall_server import followups, lifecycle, workdays
 from hall_server import schema as t
 from hall_server.core import get_meta, set_meta
 from hall_server.db import Store, Tx
@@ -129,10 +129,13 @@ def _seed(tx: Tx, tz: ZoneInfo) -> int:
         day = _working_days_before(cal, today, ago)
         started = _at(day, 9 + i % 6, 10 + i, tz)
         done = started + 11 * 60_000
+        # Completed at the window: the lifecycle columns as the queue sets them (lifecycle.py).
+        closing = lifecycle.window_close_values(conn, matter, "completed", day.isoformat(), done,
+                                              str(1000 + win))
         case_id = int(conn.execute(t.cases.insert().values(
             case_no=f"DEMO-FU-{day:%Y%m%d}-{i + 1:02d}", ticket_id=None, matter_code=matter,
             staff_no=str(1000 + win), window_no=win, started_ms=started, completed_ms=done, outcome="completed",
-            outcome_note="", reason="", notes="", on_time=True, day=day.isoformat())).inserted_primary_key[0])  # type: ignore[index]
+            outcome_note="", reason="", notes="", day=day.isoformat(), **closing)).inserted_primary_key[0])  # type: ignore[index]
         rid = "demo-fu-" + uuid.uuid4().hex[:16]
         code, version = reasons[i % len(reasons)] if reasons else ("", "")
         conn.execute(t.ratings.insert().values(

@@ -266,7 +266,7 @@ def test_sign_in_presenter_checks_input_and_reports_errors() -> None:
             raise IllegalActionError(message_zh="工号或密码错误", message_en="Wrong staff number or password")
         return NS(staff=NS(staff_no=staff))
 
-    core = NS(session=NS(sign_in=sign_in), client=NS(health=lambda: NS(status="ok")))
+    core = NS(session=NS(sign_in=sign_in), client=NS(health=lambda: NS(status="ok")), warnings=[])
     p = SignInPresenter(view, runner, core, 3, signed.append)
     p.render()
     assert view.last("show_window") == ("3 号窗口",)
@@ -310,13 +310,15 @@ def test_messages_are_reworded_after_a_language_switch() -> None:
     assert view.last("show_notice") == ("Calling A001", "info")
     sview, runner = View(), Runner()
     core = NS(session=NS(sign_in=lambda s, pw: (_ for _ in ()).throw(
-        IllegalActionError(message_zh="工号或密码错误", message_en="Wrong staff number or password"))), client=None)
+        IllegalActionError(message_zh="工号或密码错误", message_en="Wrong staff number or password"))), client=None,
+        warnings=[("本机设置有问题", "This PC has a set-up problem")])
     sp = SignInPresenter(sview, runner, core, 1, lambda me: None)
     sp.submit("1001", "x")
     assert sview.last("show_error") == ("Wrong staff number or password",)
     i18n.set_language("zh")
     sp.render()
     assert sview.last("show_error") == ("工号或密码错误",)
+    assert sview.last("show_setup_problems") == (["本机设置有问题"],)
 
 
 def test_normal_priority_is_named_and_a_ticket_without_matter_shows_its_category() -> None:
