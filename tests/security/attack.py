@@ -30,13 +30,14 @@ from tests.security import (
     attacks_display,
     attacks_hall,
     attacks_pad,
+    attacks_padux,
     attacks_server,
 )
 from tests.security.attack_base import AttackContext, AttackResult
 
 # Each area's helper adds its module here (attacks_server, attacks_pad at merge).
 MODULES: list[ModuleType] = [attacks_server, attacks_pad, attacks_desk, attacks_hall,
-                             attacks_console, attacks_display, attacks_applicant]
+                             attacks_console, attacks_display, attacks_applicant, attacks_padux]
 
 Attack = Callable[[str, AttackContext], "AttackResult | list[AttackResult]"]
 
