@@ -140,19 +140,31 @@ def test_touches_keep_a_started_rating_open_and_the_countdown_asks(short_srv: Ru
     wait_screen(page, "reasons")
     began = time.monotonic()
     rounds = 0
+    shots = [("zh", 1280, 800), ("en", 1280, 800), ("en", 800, 1280), ("zh", 800, 1280)]
     while time.monotonic() - began < 20:  # more than twice the 8 s period
         page.wait_for_selector("#countdown:not([hidden])", timeout=20000)
-        assert page.inner_text("#cd-q").strip() == "还需要时间吗？"
+        lang = "zh" if page.evaluate("document.documentElement.lang").startswith("zh") else "en"
+        assert page.inner_text("#cd-q").strip() == ("还需要时间吗？" if lang == "zh" else "Do you need more time?")
         assert int(page.inner_text("#cd-num")) <= 4
-        if rounds == 0:
-            page.screenshot(path=str(artifacts() / "padux_countdown_zh_1280x800.png"))
+        assert in_view(page, "#btn-more-time, #cd-num") == []
+        if rounds < len(shots):
+            _l, w, h = shots[rounds]
+            page.screenshot(path=str(artifacts() / f"padux_countdown_{lang}_{w}x{h}.png"))
         page.click("#btn-more-time")
+        if rounds + 1 < len(shots):  # the next round in the next language and size
+            nl, nw, nh = shots[rounds + 1]
+            page.set_viewport_size({"width": nw, "height": nh})
+            if nl != lang:
+                page.click("#btn-lang")
         page.wait_for_selector("#countdown", state="hidden", timeout=5000)
         assert page.evaluate("document.body.getAttribute('data-screen')") == "reasons"
         assert rating_status(desk, case_id) == "open"
         rounds += 1
     assert rounds >= 3
-    assert "还需要时间吗？" in page.evaluate("window.__said")
+    said = page.evaluate("window.__said")
+    assert "还需要时间吗？" in said and "Do you need more time?" in said
+    if page.evaluate("document.documentElement.lang") != "zh-CN":
+        page.click("#btn-lang")
     # The citizen picks a reason, types, and walks away: the complaint is sent, not lost.
     page.click("#reasons button.reason >> nth=0")
     page.fill("#comment", "等太久")
@@ -182,9 +194,12 @@ def test_rate_now_on_the_qr_screen_returns_to_the_kept_complaint(short_srv: Runn
     assert "http" not in body and "已连接" not in body
     for w, h in SIZES:
         page.set_viewport_size({"width": w, "height": h})
-        page.wait_for_timeout(150)
-        assert in_view(page, "#btn-rate-now, #later-qr") == []
-        page.screenshot(path=str(artifacts() / f"padux_not_rated_zh_{w}x{h}.png"))
+        for lang in ("zh", "en"):
+            set_mode(page, lang, False)
+            assert in_view(page, "#btn-rate-now, #later-qr") == []
+            assert "http" not in page.inner_text("body")
+            page.screenshot(path=str(artifacts() / f"padux_not_rated_{lang}_{w}x{h}.png"))
+    set_mode(page, "zh", False)
     page.set_viewport_size({"width": 1280, "height": 800})
     page.click("#btn-rate-now")
     wait_screen(page, "reasons")
@@ -322,7 +337,7 @@ def test_reasons_fit_one_screen_voice_contrast_both_sizes(srv: RunningServer, br
                 assert any(first.inner_text() in s for s in page.evaluate("window.__said")), mode
                 page.click("#btn-submit")
                 wait_screen(page, "thanks")
-                if (w, h) == (800, 1280) and not hc:
+                if not hc:
                     page.screenshot(path=str(shots / f"padux_thanks_{lang}_{w}x{h}.png"))
     page.close()
 

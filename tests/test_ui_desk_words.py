@@ -122,6 +122,19 @@ def test_transfer_takes_a_reason_and_a_priority_from_the_keyboard(desk_app_facto
     assert moved["state"] == "waiting" and moved["priority"] == "green"
     notes = sup.get(f"/cases/{case_id}").json().get("notes", "")
     assert "需到不动产窗口查档" in notes
+    # The same dialog in English (labels and the priority buttons in the desk's language).
+    i18n.set_language("en")
+    try:
+        issue(url)
+        press(app, "F1")
+        pump_until(app.root, lambda: desk_state(app) == "calling", what="calling")
+        press(app, "F4")
+        d = dialog(app)
+        assert d.priority.get() == "Keep its priority"
+        screenshot(d, "padux_dialog_transfer_en")
+        key_in(d.listbox, "Escape")
+    finally:
+        i18n.set_language("zh")
 
 
 def test_import_uses_the_desks_own_chooser_in_its_language(tmp_path: Path) -> None:

@@ -544,17 +544,21 @@
     if (openUntil && serverMs) { deadline = Date.now() + (openUntil - serverMs) - GRACE_MS; }
   }
 
+  // The page's deadline comes only from the server's answers (never later than the server's):
+  // a touch within 2 s of the last one sent is sent when those 2 s are over.
+  var touchTimer = null;
   function touched() {
     if (!ratingOpen()) { return; }
-    var req = server.request;
-    setDeadline(Date.now() + hallPrefs.timeout_s * 1000 + GRACE_MS, Date.now());  // at once, locally
-    countdown();
-    if (Date.now() - lastTouch < 2000) { return; }
+    var wait = 2000 - (Date.now() - lastTouch);
+    if (wait > 0) {
+      if (touchTimer === null) { touchTimer = setTimeout(function () { touchTimer = null; touched(); }, wait); }
+      return;
+    }
     lastTouch = Date.now();
     var body = proofParts();
-    body.case_id = req.case_id;
+    body.case_id = server.request.case_id;
     api("POST", "/pad/api/touch", body).then(function (r) {
-      if (r.status === 200) { setDeadline(r.json.open_until_ms, r.json.server_ms); }
+      if (r.status === 200) { setDeadline(r.json.open_until_ms, r.json.server_ms); countdown(); }
     }).catch(function () { lastTouch = 0; });
   }
 
@@ -719,7 +723,9 @@
     $("btn-prev").addEventListener("click", function () { page = Math.max(0, page - 1); buildReasons(); });
     $("btn-next").addEventListener("click", function () { page += 1; buildReasons(); });
     $("btn-rate-now").addEventListener("click", rateNow);
-    $("btn-more-time").addEventListener("click", function () { lastTouch = 0; touched(); speak(t("yes_more")); });
+    $("btn-more-time").addEventListener("click", function () {
+      lastTouch = 0; $("countdown").hidden = true; touched(); speak(t("yes_more"));
+    });
     $("comment").addEventListener("input", keepDraft);
     ["pointerdown", "keydown", "input"].forEach(function (ev) {
       document.addEventListener(ev, touched, true);
