@@ -34,7 +34,7 @@ if not Path(CHROMIUM).exists():  # pragma: no cover - CI installs chromium
 
 from playwright.sync_api import BrowserContext, Page, sync_playwright  # noqa: E402
 
-from tests.test_pad_browser import artifacts, wait_screen  # noqa: E402
+from tests.test_pad_browser import _axe, artifacts, wait_screen  # noqa: E402
 
 # Every utterance the page asks for lands in window.__said (the real engine is not needed).
 SPY = """
@@ -147,6 +147,8 @@ def test_touches_keep_a_started_rating_open_and_the_countdown_asks(short_srv: Ru
         assert page.inner_text("#cd-q").strip() == ("还需要时间吗？" if lang == "zh" else "Do you need more time?")
         assert int(page.inner_text("#cd-num")) <= 4
         assert in_view(page, "#btn-more-time, #cd-num") == []
+        if rounds == 0:
+            assert _axe(page) == []  # the countdown dialog: nothing serious or critical
         if rounds < len(shots):
             _l, w, h = shots[rounds]
             page.screenshot(path=str(artifacts() / f"padux_countdown_{lang}_{w}x{h}.png"))
