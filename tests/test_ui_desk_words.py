@@ -142,6 +142,7 @@ def test_import_uses_the_desks_own_chooser_in_its_language(tmp_path: Path) -> No
     Enter opens a folder, Backspace goes up, Ctrl+A and Enter import; in zh and in en."""
     import customtkinter as ctk
 
+    style.apply()
     (tmp_path / "sub").mkdir()
     for name in ("a.pdf", "b.jpg", "notes.txt"):
         (tmp_path / "sub" / name).write_bytes(b"x" * 10)
@@ -194,12 +195,23 @@ def test_no_native_dialog_disabled_buttons_grey_and_no_keys_or_paths_in_errors(t
         assert str(missing) not in text and "scanner_folder" not in text
     import customtkinter as ctk
 
-    from ui.views.common import set_enabled
+    from ui.views.capture import CaptureWindow
 
+    # The capture panel's green "finish" and orange "notice" turn flat grey when they cannot be
+    # pressed, and get their colour back when they can.
+    style.apply()
     root = ctk.CTk()
     try:
-        b = ctk.CTkButton(root, fg_color=style.color("button_ok"))
-        set_enabled(b, False, style.color("button_ok"))
-        assert b.cget("fg_color") == style.color("button_disabled")
+        win = CaptureWindow(root)
+        green, orange = win.finish_button.cget("fg_color"), win.notice_button.cget("fg_color")
+        grey = style.color("button_disabled")
+        assert grey not in (green, orange)
+        win.show_controls("file", 300, "color", "flatbed", busy=False, can_finish=False, can_notice=False)
+        assert win.finish_button.cget("fg_color") == grey and win.notice_button.cget("fg_color") == grey
+        assert win.finish_button.cget("state") == "disabled"
+        assert win.res_menu.cget("fg_color") == grey  # scanner options off for files
+        screenshot(win, "padux_capture_disabled_zh")
+        win.show_controls("file", 300, "color", "flatbed", busy=False, can_finish=True, can_notice=True)
+        assert win.finish_button.cget("fg_color") == green and win.notice_button.cget("fg_color") == orange
     finally:
         root.destroy()

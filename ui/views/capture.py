@@ -14,7 +14,7 @@ from __future__ import annotations
 import tkinter as tk
 from collections.abc import Callable, Sequence
 from tkinter import ttk
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import customtkinter as ctk
 
@@ -44,7 +44,7 @@ class CaptureWindow(Toplevel):
     def __init__(self, master: tk.Misc) -> None:
         super().__init__(master)
         self.presenter: CapturePresenter | None = None
-        self._normal_fg: dict[str, object] = {}  # each button's own fill, for when it is enabled again
+        self._normal_fg: dict[str, Any] = {}  # each button's own fill, for when it is enabled again
         self.file_chooser: tk.Misc | None = None
         # Fits the screen (1366x768 with a taskbar is common), never bigger than it.
         sw, sh = self.winfo_screenwidth(), self.winfo_screenheight()
@@ -267,7 +267,13 @@ class CaptureWindow(Toplevel):
         self.feed_menu.set(label(feed))
         scanner = source == "scanner"
         for w in (self.res_menu, self.colour_menu, self.feed_menu):
-            w.configure(state="normal" if scanner and not busy else "disabled")
+            on = scanner and not busy
+            key = str(w)
+            normal = self._normal_fg.setdefault(key, (w.cget("fg_color"), w.cget("button_color")))
+            grey = style.color("button_disabled")
+            # Scanner options do nothing for a folder or files: greyed, not blue.
+            w.configure(state="normal" if on else "disabled", fg_color=normal[0] if on else grey,
+                        button_color=normal[1] if on else grey)
         text = {"scanner": _("Scan"), "folder": _("Take from folder"),
                 "file": _("Choose files…")}[source]
         self.capture_button.configure(text=text + (" …" if busy else ""))
