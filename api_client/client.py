@@ -531,13 +531,16 @@ class HallClient:
         matter_code: str | None = None,
         priority: str | None = None,
         idempotency_key: str | None = None,
+        reason: str = "",
     ) -> Ticket:
-        body = {
+        body: dict[str, object] = {
             "to_window_no": to_window_no,
             "to_category": to_category,
             "matter_code": matter_code,
             "priority": priority,
         }
+        if reason:
+            body["reason"] = reason
         return self._ticket_action(ticket_id, "transfer", body, idempotency_key)
 
     def suspend(

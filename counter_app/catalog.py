@@ -47,6 +47,7 @@ from counter_app.search import (
     keys_revision,
     release_pypinyin_after_sync,
 )
+from counter_app.synonyms import Synonyms
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +152,14 @@ class Catalog:
         bus: EventBus | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        synonyms: Synonyms | None = None,
     ) -> None:
         self.db_path = Path(db_path)
         self._client = client
         self._bus = bus
         self._clock = clock
+        # The shipped search words plus the hall's (counter_app/synonyms.py): read once here.
+        self.synonyms = synonyms if synonyms is not None else Synonyms.load()
         # Serialises every use of the connection and keeps two syncs from interleaving.
         self._lock = threading.RLock()
         self.recovered_from: Path | None = None
@@ -178,7 +182,15 @@ class Catalog:
         """Matters matching ``text`` (Chinese, pinyin, initials, English, code), best first."""
         state = self._state
         rows = state.rows
-        return [rows[code].matter for code in state.index.search(text, limit)]
+        codes = state.index.search(text, limit)
+        whole, extra = self.synonyms.expand(text)
+        if extra:
+            # Also in the names' wording ("sbk" -> 社会保障卡); a query that IS a short form
+            # lists those hits first.
+            more = [c for alt in extra for c in state.index.search(alt, limit)]
+            merged = (more + codes) if whole else (codes + more)
+            codes = list(dict.fromkeys(merged))[:limit]
+        return [rows[code].matter for code in codes]
 
     def get(self, code: str) -> Matter | None:
         """The matter with this code, checklist included, or None."""

@@ -283,7 +283,8 @@ class Desk:
         return self._run("start", op)
 
     def transfer(self, to_window_no: int | None = None, to_category: str | None = None,
-                 matter_code: str | None = None, priority: str | None = None) -> Ticket:
+                 matter_code: str | None = None, priority: str | None = None,
+                 reason: str = "") -> Ticket:
         def op(key: str) -> Ticket:
             if to_window_no is None and to_category is None and matter_code is None:
                 raise IllegalActionError(message_zh="请选择转移到的窗口或事项",
@@ -292,7 +293,7 @@ class Desk:
             t = self._need_ticket("called", "serving")
             t2 = self._client.transfer(t.id, to_window_no=to_window_no, to_category=to_category,
                                        matter_code=matter_code, priority=priority,
-                                       idempotency_key=key)
+                                       idempotency_key=key, reason=reason)
             self._set(ticket=None, case=None)
             return t2
         return self._run("transfer", op)

@@ -528,6 +528,8 @@ class TransferIn(BaseModel):
     to_category: Annotated[str, Field(max_length=8)] | None = None
     matter_code: Annotated[str, Field(max_length=64)] | None = None
     priority: Priority | None = None
+    # Why (said by the clerk): kept in the case's notes, so the next window knows.
+    reason: Annotated[str, Field(max_length=500)] = ""
 
 
 @router.post("/tickets/{ticket_id}/transfer", tags=["queue"])
@@ -536,7 +538,8 @@ async def transfer(request: Request, ticket_id: IdPath, body: TransferIn, p: Aut
     return await mutate(
         request,
         lambda tx: queue.transfer(
-            tx, hall, p, ticket_id, body.to_window_no, body.to_category, body.matter_code, body.priority
+            tx, hall, p, ticket_id, body.to_window_no, body.to_category, body.matter_code, body.priority,
+            body.reason.strip(),
         ),
     )
 

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pad-host", action="append", default=[], metavar="NAME",
                    help="another host name the pad page and /pair/ answer to (besides the "
                         "--public-url host and loopback); repeatable")
+    s.add_argument("--pad-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a pad setting for every citizen (docs/pad.md): pad_speak=on|off, "
+                        "pad_high_contrast=on|off, pad_rating_seconds=N, pad_warn_seconds=N")
     s.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (PostgreSQL)")
     s.add_argument("--seed", type=int, default=1)
 
@@ -190,7 +193,7 @@ def serve(ns: argparse.Namespace) -> int:
     settings = Settings(
         data_dir=ns.data_dir, db_url=ns.db, demo=ns.demo, demo_history=ns.demo, arrival_rate=ns.arrival_rate,
         require_device=require_device, stale_window_seconds=ns.stale_window_seconds, timezone=ns.tz, seed=ns.seed, public_url=ns.public_url,
-        pad_hosts=tuple(ns.pad_host),
+        pad_hosts=tuple(ns.pad_host), **pad_options(ns.pad_option),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if ns.workers > 1 and settings.database_url().startswith("sqlite"):
@@ -231,7 +234,7 @@ def serve(ns: argparse.Namespace) -> int:
             "arrival_rate": 0.0, "require_device": require_device, "timezone": ns.tz,
             "stale_window_seconds": ns.stale_window_seconds,
             "migrate_on_start": False, "seed": ns.seed, "public_url": ns.public_url,
-            "pad_hosts": list(ns.pad_host),
+            "pad_hosts": list(ns.pad_host), **pad_options(ns.pad_option),
         })
         uvicorn.run("hall_server.cli:app_from_env", factory=True, host=ns.host, port=ns.port,
                     workers=ns.workers, log_level="warning", **tls)
@@ -355,6 +358,13 @@ def pad_pair(ns: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def pad_options(items: list[str]) -> dict[str, Any]:
+    """`--pad-option KEY=VALUE` as Settings fields (hall_server/pad_options.py checks them)."""
+    from hall_server.pad_options import parse_pad_options
+
+    return parse_pad_options(items)
 
 
 def app_from_env() -> Any:

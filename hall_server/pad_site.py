@@ -20,6 +20,13 @@ outcome (`GET /api/v1/cases/{id}/rating-status`); the pad learns the request fro
   (PNG data URL) for the case on the `not_rated` screen, only then and only to the proven pad;
   it closes the on-the-spot rating and is recorded in `rate_later_issues`.
 * `GET /pad/api/photo?pad_id=&t=&sig=`: the photo of the clerk signed in at the pad's window.
+* `POST /pad/api/touch` `{case_id, pad_id, t, sig}`: the citizen is still at it (any tap or
+  keystroke on the rating screens): the open rating's period starts again now, so a started
+  rating never runs out under the citizen's finger. Only the proven pad, only the case its
+  window's pad shows as `rating`.
+* `POST /pad/api/reopen` `{case_id, pad_id, t, sig}`: "现在评价" on the rate-later screen: the
+  case on the pad's `not_rated` screen opens again for a new period (the same challenge); the
+  rate-later link stays valid but a case is rated once only (ratings.case_id is unique).
 
 Every route checks the Host (and Origin) against the configured names (pad_guard.check_host).
 """
@@ -155,7 +162,9 @@ def _request(conn: Connection, hall: Hall, ch: Any, window_no: int) -> JSON:
             "reasons_version": rows[0]["version"] if rows else "",
             "reasons": [{"code": r["code"], "text_zh": r["text_zh"], "text_en": r["text_en"]}
                         for r in rows],
-            "timeout_s": hall.settings.pad_rating_seconds}
+            "timeout_s": hall.settings.pad_rating_seconds,
+            # when the period ends, in server time (the pad maps it with `server_ms`)
+            "open_until_ms": int(ch["issued_ms"]) + hall.settings.pad_rating_seconds * 1000}
 
 
 def _seq(screen: JSON) -> int:
@@ -220,7 +229,15 @@ async def pad_state(request: Request, pad_id: PadId, t_: PadTime, sig: PadSig,
         finally:
             if sub is not None:
                 hall.broker.unsubscribe(sub)
-    return json_response({"seq": seq, "paired": True, "pad_id": pad_id, **screen})
+    return json_response({"seq": seq, "paired": True, "pad_id": pad_id, **screen,
+                          "prefs": _prefs(hall), "server_ms": now_ms()})
+
+
+def _prefs(hall: Hall) -> JSON:
+    """The hall's settings for the page (the same for every window: not part of `seq`)."""
+    s = hall.settings
+    return {"speak": s.pad_speak, "high_contrast": s.pad_high_contrast,
+            "warn_s": s.pad_warn_seconds, "timeout_s": s.pad_rating_seconds}
 
 
 # ---- the signed rating ---------------------------------------------------------------------------------
@@ -388,6 +405,50 @@ async def pad_rate_later(request: Request) -> Response:
     png = await anyio.to_thread.run_sync(qr_data_url, url)
     return json_response({"case_id": body.case_id, "url": url, "qr": png,
                           "rate_later_days": hall.rules.rate_later_days})
+
+
+@router.post("/pad/api/touch")
+async def pad_touch(request: Request) -> Response:
+    """The citizen touched the rating screen: its period starts again (module docstring)."""
+    return await _extend(request, "rating")
+
+
+@router.post("/pad/api/reopen")
+async def pad_reopen(request: Request) -> Response:
+    """"现在评价" on the rate-later screen: the case opens again for a new period."""
+    return await _extend(request, "not_rated")
+
+
+async def _extend(request: Request, on_screen: str) -> Response:
+    check_host(request)
+    hall = hall_of(request)
+    try:
+        body = LinkIn.model_validate(await _read_json(request))
+    except ValidationError:
+        raise _bad(400, "bad_field", "字段缺失或格式错误", "A field is missing or invalid") from None
+    pad = await _proven_pad(request, body.pad_id, body.t, body.sig)
+    window_no = int(pad["window_no"])
+
+    def fn(tx: Tx) -> int:
+        now = now_ms()
+        screen = screen_of(tx.conn, hall, window_no, now)
+        shown = screen.get("request", {}).get("case_id") if on_screen == "rating" else screen.get("case_id")
+        # Only the case this pad's window shows on that screen now: never another window's
+        # case, never a rated case, never after the screen moved on.
+        if screen["screen"] != on_screen or shown != body.case_id:
+            raise _bad(409, "not_offered", "此办件当前不在评价器上",
+                       "This case is not on the pad now", {"case_id": body.case_id})
+        tx.conn.execute(t.rating_challenges.update()
+                        .where(t.rating_challenges.c.case_id == body.case_id)
+                        # a touch only restarts the open period; "现在评价" also reopens
+                        .values(issued_ms=now, **({"closed_ms": None} if on_screen == "not_rated" else {})))
+        if on_screen == "not_rated":
+            log.info("pad %s reopened the rating of case %s", body.pad_id, body.case_id)
+        return now
+
+    now = await hall.store.write(fn)
+    return json_response({"case_id": body.case_id, "server_ms": now,
+                          "open_until_ms": now + hall.settings.pad_rating_seconds * 1000})
 
 
 @router.get("/pad/api/photo")

@@ -8,6 +8,7 @@ makes "the next one" one walk of the (state, sort_key) index: the first eligible
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, select
@@ -30,6 +31,8 @@ from hall_server.db import Tx, now_ms, run, run_many
 from hall_server.errors import ApiError
 from hall_server.lifecycle import window_close_values
 from hall_server.security import Principal
+
+log = logging.getLogger("hall_server")
 
 RANK = {"green": 0, "appointment": 1, "normal": 2}
 RANK_SPAN = 10**13
@@ -495,6 +498,7 @@ def transfer(
     to_category: str | None,
     matter_code: str | None,
     priority: str | None,
+    reason: str = "",
 ) -> JSON:
     conn = tx.conn
     tk = load_ticket(conn, ticket_id, for_update=True)
@@ -518,6 +522,12 @@ def transfer(
     # queued_at is unchanged: the ticket keeps its place.
     values["sort_key"] = sort_key(new_priority, int(tk["queued_ms"]))
     out = _update_ticket(conn, ticket_id, **values)
+    if reason:  # said by the clerk: kept for IT in the log, and for the next window in the case
+        log.info("ticket %s transferred by %s: %s", tk["number"], p.staff_no, reason[:200])
+    if reason and tk["case_id"] is not None:
+        c = conn.execute(select(t.cases.c.notes).where(t.cases.c.id == tk["case_id"])).scalar_one()
+        conn.execute(t.cases.update().where(t.cases.c.id == tk["case_id"])
+                     .values(notes=(c + "\n转移原因 / transfer reason: " + reason).strip()))
     _set_current(conn, tk["window_no"], None)
     _emit_ticket(tx, "ticket.transferred", out)
     return out

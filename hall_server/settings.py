@@ -79,6 +79,13 @@ class Settings:
     pad_rating_seconds: int = 90
     pad_not_rated_seconds: int = 30
     pad_thanks_seconds: int = 5
+    # The pad's rating period restarts at every touch of the citizen (POST /pad/api/touch); the
+    # last `pad_warn_seconds` show a large countdown with "还需要时间吗？" (pad.js).
+    pad_warn_seconds: int = 20
+    # Each citizen starts with read-aloud on and high contrast off (the citizen may switch
+    # either); a hall "fixes" them by setting these (every citizen then starts that way).
+    pad_speak: bool = True
+    pad_high_contrast: bool = False
     # Host names the pad page and its API answer to, besides the public_url's host and
     # loopback (a DNS-rebinding page under another name gets 421).
     pad_hosts: tuple[str, ...] = ()

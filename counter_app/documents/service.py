@@ -349,8 +349,10 @@ class DocumentService:
     def hot_folder_source(self, on_arrival: Callable[[Path], None] | None = None) -> HotFolderSource:
         """The hot folder (started on first use, worker thread)."""
         if self.hot_folder is None:
-            raise DocumentError(message_zh="未配置热文件夹（scanner_folder）。",
-                                message_en="No hot folder is configured (scanner_folder).", code="no_folder")
+            log.warning("no hot folder configured (scanner_folder)")  # the key is for IT, in the log
+            raise DocumentError(message_zh="本机未设置扫描文件夹，请联系信息技术人员，或改用“导入文件”。",
+                                message_en="No scan folder is set up on this PC; please call IT, or use "
+                                           "'Import file'.", code="no_folder")
         with self._lock:
             if self._hot is None:
                 self._hot = HotFolderSource(Path(self.hot_folder))

@@ -512,12 +512,15 @@ class HotFolderSource:
         return self._arrived.qsize()
 
     def health(self) -> HealthResult:
+        # The clerk is told what to do; the path (for IT) goes to the log only.
         if not self.folder.is_dir():
-            return HealthResult(False, f"热文件夹 {self.folder} 不存在。{FALLBACK_ZH}",
-                                f"The hot folder {self.folder} does not exist. {FALLBACK_EN}", "file")
+            log.warning("hot folder %s does not exist", self.folder)
+            return HealthResult(False, f"本机的扫描文件夹不存在，请联系信息技术人员。{FALLBACK_ZH}",
+                                f"This PC's scan folder does not exist; please call IT. {FALLBACK_EN}", "file")
         if not os.access(self.folder, os.R_OK | os.W_OK):
-            return HealthResult(False, f"无权读写热文件夹 {self.folder}。{FALLBACK_ZH}",
-                                f"No permission on the hot folder {self.folder}. {FALLBACK_EN}", "file")
+            log.warning("no read/write permission on the hot folder %s", self.folder)
+            return HealthResult(False, f"无权读写本机的扫描文件夹，请联系信息技术人员。{FALLBACK_ZH}",
+                                f"No permission on this PC's scan folder; please call IT. {FALLBACK_EN}", "file")
         return HealthResult(True, "热文件夹就绪。", "Hot folder ready.")
 
     def capture(self, settings: ScanSettings) -> Iterator[Page]:

@@ -27,7 +27,10 @@
   var BAD = { dissatisfied: true, very_dissatisfied: true };
   var T = {
     zh: {
-      speak: "朗读", contrast: "大字 高对比", unpaired_title: "评价器未配对",
+      speak: "朗读", contrast: "大字高对比", on: "开", off: "关", prev: "上一页", next: "更多原因",
+      page: "第 {p} / {n} 页", chosen: "您的评价：", rate_now: "现在评价", need_time: "还需要时间吗？",
+      yes_more: "需要", said_level: "您选择了：{l}。", said_on: "已选：{r}", said_off: "已取消：{r}",
+      seconds: "{s} 秒", unpaired_title: "评价器未配对",
       unpaired_help: "请值班主任在自己的设备上开始配对，再用本机扫描配对二维码，或在下方输入 6 位配对码。",
       fp_title: "请值班主任核对此指纹", fp_help: "在值班主任自己的设备上输入下面的指纹，确认后即完成配对。",
       pair_rejected: "配对未完成（指纹不符、已拒绝或已过期），请重新配对。",
@@ -38,13 +41,16 @@
       thanks_title: "感谢您的评价！", thanks_text: "您的评价已提交。", paused_title: "暂停服务",
       not_rated_title: "您还可以稍后评价", qr_alt: "稍后评价二维码", sending: "正在提交…",
       later: "请用手机扫描二维码，在 {d} 个工作日内评价。", later_nodays: "请用手机扫描二维码稍后评价。",
-      online: "● 已连接", offline: "连接中断，正在重连…", paired: "配对成功", pair_failed: "配对失败：",
+      offline: "连接中断，正在重连…", paired: "配对成功", pair_failed: "配对失败：",
       need_reason: "请至少选择一项原因，或填写意见。", refused: "评价未被接受：",
       matter: "办理事项：", window: "{n} 号窗口", say_rating: "请您为本次服务评价：非常满意，满意，基本满意，不满意，非常不满意。",
       lang_other: "English", lang_other_code: "en"
     },
     en: {
-      speak: "Read aloud", contrast: "Large text", unpaired_title: "This pad is not paired",
+      speak: "Read aloud", contrast: "Large text", on: "On", off: "Off", prev: "Previous", next: "More reasons",
+      page: "Page {p} of {n}", chosen: "Your rating: ", rate_now: "Rate now", need_time: "Do you need more time?",
+      yes_more: "Yes", said_level: "You chose: {l}.", said_on: "Chosen: {r}", said_off: "Removed: {r}",
+      seconds: "{s} s", unpaired_title: "This pad is not paired",
       unpaired_help: "Supervisor: start a pairing on your own device, then scan its QR code with this pad, or type the 6-digit code below.",
       fp_title: "Supervisor: check this fingerprint", fp_help: "Type the fingerprint below on your own device; the pad is paired once you confirm.",
       pair_rejected: "Pairing not completed (fingerprint mismatch, rejected or expired). Please pair again.",
@@ -55,7 +61,7 @@
       thanks_title: "Thank you!", thanks_text: "Your rating has been sent.", paused_title: "Service paused",
       not_rated_title: "You can rate later", qr_alt: "QR code to rate later", sending: "Sending…",
       later: "Scan the QR code with your phone to rate within {d} working days.", later_nodays: "Scan the QR code with your phone to rate later.",
-      online: "● Connected", offline: "Connection lost, reconnecting…", paired: "Paired", pair_failed: "Pairing failed: ",
+      offline: "Connection lost, reconnecting…", paired: "Paired", pair_failed: "Pairing failed: ",
       need_reason: "Please choose at least one reason, or write a comment.", refused: "The rating was not accepted: ",
       matter: "Matter: ", window: "Window {n}", say_rating: "Please rate our service: very satisfied, satisfied, basically satisfied, dissatisfied, very dissatisfied.",
       lang_other: "中文", lang_other_code: "zh-CN"
@@ -75,6 +81,16 @@
   var lastCase = null;
   var online = false;
   var rateLaterDays = null;
+  // The hall's settings (GET /pad/api/state "prefs"); read-aloud on, high contrast off unless
+  // the hall says otherwise. The citizen's own switches last until the next citizen.
+  var hallPrefs = { speak: true, high_contrast: false, warn_s: 20, timeout_s: 90 };
+  var speakOn = hallPrefs.speak;
+  var hcOn = !!prefs.hc;
+  var deadline = null;      // local ms when the open rating ends (2 s before the server's)
+  var lastTouch = 0;        // when the server was last told of a touch
+  var draft = null;         // {case_id, level, picked, comment}: a started complaint, kept
+  var page = 0;             // the page of reasons shown
+  var GRACE_MS = 2000;
 
   function load(k) { try { return JSON.parse(window.localStorage.getItem(k) || "null"); } catch (e) { return null; } }
   function save() { window.localStorage.setItem(STORE, JSON.stringify(st)); }
@@ -217,6 +233,7 @@
       sending = false;
       if (r.status === 200) {
         answeredCase = body.case_id;
+        if (draft && draft.case_id === body.case_id) { draft = null; }
         st.pending = null; save();
         local = "thanks"; render();
         speak(t("thanks_title"));
@@ -254,7 +271,25 @@
     lb.textContent = t("lang_other");
     lb.lang = t("lang_other_code");
     document.title = lang === "zh" ? "服务评价" : "Service rating";
-    if (online) { setLink(t("online"), false); }
+    if (online) { setLink("", false); }
+    showToggles();
+  }
+
+  // ---- the citizen's switches: read aloud, high contrast ---------------------------------
+  function showToggles() {
+    document.body.classList.toggle("hc", hcOn);
+    var pairs = [["btn-speak", speakOn, "speak"], ["btn-contrast", hcOn, "contrast"]];
+    pairs.forEach(function (p) {
+      var b = $(p[0]);
+      b.setAttribute("aria-pressed", p[1] ? "true" : "false");
+      var st_ = b.querySelector(".tool-state");
+      if (st_) { st_.textContent = t(p[1] ? "on" : "off"); }
+    });
+  }
+  function resetForCitizen() {  // the next citizen starts with the hall's settings
+    speakOn = !!hallPrefs.speak;
+    hcOn = !!hallPrefs.high_contrast;
+    showToggles();
   }
 
   function face(path) {
@@ -292,10 +327,62 @@
     });
   }
 
+  // All reasons on one screen: as many rows as the free height holds (big ▲▼ page buttons
+  // for the rest), never a scrolled list with reasons out of sight.
+  function perPage(total, cols) {
+    var area = $("reasons-area");
+    var rowH = hcOn ? 112 : 88, gap = 12;
+    var h = area.clientHeight;
+    if (!h) { return total; }
+    var rows = Math.max(1, Math.floor((h + gap) / (rowH + gap)));
+    if (rows * cols >= total) { return total; }
+    var pagerRows = cols === 1 ? 1 : 0;  // portrait: the pager takes a row under the list
+    return Math.max(1, (rows - pagerRows) * cols);
+  }
+
+  // The page size fits EVERY page (texts differ in length), so paging never skips a reason;
+  // in landscape 3 or 2 columns, whichever shows more at once (long English texts: 2).
+  function fitReasons(all, cols) {
+    var box = $("reasons");
+    box.style.gridTemplateColumns = "repeat(" + cols + ", 1fr)";
+    $("pager").hidden = true;
+    var n = perPage(all.length, cols);
+    if (n < all.length) { $("pager").hidden = false; n = perPage(all.length, cols); }
+    for (;;) {
+      var fits = true;
+      for (page = 0; page * n < all.length; page++) {
+        fillReasons(all, n);
+        if (box.scrollHeight > box.clientHeight + 1) { fits = false; break; }
+      }
+      if (fits || n <= 1) { return n; }
+      n = Math.max(1, n - cols);
+      $("pager").hidden = false;
+    }
+  }
+
   function buildReasons() {
+    var all = (server && server.request && server.request.reasons) || [];
+    var keep = page;
+    var choices = window.innerWidth > 900 ? [3, 2] : [1];
+    var best = null;
+    choices.forEach(function (cols) {
+      var n = fitReasons(all, cols);
+      if (best === null || n > best[1]) { best = [cols, n]; }
+    });
+    if (best[0] !== choices[choices.length - 1]) { fitReasons(all, best[0]); }
+    page = keep;
+    fillReasons(all, best[1]);
+  }
+
+  function fillReasons(all, n) {
     var box = $("reasons");
     box.textContent = "";
-    var list = (server && server.request && server.request.reasons) || [];
+    var pages = Math.max(1, Math.ceil(all.length / n));
+    if (page >= pages) { page = pages - 1; }
+    var list = all.slice(page * n, page * n + n);
+    $("page-no").textContent = t("page").replace("{p}", page + 1).replace("{n}", pages);
+    $("btn-prev").disabled = page === 0;
+    $("btn-next").disabled = page >= pages - 1;
     list.forEach(function (r) {
       var b = document.createElement("button");
       b.type = "button";
@@ -307,22 +394,55 @@
         picked[r.code] = !picked[r.code];
         b.setAttribute("aria-pressed", picked[r.code] ? "true" : "false");
         $("reasons-msg").textContent = "";
+        keepDraft();
+        speak(t(picked[r.code] ? "said_on" : "said_off").replace("{r}", b.textContent));
       });
       box.appendChild(b);
     });
   }
 
+  function levelName(level) {
+    for (var i = 0; i < LEVELS.length; i++) {
+      if (LEVELS[i][0] === level) { return lang === "zh" ? LEVELS[i][1] : LEVELS[i][2]; }
+    }
+    return level;
+  }
+
   function pickLevel(level) {
+    var said = t("said_level").replace("{l}", levelName(level));
     if (BAD[level]) {
-      chosen = level; picked = {};
-      $("comment").value = "";
+      var req = server && server.request;
+      var keep = draft && req && draft.case_id === req.case_id && draft.level === level;
+      chosen = level; picked = keep ? draft.picked : {};
+      $("comment").value = keep ? draft.comment : "";
       $("reasons-msg").textContent = "";
-      local = "reasons";
+      local = "reasons"; page = 0;
+      keepDraft();
       render();
-      speak(t("reasons_title"));
+      speak(said + t("reasons_title"));
       return;
     }
+    speak(said);
     submit(level, [], "");
+  }
+
+  function keepDraft() {  // a started complaint survives a timeout, 返回 and the QR screen
+    var req = server && server.request;
+    if (!req || !chosen) { return; }
+    draft = { case_id: req.case_id, level: chosen, picked: picked, comment: $("comment").value };
+  }
+
+  function showChosen() {
+    var el = $("chosen");
+    el.textContent = "";
+    var lv = null;
+    LEVELS.forEach(function (x) { if (x[0] === chosen) { lv = x; } });
+    if (!lv) { return; }
+    el.setAttribute("data-level", lv[0]);
+    el.appendChild(face(lv[3]));
+    var s = document.createElement("span");
+    s.textContent = t("chosen") + levelName(lv[0]);
+    el.appendChild(s);
   }
 
   function submitReasons() {
@@ -355,6 +475,14 @@
     } else {
       img.hidden = true;
     }
+    var mini = $("mini-photo");
+    if (card.has_photo && img.getAttribute("src")) {
+      if (mini.getAttribute("src") !== img.getAttribute("src")) { mini.src = img.getAttribute("src"); }
+      mini.alt = name;
+      mini.hidden = false;
+    } else {
+      mini.hidden = true;
+    }
     $("mini-card").textContent = name + " · " + t("staff_no") + " " + card.staff_no + " · " + win;
   }
 
@@ -372,12 +500,22 @@
     if (scr === "rating" && req && req.case_id === answeredCase) { local = local || "thanks"; }
     if (scr !== "rating" && local !== "thanks" && local !== "sending") { local = null; }
     if (local === "thanks" && scr !== "rating" && scr !== "thanks") { local = null; }
-    if (local) { show(local); if (local === "reasons") { buildReasons(); } return; }
+    if (scr === "rating" && !local && draft && req && draft.case_id === req.case_id && reopened) {
+      reopened = false;  // "现在评价": back to the complaint as it was left
+      chosen = draft.level; picked = draft.picked; $("comment").value = draft.comment; local = "reasons";
+    }
+    if (local) {
+      show(local);
+      if (local === "reasons") { showChosen(); buildReasons(); }
+      countdown();
+      return;
+    }
     if (scr === "rating") {
       buildLevels();
       var m = lang === "zh" ? req.matter_name_zh : (req.matter_name_en || req.matter_name_zh);
       $("rating-matter").textContent = m ? t("matter") + m : "";
       show("rating");
+      countdown();
     } else if (scr === "paused") {
       var p = server.paused || {};
       $("paused-text").textContent = (lang === "zh" ? p.zh : (p.en || p.zh)) || "";
@@ -387,16 +525,71 @@
       fetchLater(server.case_id);
       $("later-text").textContent = rateLaterDays ? t("later").replace("{d}", rateLaterDays) : t("later_nodays");
       show("not_rated");
+      countdown();
     } else if (scr === "thanks") {
       show("thanks");
     } else {
       show("idle");
     }
+    countdown();
+  }
+
+  // ---- the rating period: restarted by every touch, a large countdown before it ends --------
+  function ratingOpen() {
+    var scr = document.body.getAttribute("data-screen");
+    return !!(server && server.screen === "rating" && server.request && (scr === "rating" || scr === "reasons"));
+  }
+
+  function setDeadline(openUntil, serverMs) {
+    if (openUntil && serverMs) { deadline = Date.now() + (openUntil - serverMs) - GRACE_MS; }
+  }
+
+  // The page's deadline comes only from the server's answers (never later than the server's):
+  // a touch within 2 s of the last one sent is sent when those 2 s are over.
+  var touchTimer = null;
+  function touched() {
+    if (!ratingOpen()) { return; }
+    var wait = 2000 - (Date.now() - lastTouch);
+    if (wait > 0) {
+      if (touchTimer === null) { touchTimer = setTimeout(function () { touchTimer = null; touched(); }, wait); }
+      return;
+    }
+    lastTouch = Date.now();
+    var body = proofParts();
+    body.case_id = server.request.case_id;
+    api("POST", "/pad/api/touch", body).then(function (r) {
+      if (r.status === 200) { setDeadline(r.json.open_until_ms, r.json.server_ms); countdown(); }
+    }).catch(function () { lastTouch = 0; });
+  }
+
+  function countdown() {
+    var box = $("countdown");
+    if (!ratingOpen() || deadline === null) { box.hidden = true; return; }
+    var left = deadline - Date.now();
+    var warn = Math.min(hallPrefs.warn_s, Math.floor(hallPrefs.timeout_s / 2)) * 1000;
+    if (left <= 0) {
+      box.hidden = true;
+      deadline = null;
+      keepDraft();
+      // A complaint that can be sent is sent rather than lost.
+      if (document.body.getAttribute("data-screen") === "reasons") {
+        var codes = Object.keys(picked).filter(function (k) { return picked[k]; });
+        if (codes.length || $("comment").value.trim()) { submitReasons(); }
+      }
+      return;
+    }
+    var secs = Math.ceil(left / 1000);
+    if (left <= warn) {
+      if (box.hidden) { box.hidden = false; speak(t("need_time")); }
+      $("cd-num").textContent = String(secs);
+    } else {
+      box.hidden = true;
+    }
   }
 
   // ---- speech -------------------------------------------------------------------------
   function speak(text) {
-    if (!prefs.speak || !window.speechSynthesis || !window.SpeechSynthesisUtterance) { return; }
+    if (!speakOn || !window.speechSynthesis || !window.SpeechSynthesisUtterance) { return; }
     try {
       window.speechSynthesis.cancel();
       var u = new SpeechSynthesisUtterance(text);
@@ -408,11 +601,14 @@
 
   // ---- the link to the desk -------------------------------------------------------------
   function onState(s) {
+    if (s.prefs) { hallPrefs = s.prefs; }
+    if (s.screen === "rating" && s.request) { setDeadline(s.request.open_until_ms, s.server_ms); }
     var newCase = s.screen === "rating" && s.request ? s.request.case_id : null;
     if (newCase !== null && newCase !== lastCase) {
       lastCase = newCase;
       lang = prefs.lang || "zh";  // each citizen starts in the default language
-      local = null; picked = {}; chosen = null;
+      local = null; picked = {}; chosen = null; draft = null; reopened = false; laterCase = null;
+      resetForCitizen();
       if (newCase !== answeredCase) { answeredCase = null; }
       server = s;
       render();
@@ -440,17 +636,26 @@
   }
 
   var laterCase = null;
+  var reopened = false;
+  function rateNow() {  // "现在评价" on the QR screen: the same case opens again
+    if (!server || server.screen !== "not_rated") { return; }
+    var body = proofParts();
+    body.case_id = server.case_id;
+    reopened = true;
+    api("POST", "/pad/api/reopen", body).then(function (r) {
+      if (r.status === 200) { laterCase = null; setDeadline(r.json.open_until_ms, r.json.server_ms); }
+      else { reopened = false; }
+    }).catch(function () { reopened = false; });
+  }
   function fetchLater(caseId) {
     if (laterCase === caseId) { return; }
     laterCase = caseId;
     $("later-qr").removeAttribute("src");
-    $("later-link").textContent = "";
     var body = proofParts();
     body.case_id = caseId;
     api("POST", "/pad/api/rate-later", body).then(function (r) {
       if (r.status === 200 && laterCase === caseId) {
         $("later-qr").src = r.json.qr;
-        $("later-link").textContent = r.json.url;
         rateLaterDays = r.json.rate_later_days || rateLaterDays;
         render();
       }
@@ -468,7 +673,7 @@
           continue;
         }
         if (r.status !== 200) { throw new Error("state " + r.status); }
-        if (!online) { online = true; setLink(t("online"), false); }
+        if (!online) { online = true; setLink("", false); }
         backoff = 1000;
         seq = r.json.seq;
         onState(r.json);
@@ -493,27 +698,40 @@
 
   function start() {
     ensureKey();
-    if (prefs.hc) { document.body.classList.add("hc"); $("btn-contrast").setAttribute("aria-pressed", "true"); }
+    showToggles();
     $("btn-lang").addEventListener("click", function () {
       lang = lang === "zh" ? "en" : "zh";
       render();
     });
     $("btn-contrast").addEventListener("click", function () {
-      prefs.hc = !prefs.hc; savePrefs();
-      document.body.classList.toggle("hc", !!prefs.hc);
-      $("btn-contrast").setAttribute("aria-pressed", prefs.hc ? "true" : "false");
+      hcOn = !hcOn;
+      prefs.hc = hcOn; savePrefs();  // survives a reload of the page, not the next citizen
+      showToggles();
+      if (local === "reasons") { buildReasons(); }
     });
     if (window.speechSynthesis) {
       var sb = $("btn-speak");
       sb.hidden = false;
-      sb.setAttribute("aria-pressed", prefs.speak ? "true" : "false");
       sb.addEventListener("click", function () {
-        prefs.speak = !prefs.speak; savePrefs();
-        sb.setAttribute("aria-pressed", prefs.speak ? "true" : "false");
-        if (prefs.speak) { speak(server && server.screen === "rating" ? t("say_rating") : t("idle_hint")); }
+        speakOn = !speakOn;
+        showToggles();
+        if (speakOn) { speak(server && server.screen === "rating" ? t("say_rating") : t("idle_hint")); }
+        else { try { window.speechSynthesis.cancel(); } catch (e) { /* nothing to stop */ } }
       });
     }
-    $("btn-back").addEventListener("click", function () { local = null; render(); });
+    $("btn-back").addEventListener("click", function () { keepDraft(); local = null; render(); });
+    $("btn-prev").addEventListener("click", function () { page = Math.max(0, page - 1); buildReasons(); });
+    $("btn-next").addEventListener("click", function () { page += 1; buildReasons(); });
+    $("btn-rate-now").addEventListener("click", rateNow);
+    $("btn-more-time").addEventListener("click", function () {
+      lastTouch = 0; $("countdown").hidden = true; touched(); speak(t("yes_more"));
+    });
+    $("comment").addEventListener("input", keepDraft);
+    ["pointerdown", "keydown", "input"].forEach(function (ev) {
+      document.addEventListener(ev, touched, true);
+    });
+    window.addEventListener("resize", function () { if (local === "reasons") { buildReasons(); } });
+    setInterval(countdown, 250);
     $("btn-submit").addEventListener("click", submitReasons);
     $("code-form").addEventListener("submit", function (ev) {
       ev.preventDefault();

@@ -32,6 +32,7 @@ from tests.security import (
     attacks_hall,
     attacks_lifecycle,
     attacks_pad,
+    attacks_padux,
     attacks_provision,
     attacks_server,
 )
@@ -40,7 +41,8 @@ from tests.security.attack_base import AttackContext, AttackResult
 # Each area's helper adds its module here (attacks_server, attacks_pad at merge).
 MODULES: list[ModuleType] = [attacks_server, attacks_pad, attacks_desk, attacks_hall,
                              attacks_console, attacks_display, attacks_applicant,
-                             attacks_provision, attacks_lifecycle, attacks_followup]
+                             attacks_provision, attacks_lifecycle, attacks_followup,
+                             attacks_padux]
 
 Attack = Callable[[str, AttackContext], "AttackResult | list[AttackResult]"]
 

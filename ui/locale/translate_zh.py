@@ -276,6 +276,23 @@ ZH = {
     "due {day}": "期限 {day}",
     "OVERDUE": "已超期",
     "assigned to you": "由您承办",
+
+    # padux (issue 16 items 6, 7): search count, transfer reason/priority, the file chooser.
+    "The first {n} matters; type to search": "前 {n} 个事项，输入可搜索",
+    "No matter found; try other words or the code": "未找到事项，可换个说法或输入编码",
+    "The first {n} matches; type more to narrow": "显示前 {n} 个匹配事项，可继续输入缩小范围",
+    "Why (the next window reads it)": "转移原因（下一窗口可见）",
+    "Priority (PgUp/PgDn)": "优先级（PgUp/PgDn 切换）",
+    "Choose scans to import": "选择要导入的扫描件",
+    "Import (Enter)": "导入 (Enter)",
+    "Up (Backspace)": "上一级 (Backspace)",
+    "Home folder": "主文件夹",
+    "Scans (images, PDF)": "扫描件（图片、PDF）",
+    "Enter opens a folder or imports the chosen files; Shift or Ctrl with the arrows or a click chooses several; Backspace goes up.": "Enter 打开文件夹或导入所选文件；按住 Shift 或 Ctrl 再按方向键或点击可多选；Backspace 返回上一级。",
+    "Folder: {folder}": "文件夹：{folder}",
+    "This folder cannot be opened.": "无法打开此文件夹。",
+    "No scans in this folder.": "此文件夹中没有扫描件。",
+    "Choose one or more files (or open a folder with Enter).": "请选择一个或多个文件（或按 Enter 打开文件夹）。",
 }
 EN_OVERRIDES = {"Switch language": "中文"}
 

@@ -208,9 +208,10 @@ class CapturePresenter:
             if not self.device:
                 from counter_app.documents import DocumentError
 
-                raise DocumentError(message_zh="未配置扫描仪（scanner_device）。可改用“导入文件”。",
-                                    message_en="No scanner configured (scanner_device). Use 'Import file'.",
-                                    code="no_scanner")
+                log.warning("no scanner configured (scanner_device)")  # the key is for IT, in the log
+                raise DocumentError(message_zh="本机未设置扫描仪，请联系信息技术人员，或改用“导入文件”。",
+                                    message_en="No scanner is set up on this PC; please call IT, or use "
+                                               "'Import file'.", code="no_scanner")
             return SaneSource(self.device)
         return docs.hot_folder_source()
 

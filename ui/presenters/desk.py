@@ -92,6 +92,7 @@ class TransferChoice:
     to_window_no: int | None = None
     to_category: str | None = None
     priority: str | None = None  # None: keep the ticket's priority
+    reason: str = ""  # why (kept in the case's notes for the next window)
 
 
 # Outcomes that say "the file is complete": guarded when required materials are not in hand.
@@ -621,7 +622,7 @@ class DeskPresenter:
         def done(choice: TransferChoice) -> None:
             self._desk_call("transfer", lambda: self.core.desk.transfer(
                 to_window_no=choice.to_window_no, to_category=choice.to_category,
-                priority=choice.priority), N_("{number} transferred to {target}"),
+                priority=choice.priority, reason=choice.reason), N_("{number} transferred to {target}"),
                 args={"target": dict(windows).get(choice.to_window_no or -1)
                       or dict(categories).get(choice.to_category or "", choice.to_category or "")})
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import tkinter as tk
 from collections.abc import Callable, Sequence
-from tkinter import filedialog, ttk
-from typing import TYPE_CHECKING
+from tkinter import ttk
+from typing import TYPE_CHECKING, Any
 
 import customtkinter as ctk
 
@@ -30,7 +30,7 @@ from ui.presenters.capture import (
     SlotRow,
     label,
 )
-from ui.views.common import Toplevel
+from ui.views.common import Toplevel, set_enabled
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -44,6 +44,8 @@ class CaptureWindow(Toplevel):
     def __init__(self, master: tk.Misc) -> None:
         super().__init__(master)
         self.presenter: CapturePresenter | None = None
+        self._normal_fg: dict[str, Any] = {}  # each button's own fill, for when it is enabled again
+        self.file_chooser: tk.Misc | None = None
         # Fits the screen (1366x768 with a taskbar is common), never bigger than it.
         sw, sh = self.winfo_screenwidth(), self.winfo_screenheight()
         self.geometry(f"{min(1320, sw)}x{min(820, sh - 40)}+0+0")
@@ -255,7 +257,7 @@ class CaptureWindow(Toplevel):
         has = selected is not None and 0 <= selected < n
         for key, b in self.edit_buttons.items():
             ok = has and not (key == "left" and selected == 0) and not (key == "right" and selected == n - 1)
-            b.configure(state="normal" if ok else "disabled")
+            self._enable(b, ok)
 
     def show_controls(self, source: str, resolution: int, colour: str, feed: str,
                       busy: bool, can_finish: bool, can_notice: bool) -> None:
@@ -265,16 +267,27 @@ class CaptureWindow(Toplevel):
         self.feed_menu.set(label(feed))
         scanner = source == "scanner"
         for w in (self.res_menu, self.colour_menu, self.feed_menu):
-            w.configure(state="normal" if scanner and not busy else "disabled")
+            on = scanner and not busy
+            key = str(w)
+            normal = self._normal_fg.setdefault(key, (w.cget("fg_color"), w.cget("button_color")))
+            grey = style.color("button_disabled")
+            # Scanner options do nothing for a folder or files: greyed, not blue.
+            w.configure(state="normal" if on else "disabled", fg_color=normal[0] if on else grey,
+                        button_color=normal[1] if on else grey)
         text = {"scanner": _("Scan"), "folder": _("Take from folder"),
                 "file": _("Choose files…")}[source]
-        self.capture_button.configure(text=text + (" …" if busy else ""),
-                                      state="disabled" if busy else "normal")
-        self.import_button.configure(state="disabled" if busy else "normal")
-        self.finish_button.configure(state="normal" if can_finish else "disabled")
-        self.notice_button.configure(state="normal" if can_notice else "disabled")
+        self.capture_button.configure(text=text + (" …" if busy else ""))
+        self._enable(self.capture_button, not busy)
+        self._enable(self.import_button, not busy)
+        # Disabled buttons turn flat grey: a green or orange one must mean "press me".
+        self._enable(self.finish_button, can_finish)
+        self._enable(self.notice_button, can_notice)
         for b in self.mark_buttons.values():
-            b.configure(state="disabled" if busy else "normal")
+            self._enable(b, not busy)
+
+    def _enable(self, button: ctk.CTkButton, on: bool) -> None:
+        normal = self._normal_fg.setdefault(str(button), button.cget("fg_color"))
+        set_enabled(button, on, normal)
 
     def show_message(self, text: str, kind: str = "info") -> None:
         fg = {"info": "info_bg", "warn": "warning_bg", "error": "danger_bg"}.get(kind, "info_bg")
@@ -284,11 +297,10 @@ class CaptureWindow(Toplevel):
         self.message_kind = kind
 
     def ask_files(self, on_done: Callable[[list[str]], None]) -> None:
-        paths = filedialog.askopenfilenames(
-            parent=self, title=_("Choose scans"),
-            filetypes=[(_("Images or PDF"), "*.jpg *.jpeg *.png *.tif *.tiff *.pdf"),
-                       (_("All files"), "*")])
-        on_done(list(paths or []))
+        """The desk's own chooser (ui/views/file_chooser.py), not Tk's English one."""
+        from ui.views.file_chooser import FileChooser
+
+        self.file_chooser = FileChooser(self, lambda paths: on_done(list(paths)))
 
     def ask_yes_no(self, text: str, on_done: Callable[[bool], None]) -> None:
         d = Toplevel(self)

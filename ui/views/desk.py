@@ -319,7 +319,9 @@ class DeskView(ctk.CTkFrame):
 
     def ask_matter(self, on_done: Callable[[str], None]) -> None:
         def describe(m: Matter) -> str:
-            return f"{fmt.name(m)}  ·  {fmt.pick(m.department_zh, m.department_en)}  ·  {m.code}"
+            # The code first (clerks read it off the form), then the name: a long English name
+            # or department may run past the edge, the code never does.
+            return f"{m.code}   {fmt.name(m)}  ·  {fmt.pick(m.department_zh, m.department_en)}"
 
         self._open(MatterDialog(self, self._search, describe, on_done))
 

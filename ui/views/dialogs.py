@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import tkinter as tk
+import tkinter.font as tkfont
 from collections.abc import Callable
-from tkinter import ttk
 from typing import Generic, TypeVar
 
 import customtkinter as ctk
@@ -165,6 +165,9 @@ class PauseDialog(ListDialog[str]):
 
 
 class TransferDialog(ListDialog[TransferChoice]):
+    """Where to, why (the next window reads it in the case's notes) and the priority, as desk
+    buttons (PgUp/PgDn change it from the keyboard), not Tk's plain drop-down."""
+
     PRIORITIES = (("", N_("Keep its priority")), ("normal", N_("Normal")),
                   ("green", N_("Green channel")), ("appointment", N_("Appointment")))
 
@@ -175,21 +178,37 @@ class TransferDialog(ListDialog[TransferChoice]):
                   for code, label in categories]
         super().__init__(master, N_("Transfer the citizen"), N_("To a window or a category"),
                          items, on_done, height=10)
-        self.caption(N_("Priority"))
-        self.priority = ttk.Combobox(self.body, state="readonly", font=style.tk_font(15),
-                                     values=[_(label) for _c, label in self.PRIORITIES])
-        self.priority.current(0)
+        self.caption(N_("Why (the next window reads it)"))
+        self.reason_entry = ctk.CTkEntry(self.body, height=40, font=style.font(16), width=480)
+        self.reason_entry.pack(fill="x")
+        self.caption(N_("Priority (PgUp/PgDn)"))
+        self._prio_labels = [_(label) for _c, label in self.PRIORITIES]
+        self.priority = ctk.CTkSegmentedButton(self.body, values=self._prio_labels, font=style.font(15),
+                                               height=40)
+        self.priority.set(self._prio_labels[0])
         self.priority.pack(fill="x", pady=(0, 4))
+        for key, step in (("<Prior>", -1), ("<Next>", 1)):
+            self.bind(key, lambda _e, d=step: self.step_priority(d))
         self.open(self.listbox)
+
+    def priority_index(self) -> int:
+        value = self.priority.get()
+        return self._prio_labels.index(value) if value in self._prio_labels else 0
+
+    def step_priority(self, delta: int) -> str:
+        i = (self.priority_index() + delta) % len(self._prio_labels)
+        self.priority.set(self._prio_labels[i])
+        return "break"
 
     def confirm(self) -> None:
         target = self.chosen()
         if target is None:
             self.fail(_("Choose where to send the citizen."))
             return
-        prio = self.PRIORITIES[self.priority.current()][0] or None
+        prio = self.PRIORITIES[self.priority_index()][0] or None
+        reason = self.reason_entry.get().strip()
         self.close()
-        self._on_done(dataclasses.replace(target, priority=prio))
+        self._on_done(dataclasses.replace(target, priority=prio, reason=reason))
 
 
 class CompleteDialog(ListDialog[str]):
@@ -298,7 +317,7 @@ class MatterDialog(Dialog):
         self._search, self._describe, self._on_done = search, describe, on_done
         self._results: list[Matter] = []
         self.caption(N_("Type pinyin initials, a name or a code"))
-        self.entry = ctk.CTkEntry(self.body, height=44, font=style.font(18), width=640)
+        self.entry = ctk.CTkEntry(self.body, height=44, font=style.font(18), width=900)
         self.entry.pack(fill="x")
         self.count_label = ctk.CTkLabel(self.body, text="", font=style.font(14),
                                         text_color=style.color("muted"), anchor="w")
@@ -306,7 +325,10 @@ class MatterDialog(Dialog):
         box = ctk.CTkFrame(self.body, fg_color="transparent")
         box.pack(fill="both", expand=True)
         self.listbox = themed_listbox(box, height=12)
-        self.listbox.configure(width=60)
+        # As wide as the screen allows (up to 120 characters): a long English name after the
+        # code fits; the code comes first, so a row is never cut before it.
+        digit = max(1, tkfont.Font(font=self.listbox.cget("font")).measure("0"))
+        self.listbox.configure(width=max(60, min(120, (self.winfo_screenwidth() - 160) // digit)))
         self.scroll = ctk.CTkScrollbar(box, command=self.listbox.yview)
         self.listbox.configure(yscrollcommand=self.scroll.set)
         self.scroll.pack(side="right", fill="y")
@@ -315,8 +337,9 @@ class MatterDialog(Dialog):
         self.entry.bind("<Down>", lambda _e: self._move(1))
         self.entry.bind("<Up>", lambda _e: self._move(-1))
         self.listbox.bind("<Double-1>", lambda _e: self.confirm())
-        self._last: str | None = None
+        self._last: str | None = ""
         self.open(self.entry)
+        self._search("", self.show_results)  # the first matters at once, said as such
 
     def _changed(self, event: tk.Event[tk.Misc]) -> None:
         if event.keysym in ("Up", "Down", "Return", "KP_Enter", "Escape", "Tab"):
@@ -340,7 +363,20 @@ class MatterDialog(Dialog):
         for m in self._results:
             self.listbox.insert("end", self._describe(m))
         select_index(self.listbox, 0)
-        self.count_label.configure(text=_("{n} matters found").format(n=len(self._results)))
+        self.count_label.configure(text=self.count_text(self._last or "", len(self._results)))
+
+    LIMIT = 50  # the presenter asks the catalog for at most this many
+
+    @classmethod
+    def count_text(cls, query: str, n: int) -> str:
+        """Say what the list is: an empty query lists the first matters, not "found" ones."""
+        if not query:
+            return _("The first {n} matters; type to search").format(n=n)
+        if n == 0:
+            return _("No matter found; try other words or the code")
+        if n >= cls.LIMIT:
+            return _("The first {n} matches; type more to narrow").format(n=n)
+        return _("{n} matters found").format(n=n)
 
     def confirm(self) -> None:
         sel = selected_indices(self.listbox)
