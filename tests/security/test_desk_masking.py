@@ -236,7 +236,7 @@ def _digits(n: int) -> st.SearchStrategy[str]:
 
 passports = st.one_of(
     st.builds(lambda p, d: p + d, st.sampled_from("EGDSP"), _digits(8)),
-    st.builds(lambda l, d: "E" + l + d, st.sampled_from(_LETTERS), _digits(7)))
+    st.builds(lambda c, d: "E" + c + d, st.sampled_from(_LETTERS), _digits(7)))
 hk_macao_permits = st.one_of(
     st.builds(lambda p, d: p + d, st.sampled_from("HM"), _digits(8)),
     st.builds(lambda p, d: p + d, st.sampled_from("HM"), _digits(10)),
