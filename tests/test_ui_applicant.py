@@ -1,0 +1,153 @@
+"""The applicant at the real desk window (issue 17 item 5), against the demo hall server in its
+own process and a GA 467 card reader emulated on a pty:
+
+a clerk calls and starts a ticket, presses F11; the card is read off the Tk thread, recorded on
+the case and shown masked (张*明 · 3701**********1234); the 65-year-old's ticket is offered the
+green channel; the reveal asks for a purpose and the server audits it; the one-time notice PDF
+carries the applicant's name (pdftotext); and afterwards the desk's data and log folders hold the
+name, ID number and address nowhere (the printout is kept only in the encrypted store).
+Screenshots zh/en at 1366×768 under $COUNTER_ARTIFACTS/screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from counter_app.applicant import id_check_char
+from counter_app.documents import notice
+from tests.support.deploy_fixtures import MemoryKeyring
+from tests.support.gui_fixtures import pump, pump_until, screenshot
+from tests.support.server_fixtures import Api
+from tests.test_capture_ui import _matter, hall_proc  # noqa: F401 - the fixture
+from tests.test_idcard_reader import Module, text_of
+from tests.test_ui_desk import press, shot_both
+from ui import i18n
+from ui.views.applicant import RevealDialog, YesNoDialog
+
+pytestmark = pytest.mark.gui
+
+NAME = "张三明"
+ADDRESS = "山东省济南市历下区泉城路188号"
+
+
+def sixty_five_today() -> tuple[date, str]:
+    """A birth date 65 years and a day ago, and a valid ID number for it."""
+    today = date.today()
+    born = today.replace(year=today.year - 65) - timedelta(days=1)
+    body = f"370102{born:%Y%m%d}223"
+    return born, body + id_check_char(body)
+
+
+def files_holding(folder: Path, needles: list[str]) -> list[str]:
+    """Every file under `folder` whose bytes hold one of `needles` (UTF-8 or UTF-16-LE)."""
+    hits = []
+    for p in folder.rglob("*"):
+        if not p.is_file():
+            continue
+        data = p.read_bytes()
+        for n in needles:
+            if n.encode() in data or n.encode("utf-16-le") in data:
+                hits.append(f"{p.relative_to(folder)}: {n}")
+    return hits
+
+
+def test_clerk_reads_the_card_with_f11(desk_app_factory: Any, hall_proc: Any,  # noqa: F811
+                                       tmp_path: Path, memory_keyring: MemoryKeyring) -> None:
+    born, number = sixty_five_today()
+    master, slave = os.openpty()
+    module = Module(master)
+    module.text = text_of(name=NAME, birth=f"{born:%Y%m%d}", id_number=number, address=ADDRESS)
+    matter = _matter(hall_proc.url)
+    printed: list[bytes] = []
+    notice.set_printer(lambda path: printed.append(path.read_bytes()))
+    try:
+        app = desk_app_factory(hall_proc.url, 1, idcard_port=os.ttyname(slave),
+                               scanner_source="none")
+        app.root.geometry("1366x768+0+0")
+        pump_until(app.root, lambda: app.signin is not None and app.signin.server_ok,
+                   what="server check")
+        app.sign_in("1001", "demo1234")
+        pump_until(app.root, lambda: app.desk_view is not None, what="the desk")
+        r = Api(hall_proc.url).post("/tickets", json={"category": "A", "matter_code": matter.code})
+        assert r.status_code == 201, r.text
+        pump_until(app.root, lambda: app.core.catalog.get(matter.code) is not None, what="catalog")
+        for key, state in (("F1", "calling"), ("F7", "serving")):
+            press(app, key)
+            pump_until(app.root, lambda s=state: app.desk.s.state == s and app.desk.s.busy is None,
+                       what=state)
+        view = app.desk_view
+        assert "F11" in view.buttons["applicant"].cget("text")  # the key is on its button
+
+        # F11: the card is read on a worker (the Tk loop keeps turning), recorded, shown masked.
+        press(app, "F11")
+        offer = pump_until(app.root, lambda: view.dialog if isinstance(view.dialog, YesNoDialog)
+                           and view.dialog.winfo_exists() else None, what="the green offer")
+        line = str(view.applicant_bar.line.cget("text"))
+        assert "张*明" in line and number[:4] + "*" * 10 + number[-4:] in line, line
+        assert NAME not in line and number not in line
+        assert "65" in str(offer.text_label.cget("text"))  # the age is the reason given
+        screenshot(offer, "applicant_green_offer_zh")
+        i18n.set_language("en")
+        pump(app.root, 0.1)
+        screenshot(offer, "applicant_green_offer_en")
+        i18n.set_language("zh")
+        offer.cancel()  # not this time: the case goes on here
+        pump_until(app.root, lambda: not offer.winfo_exists(), what="offer closed")
+        shot_both(app, "applicant_masked")
+
+        # Reveal: no purpose, no details; with one, the full record and an audit row.
+        view.applicant_bar.reveal_button.invoke()
+        reveal = pump_until(app.root, lambda: view.dialog if isinstance(view.dialog, RevealDialog)
+                            and view.dialog.winfo_exists() else None, what="the reveal dialog")
+        reveal.confirm()
+        pump(app.root, 0.2)
+        assert reveal.error_label.cget("text") and not reveal.shown
+        reveal.entry.insert(0, "核对邮寄地址")
+        reveal.confirm()
+        pump_until(app.root, lambda: reveal.shown, what="the full details")
+        shown = " ".join(str(w.cget("text")) for w in reveal.details.winfo_children())
+        assert NAME in shown and number in shown
+        screenshot(reveal, f"applicant_reveal_{i18n.language()}")
+        reveal.confirm()  # Enter closes: the full values go with the dialog
+        pump_until(app.root, lambda: not reveal.winfo_exists(), what="reveal closed")
+        engine = sa.create_engine(f"sqlite:///{hall_proc.data_dir / 'hall.sqlite3'}")
+        with engine.connect() as c:
+            audit = c.execute(sa.text("SELECT action, purpose, staff_no FROM applicant_audit "
+                                      "ORDER BY id")).all()
+        engine.dispose()
+        assert ("reveal", "核对邮寄地址", "1001") in [tuple(a) for a in audit]
+
+        # The one-time notice names the applicant.
+        view.capture_button.invoke()
+        win = pump_until(app.root, lambda: getattr(app, "capture_window", None), what="capture")
+        win.notice_button.invoke()
+        pump_until(app.root, lambda: win.yes_no is not None, what="the suspend question")
+        assert len(printed) == 1
+        pdf = tmp_path / "printed.pdf"
+        pdf.write_bytes(printed[0])
+        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                              text=True, check=True).stdout
+        assert NAME in text and "一次性告知书" in text
+        win.no_button.invoke()
+        win.close()
+
+        # Nothing about the applicant on the desk's disk outside the encrypted store.
+        data_dir, log_dir = app.settings.data_dir, app.settings.log_dir
+        needles = [NAME, number, number[6:14], ADDRESS]
+        assert files_holding(data_dir, needles) == []
+        assert files_holding(log_dir, needles) == []
+        kept = app.core.documents.printouts.find(case_no=app.desk.s.case.case_no)
+        assert [d.kind for d in kept] == ["notice"]
+        assert list((data_dir / "spool").iterdir()) == []
+    finally:
+        notice.set_printer(None)
+        module.close()
+        os.close(slave)
+        os.close(master)
