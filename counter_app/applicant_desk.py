@@ -21,8 +21,15 @@ from datetime import date
 from typing import Any
 
 from api_client import HallClient
-from api_client.models import ApplicantCase, CaseApplicant
-from counter_app.applicant import Applicant, green_channel_suggested, validate_applicant
+from api_client.models import ApplicantCase, CaseApplicant, CaseMailing
+from counter_app.applicant import (
+    Applicant,
+    InvalidEntryError,
+    check_name,
+    check_phone,
+    green_channel_suggested,
+    validate_applicant,
+)
 from counter_app.errors import CounterError, from_api
 from counter_app.idcard.base import IdCardReader
 
@@ -125,6 +132,26 @@ class ApplicantDesk:
     def reveal(self, case_id: int, purpose: str) -> CaseApplicant:
         try:
             return self.client.reveal_applicant(case_id, purpose)
+        except Exception as exc:  # noqa: BLE001
+            raise from_api(exc) from exc
+
+    def record_mailing(self, case_id: int, *, recipient: str, phone: str, address: str,
+                       carrier: str = "ems", tracking_no: str = "") -> CaseMailing:
+        """Record the result mailing (checked here first, and again by the server); masked reply."""
+        body = {"recipient": check_name(recipient, "recipient"), "phone": check_phone(phone),
+                "address": " ".join(address.split()), "carrier": carrier,
+                "tracking_no": tracking_no.strip()}
+        if len(body["address"]) < 5:
+            raise InvalidEntryError(message_zh="请填写完整的邮寄地址", message_en="Enter the full postal address",
+                                    code="invalid_address", details={"field": "address"})
+        try:
+            return self.client.set_mailing(case_id, body)
+        except Exception as exc:  # noqa: BLE001
+            raise from_api(exc) from exc
+
+    def mailing(self, case_id: int) -> CaseMailing:
+        try:
+            return self.client.mailing(case_id)
         except Exception as exc:  # noqa: BLE001
             raise from_api(exc) from exc
 

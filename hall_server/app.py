@@ -32,6 +32,7 @@ from hall_server import (
     documents,
     hallsetup,
     logmask,
+    mailing,
     pad_site,
     pads,
     pair_page,
@@ -343,6 +344,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(pads.router)
     app.include_router(applicants.router)
+    app.include_router(mailing.router)  # result mailing (issue 17)
     app.include_router(pads.pad_router)  # the pad's own pairing routes, outside /api/v1
     app.include_router(pad_site.router)  # the pad page and its API (the window PC not in the path)
     app.include_router(pair_page.router)  # /pair/: the supervisor's own-device pairing page

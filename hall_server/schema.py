@@ -480,3 +480,17 @@ ratings.append_column(Column("claimed_rated_ms", BigInteger, nullable=True))
 uploads.append_column(Column("stored_bytes", BigInteger, nullable=False, default=0))
 # "aesgcm-v1" for documents stored encrypted; NULL for a document stored before 0003.
 documents.append_column(Column("encryption", String(16), nullable=True))
+
+# ---- result mailing (issue 17, migration 0010; hall_server/mailing.py) -------------------------
+# Recipient, phone, address and tracking number are one AES-GCM ciphertext under the applicant keys.
+case_mailings = Table(
+    "case_mailings",
+    metadata,
+    Column("case_id", BigInteger, ForeignKey("cases.id"), primary_key=True),
+    Column("key_id", String(32), nullable=False),
+    Column("data_enc", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # to_mail | mailed
+    Column("mailed_ms", BigInteger, nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("updated_by", String(32), nullable=False),
+)

@@ -45,7 +45,7 @@ ZH = {
     "Applicant: enter by hand": "申请人：手工录入",
     "Record (Enter)": "登记 (Enter)",
     "Document type": "证件类型",
-    "Holds a disability certificate (残疾人证)": "持有残疾人证",
+    "Holds a disability certificate": "持有残疾人证",
     "Show the applicant's full details": "查看申请人完整信息",
     "Show (Enter)": "查看 (Enter)",
     "Why are the full details needed? (required, recorded in the audit log)": "查看用途（必填，记入审计日志）",

@@ -48,7 +48,7 @@ class ManualEntryDialog(Dialog):
             e.pack(fill="x")
             self.entries[key] = e
         self.disability = ctk.CTkCheckBox(self.body, font=style.font(16))
-        self.labels.text(self.disability, N_("Holds a disability certificate (残疾人证)"))
+        self.labels.text(self.disability, N_("Holds a disability certificate"))
         self.disability.pack(fill="x", pady=(8, 0))
         self.open(self.entries["name"])
 
