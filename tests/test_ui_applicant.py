@@ -29,7 +29,7 @@ from tests.test_capture_ui import _matter, hall_proc  # noqa: F401 - the fixture
 from tests.test_idcard_reader import Module, text_of
 from tests.test_ui_desk import press, shot_both
 from ui import i18n
-from ui.views.applicant import RevealDialog, YesNoDialog
+from ui.views.applicant import MailingDialog, PapersDialog, RevealDialog, YesNoDialog
 
 pytestmark = pytest.mark.gui
 
@@ -56,6 +56,25 @@ def files_holding(folder: Path, needles: list[str]) -> list[str]:
             if n.encode() in data or n.encode("utf-16-le") in data:
                 hits.append(f"{p.relative_to(folder)}: {n}")
     return hits
+
+
+def pdf_text(tmp_path: Path, data: bytes) -> str:
+    pdf = tmp_path / "printed.pdf"
+    pdf.write_bytes(data)
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def notice_text(app: Any) -> str:
+    return str(app.desk_view.notice_label.cget("text"))
+
+
+def shot_dialog_both(dialog: Any, name: str) -> None:
+    for lang in ("zh", "en"):
+        i18n.set_language(lang)
+        pump(dialog, 0.1)
+        screenshot(dialog, f"{name}_{lang}")
+    i18n.set_language("zh")
 
 
 def test_clerk_reads_the_card_with_f11(desk_app_factory: Any, hall_proc: Any,  # noqa: F811
@@ -130,21 +149,57 @@ def test_clerk_reads_the_card_with_f11(desk_app_factory: Any, hall_proc: Any,  #
         win.notice_button.invoke()
         pump_until(app.root, lambda: win.yes_no is not None, what="the suspend question")
         assert len(printed) == 1
-        pdf = tmp_path / "printed.pdf"
-        pdf.write_bytes(printed[0])
-        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
-                              text=True, check=True).stdout
+        text = pdf_text(tmp_path, printed[0])
         assert NAME in text and "一次性告知书" in text
         win.no_button.invoke()
         win.close()
 
+        # F12: the acceptance receipt names the applicant; the result mailing is recorded.
+        case = app.desk.s.case
+        press(app, "F12")
+        papers = pump_until(app.root, lambda: view.dialog if isinstance(view.dialog, PapersDialog)
+                            and view.dialog.winfo_exists() else None, what="the papers dialog")
+        papers.receipt_button.invoke()
+        pump_until(app.root, lambda: len(printed) == 2, what="the receipt printed")
+        text = pdf_text(tmp_path, printed[1])
+        assert "受理回执" in text and NAME in text and case.case_no in text
+        papers.mailing_button.invoke()
+        mail = pump_until(app.root, lambda: view.dialog if isinstance(view.dialog, MailingDialog)
+                          and view.dialog.winfo_exists() else None, what="the mailing dialog")
+        assert mail.entries["recipient"].get() == NAME  # the applicant read here
+        assert mail.entries["address"].get() == ADDRESS
+        mail.entries["phone"].insert(0, "13912345678")
+        mail.entries["tracking_no"].insert(0, "EA123456789CN")
+        screenshot(mail, f"applicant_mailing_{i18n.language()}")
+        mail.confirm()
+        pump_until(app.root, lambda: not mail.winfo_exists(), what="mailing recorded")
+        assert "9CN" in notice_text(app) and "EA123456789CN" not in notice_text(app)  # masked
+        got = app.core.client.mailing(case.id)
+        assert (got.recipient, got.status) == ("张*明", "mailed")
+
+        # Find the case by the full ID number (keyed-hash match) and reprint its receipt.
+        press(app, "F12")
+        papers = pump_until(app.root, lambda: view.dialog if isinstance(view.dialog, PapersDialog)
+                            and view.dialog.winfo_exists() else None, what="the papers dialog")
+        papers.by.set(papers.by.cget("values")[1])  # ID number
+        papers.by_key()
+        papers.entry.insert(0, number)
+        papers.confirm()
+        pump_until(app.root, lambda: papers.results.size() == 1, what="the case found")
+        assert case.case_no in papers.results.get(0) and number not in papers.results.get(0)
+        shot_dialog_both(papers, "applicant_find_reprint")
+        papers.reprint_receipt.invoke()
+        pump_until(app.root, lambda: len(printed) == 3, what="the receipt reprinted")
+        assert printed[2] == printed[1]  # the kept copy, decrypted
+        papers.close()
+
         # Nothing about the applicant on the desk's disk outside the encrypted store.
         data_dir, log_dir = app.settings.data_dir, app.settings.log_dir
-        needles = [NAME, number, number[6:14], ADDRESS]
+        needles = [NAME, number, number[6:14], ADDRESS, "13912345678", "EA123456789CN"]
         assert files_holding(data_dir, needles) == []
         assert files_holding(log_dir, needles) == []
         kept = app.core.documents.printouts.find(case_no=app.desk.s.case.case_no)
-        assert [d.kind for d in kept] == ["notice"]
+        assert sorted(d.kind for d in kept) == ["notice", "receipt"]
         assert list((data_dir / "spool").iterdir()) == []
     finally:
         notice.set_printer(None)

@@ -11,12 +11,13 @@ masked record per case, and the full values only inside the reveal dialog while 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
-from api_client.models import CaseApplicant
+from api_client.models import ApplicantCase, CaseApplicant
 from counter_app.applicant import (
     DOC_TYPES,
     GREEN_CHANNEL_AGE,
@@ -27,6 +28,7 @@ from counter_app.applicant import (
 )
 from counter_app.applicant_desk import CardRead
 from counter_app.errors import CounterError
+from counter_app.printing import CasePapers
 from ui.i18n import N_, _, language
 
 if TYPE_CHECKING:
@@ -36,6 +38,11 @@ log = logging.getLogger(__name__)
 
 #: The desk key that reads the card (shown on its button, bound on the toplevel).
 READ_KEY = "F11"
+#: The desk key of the receipt, mailing and reprints dialog.
+PAPERS_KEY = "F12"
+CARRIER_LABELS = {"ems": N_("EMS (China Post)"), "sf": N_("SF Express"), "jd": N_("JD Logistics"),
+                  "zto": N_("ZTO Express"), "yto": N_("YTO Express"), "sto": N_("STO Express"),
+                  "yunda": N_("Yunda Express"), "other": N_("Other carrier")}
 
 
 class ApplicantView(Protocol):
@@ -48,6 +55,13 @@ class ApplicantView(Protocol):
     def show_revealed(self, rows: list[tuple[str, str]]) -> None: ...
     def reveal_error(self, text: str) -> None: ...
     def ask_green_channel(self, text: str, on_answer: Callable[[bool], None]) -> None: ...
+    def ask_papers(self, actions: Any, has_case: bool) -> None: ...
+    def papers_hits(self, hits: list[tuple[int, str]]) -> None: ...
+    def papers_message(self, text: str, kind: str = "info") -> None: ...
+    def ask_mailing(self, carriers: list[tuple[str, str]], prefill: dict[str, str],
+                    on_submit: Callable[[dict[str, str]], None]) -> None: ...
+    def mailing_error(self, field: str, text: str) -> None: ...
+    def close_mailing(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ class ApplicantPresenter:
                  today: Callable[[], date] = date.today) -> None:
         self.desk, self.view, self._today = desk, view, today
         self.shown: dict[int, CaseApplicant | None] = {}
+        self._papers = CasePapers(desk.core)
         self._asked: set[int] = set()  # cases whose record was asked of the server once
         self.busy = False
 
@@ -268,6 +283,98 @@ class ApplicantPresenter:
     def forget(self) -> None:
         self.shown.clear()
         self._asked.clear()
+
+    # -- F12: the acceptance receipt, the mailing, reprints of past cases -----------------------
+    def papers(self) -> None:
+        self.view.ask_papers(self, self.desk.s.case is not None)
+
+    def print_receipt(self) -> None:
+        case = self.desk.s.case
+        if case is None:
+            return
+        number = case.case_no
+
+        def ok(_none: None) -> None:
+            self.view.papers_message(_("The acceptance receipt of {case_no} was sent to the "
+                                       "printer.").format(case_no=number))
+
+        self.desk.runner.run(lambda: self._papers.print_receipt(case), ok,
+                             lambda exc: self.view.papers_message(_text(exc), "error"))
+
+    def mailing(self) -> None:
+        case = self.desk.s.case
+        svc = self.desk.core.applicants
+        if case is None or svc is None:
+            return
+        held = svc.held(case.id)  # the applicant recorded here: the likely recipient
+        prefill = {"recipient": held.name, "phone": held.phone, "address": held.address} \
+            if held is not None else {}
+        carriers = [(code, _(label)) for code, label in CARRIER_LABELS.items()]
+        self.view.ask_mailing(carriers, prefill, self.submit_mailing)
+
+    def submit_mailing(self, values: dict[str, str]) -> None:
+        case = self.desk.s.case
+        svc = self.desk.core.applicants
+        if case is None or svc is None:
+            return
+        case_id = case.id
+
+        def op() -> Any:
+            return svc.record_mailing(case_id, recipient=values.get("recipient", ""),
+                                      phone=values.get("phone", ""),
+                                      address=values.get("address", ""),
+                                      carrier=values.get("carrier", "ems"),
+                                      tracking_no=values.get("tracking_no", ""))
+
+        def ok(m: Any) -> None:
+            self.view.close_mailing()
+            carrier = _(CARRIER_LABELS.get(m.carrier, m.carrier))
+            if m.status == "mailed":
+                self.desk.notice(lambda: _("Result mailing recorded: {carrier}, tracking number "
+                                           "{tracking}.").format(carrier=carrier,
+                                                                 tracking=m.tracking_no))
+            else:
+                self.desk.notice(lambda: _("Result mailing recorded: {carrier}, to be mailed to "
+                                           "{recipient}.").format(carrier=carrier,
+                                                                  recipient=m.recipient))
+
+        def fail(exc: BaseException) -> None:
+            field = str(exc.details.get("field", "")) if isinstance(exc, CounterError) else ""
+            self.view.mailing_error(field, _text(exc))
+
+        self.desk.runner.run(op, ok, fail)
+
+    def find(self, by: str, text: str) -> None:
+        svc = self.desk.core.applicants
+        text = text.strip()
+        if svc is None:
+            return
+        if not text:
+            self.view.papers_message(_("Type what to search for."), "error")
+            return
+        if by == "day" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            self.view.papers_message(_("Write the date as YYYY-MM-DD."), "error")
+            return
+        criteria = {by: text}
+
+        def ok(hits: list[ApplicantCase]) -> None:
+            # No translated words in a row: it stays right after a language switch.
+            rows = [(h.applicant.case_id, f"{h.case_no}  ·  {h.day}  ·  {h.applicant.name}  ·  "
+                     f"{h.applicant.doc_number}") for h in hits]
+            self.view.papers_hits(rows)
+            if not rows:
+                self.view.papers_message(_("No case found."), "error")
+
+        self.desk.runner.run(lambda: svc.find(**criteria), ok,
+                             lambda exc: self.view.papers_message(_text(exc), "error"))
+
+    def reprint(self, case_id: int, kind: str) -> None:
+        def ok(how: str) -> None:
+            self.view.papers_message(_("Reprinted (the kept copy).") if how == "kept"
+                                     else _("Reprinted (made again from the case on the server)."))
+
+        self.desk.runner.run(lambda: self._papers.reprint(case_id, kind), ok,
+                             lambda exc: self.view.papers_message(_text(exc), "error"))
 
 
 def revealed_rows(a: CaseApplicant) -> list[tuple[str, str]]:

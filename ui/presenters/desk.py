@@ -64,14 +64,17 @@ ACTIONS: dict[str, str] = {
     "complete": "F9",
     "evaluate": "F10",
     "applicant": "F11",  # read the ID card, or enter the applicant by hand (issue 17)
+    "papers": "F12",  # acceptance receipt, result mailing, reprints of past cases (issue 17)
     "lock": "Ctrl+L",
 }
 
 # Which actions the desk state allows; "evaluate" is decided by the pad (see enabled()).
 ALLOWED: dict[str, frozenset[str]] = {
-    "idle": frozenset({"call_next", "pause", "lock"}),
-    "calling": frozenset({"recall", "no_show", "transfer", "start", "change_matter", "complete", "lock"}),
-    "serving": frozenset({"transfer", "suspend", "change_matter", "complete", "applicant", "lock"}),
+    "idle": frozenset({"call_next", "pause", "papers", "lock"}),
+    "calling": frozenset({"recall", "no_show", "transfer", "start", "change_matter", "complete",
+                          "papers", "lock"}),
+    "serving": frozenset({"transfer", "suspend", "change_matter", "complete", "applicant",
+                          "papers", "lock"}),
     "paused": frozenset({"pause", "lock"}),
     "closed": frozenset({"lock"}),
 }
@@ -467,7 +470,11 @@ class DeskPresenter:
                 "suspend": self.on_suspend, "pause": self.on_pause, "start": self.on_start,
                 "change_matter": self.on_change_matter, "complete": self.on_complete,
                 "evaluate": self.on_evaluate, "lock": self.on_lock,
-                "applicant": self.on_applicant}
+                "applicant": self.on_applicant, "papers": self.on_papers}
+
+    def on_papers(self) -> None:
+        if self.applicant is not None:
+            self.applicant.papers()
 
     def on_applicant(self) -> None:
         if self.applicant is not None:

@@ -19,7 +19,14 @@ from ui import style
 from ui.i18n import N_, _
 from ui.presenters import format as fmt
 from ui.presenters.desk import ACTIONS, CompleteChoice, TransferChoice
-from ui.views.applicant import ApplicantBar, ManualEntryDialog, RevealDialog, YesNoDialog
+from ui.views.applicant import (
+    ApplicantBar,
+    MailingDialog,
+    ManualEntryDialog,
+    PapersDialog,
+    RevealDialog,
+    YesNoDialog,
+)
 from ui.views.checklist import ChecklistPanel
 from ui.views.common import Relabel, action_button, set_enabled
 from ui.views.dialogs import (
@@ -362,6 +369,34 @@ class DeskView(ctk.CTkFrame):
 
     def ask_green_channel(self, text: str, on_answer: Callable[[bool], None]) -> None:
         self._open(YesNoDialog(self, N_("Green channel"), text, on_answer))
+
+    def ask_papers(self, actions: Any, has_case: bool) -> None:
+        self._open(PapersDialog(self, actions, has_case))
+
+    def papers_hits(self, hits: list[tuple[int, str]]) -> None:
+        if isinstance(self.dialog, PapersDialog) and self.dialog.winfo_exists():
+            self.dialog.show_hits(hits)
+
+    def papers_message(self, text: str, kind: str = "info") -> None:
+        if isinstance(self.dialog, PapersDialog) and self.dialog.winfo_exists():
+            self.dialog.error_label.configure(
+                text=text, text_color=style.color("danger" if kind == "error" else "ok"))
+        else:
+            self.show_notice(text, kind)
+
+    def ask_mailing(self, carriers: list[tuple[str, str]], prefill: dict[str, str],
+                    on_submit: Callable[[dict[str, str]], None]) -> None:
+        if isinstance(self.dialog, PapersDialog) and self.dialog.winfo_exists():
+            self.dialog.close()  # one dialog at a time (each grabs the input)
+        self._open(MailingDialog(self, carriers, prefill, on_submit))
+
+    def mailing_error(self, field: str, text: str) -> None:
+        if isinstance(self.dialog, MailingDialog) and self.dialog.winfo_exists():
+            self.dialog.field_error(field, text)
+
+    def close_mailing(self) -> None:
+        if isinstance(self.dialog, MailingDialog) and self.dialog.winfo_exists():
+            self.dialog.close()
 
     def ask_unlock(self) -> None:
         self.lock_screen.password_entry.focus_set()
