@@ -29,7 +29,13 @@ from tests.test_capture_ui import _matter, hall_proc  # noqa: F401 - the fixture
 from tests.test_idcard_reader import Module, text_of
 from tests.test_ui_desk import press, shot_both
 from ui import i18n
-from ui.views.applicant import MailingDialog, PapersDialog, RevealDialog, YesNoDialog
+from ui.views.applicant import (
+    MailingDialog,
+    ManualEntryDialog,
+    PapersDialog,
+    RevealDialog,
+    YesNoDialog,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -206,3 +212,47 @@ def test_clerk_reads_the_card_with_f11(desk_app_factory: Any, hall_proc: Any,  #
         module.close()
         os.close(slave)
         os.close(master)
+
+
+def test_manual_entry_and_the_green_channel_taken(desk_app_factory: Any, hall_proc: Any,  # noqa: F811
+                                                  memory_keyring: MemoryKeyring) -> None:
+    """No reader configured: F11 opens manual entry; a wrong check digit is refused in the dialog
+    (zh + en text, nothing recorded); a disability certificate makes the green-channel offer,
+    and Yes moves the ticket to the green channel on the server."""
+    matter = _matter(hall_proc.url)
+    app = desk_app_factory(hall_proc.url, 1, scanner_source="none")
+    pump_until(app.root, lambda: app.signin is not None and app.signin.server_ok, what="server")
+    app.sign_in("1001", "demo1234")
+    pump_until(app.root, lambda: app.desk_view is not None, what="the desk")
+    r = Api(hall_proc.url).post("/tickets", json={"category": "A", "matter_code": matter.code})
+    assert r.status_code == 201, r.text
+    for key, state in (("F1", "calling"), ("F7", "serving")):
+        press(app, key)
+        pump_until(app.root, lambda s=state: app.desk.s.state == s and app.desk.s.busy is None,
+                   what=state)
+    view, case = app.desk_view, app.desk.s.case
+    press(app, "F11")
+    entry = pump_until(app.root, lambda: view.dialog if isinstance(view.dialog, ManualEntryDialog)
+                       and view.dialog.winfo_exists() else None, what="manual entry")
+    body = "11010519800101123"
+    number = body + id_check_char(body)
+    wrong = body + ("0" if number[-1] != "0" else "1")
+    entry.entries["name"].insert(0, "王小红")
+    entry.entries["doc_number"].insert(0, wrong)
+    entry.disability.select()
+    entry.confirm()
+    pump(app.root, 0.2)
+    assert entry.winfo_exists() and "校验" in str(entry.error_label.cget("text"))
+    screenshot(entry, "applicant_manual_error_zh")
+    entry.entries["doc_number"].delete(0, "end")
+    entry.entries["doc_number"].insert(0, number)
+    entry.confirm()
+    offer = pump_until(app.root, lambda: view.dialog if isinstance(view.dialog, YesNoDialog)
+                       and view.dialog.winfo_exists() else None, what="the green offer")
+    assert "残疾" in str(offer.text_label.cget("text"))
+    assert "王*红" in str(view.applicant_bar.line.cget("text"))
+    offer.confirm()  # Yes
+    pump_until(app.root, lambda: app.desk.s.state == "idle" and app.desk.s.busy is None,
+               what="ticket moved")
+    ticket = app.core.client.ticket(case.ticket_id)
+    assert ticket.priority == "green" and ticket.state == "waiting", ticket
