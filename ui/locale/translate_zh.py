@@ -24,7 +24,7 @@ ZH = {
     "{error} (or enter the details by hand: the button beside the applicant)": "{error}（也可点申请人旁的“手工录入”）",
     "Applicant {name} recorded. The ID card has EXPIRED: ask for a valid document.": "已登记申请人 {name}。该身份证已过期，请申请人提供有效证件。",
     "Applicant {name} recorded on the case.": "已在办件上登记申请人 {name}。",
-    "the applicant is {age} (the hall serves {min} and over first)": "申请人 {age} 岁（本厅 {min} 岁及以上优先办理）",
+    "the applicant is {age} years old": "申请人已满 {age} 岁",
     "the applicant holds a disability certificate": "申请人持有残疾人证",
     "the hall's rule for the green channel applies": "符合本厅绿色通道规则",
     "Green channel: {reason}. Move ticket {number} to the green channel so it is served first?": "绿色通道：{reason}。是否将 {number} 号转入绿色通道优先办理？",

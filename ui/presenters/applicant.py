@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from api_client.models import ApplicantCase, CaseApplicant
 from counter_app.applicant import (
     DOC_TYPES,
-    GREEN_CHANNEL_AGE,
     Applicant,
     InvalidEntryError,
     age_on,
@@ -225,18 +224,17 @@ class ApplicantPresenter:
 
     # -- the green channel ----------------------------------------------------------------------
     def green_reason(self, r: Recorded) -> str | None:
-        """Why the applicant may use the green channel, or None."""
+        """Why the applicant may use the green channel, or None. The server decides by the
+        hall's own rule (its green-channel age, a disability certificate); the desk says why."""
+        if not r.shown.green_channel_suggested:
+            return None
         a = r.applicant
-        if a.birth_date is not None:
-            age = age_on(a.birth_date, self._today())
-            if age >= GREEN_CHANNEL_AGE:
-                return _("the applicant is {age} (the hall serves {min} and over first)").format(
-                    age=age, min=GREEN_CHANNEL_AGE)
         if a.disability_certificate:
             return _("the applicant holds a disability certificate")
-        if r.shown.green_channel_suggested:  # the server's hall rule may differ from ours
-            return _("the hall's rule for the green channel applies")
-        return None
+        if a.birth_date is not None:
+            return _("the applicant is {age} years old").format(age=age_on(a.birth_date,
+                                                                           self._today()))
+        return _("the hall's rule for the green channel applies")
 
     def _offer_green(self, r: Recorded) -> None:
         ticket = self.desk.s.ticket
