@@ -192,7 +192,9 @@ class ApplicantPresenter:
                 company_name=str(fields.get("company_name", "")),
                 credit_code=str(fields.get("credit_code", "")), today=self._today())
         except InvalidEntryError as exc:
-            self.view.manual_entry_error(str(exc.details.get("field", "")),
+            field = str(exc.details.get("field", ""))
+            # The ID rules name their field "id_number": the dialog has one number entry.
+            self.view.manual_entry_error("doc_number" if field == "id_number" else field,
                                          exc.message(language()))
             return
         self.busy = True
