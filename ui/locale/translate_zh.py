@@ -88,6 +88,7 @@ ZH = {
     "No case found.": "未找到办件。",
     "Reprinted (the kept copy).": "已补打（本机留存的副本）。",
     "Reprinted (made again from the case on the server).": "已补打（按服务器上的办件重新生成）。",
+    "F12: acceptance receipt, mailing, reprints": "F12：受理回执、结果邮寄、补打告知书或回执",
     # The capture panel (moved from zh/en pairs in ui/presenters/capture.py).
     " (use 'Import file')": "（可点“导入文件”）",
     "{n} page(s) captured.": "已采集 {n} 页。",

@@ -232,7 +232,8 @@ class DeskView(ctk.CTkFrame):
         if card is None:
             self.number_label.configure(text="")
             self.matter_label.configure(text=_("No citizen at the window. Press F1 to call the next."))
-            self.detail_label.configure(text="")
+            # The key of the papers dialog, which has no button (issue 17).
+            self.detail_label.configure(text=_("F12: acceptance receipt, mailing, reprints"))
             self.badge_label.grid_remove()
             return
         self.number_label.configure(text=card.number)
