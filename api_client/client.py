@@ -39,6 +39,7 @@ from .models import (
     ApplicantCase,
     Case,
     CaseApplicant,
+    CaseMailing,
     Category,
     DeviceCredential,
     EnrollmentCode,
@@ -620,6 +621,17 @@ class HallClient:
             return self._list(ApplicantCase.from_json, "cases")(obj.get("cases"))
 
         return self._get("/applicants/search", parse, params=params)
+
+    def set_mailing(
+        self, case_id: int, mailing: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> CaseMailing:
+        """Record the result mailing (recipient, phone, address, carrier, tracking number);
+        the reply is masked."""
+        return self._put(f"/cases/{_seg(case_id)}/mailing", CaseMailing.from_json, dict(mailing),
+                         idempotency_key=idempotency_key)
+
+    def mailing(self, case_id: int) -> CaseMailing:
+        return self._get(f"/cases/{_seg(case_id)}/mailing", CaseMailing.from_json)
 
     def set_material(
         self,

@@ -736,6 +736,28 @@ class ApplicantCase:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseMailing:
+    """The result mailing (邮寄) of a case, masked: recipient, phone, address, tracking number."""
+
+    case_id: int
+    recipient: str
+    phone: str
+    address: str
+    carrier: str
+    tracking_no: str
+    status: str  # "to_mail" | "mailed"
+    mailed_at: str | None = None
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Self:
+        o = _Obj(obj, "CaseMailing")
+        return cls(case_id=o.integer("case_id"), recipient=o.text("recipient"), phone=o.text("phone"),
+                   address=o.text("address"), carrier=o.text("carrier"),
+                   tracking_no=o.text("tracking_no", ""), status=o.text("status"),
+                   mailed_at=o.opt_text("mailed_at") if o.has("mailed_at") else None)
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceResult:
     ticket: Ticket
     case: Case

@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Our packages, all of whose modules ship (those absent from the checkout are skipped).
-SHIPPED_PACKAGES = ("counter_desk", "counter_app", "ui", "api_client")
+SHIPPED_PACKAGES = ("counter_desk", "counter_app", "ui", "api_client", "pii_mask")
 
 
 class MissingModules(Exception):

@@ -76,8 +76,14 @@ class CounterCore:
         # Signed updates (issue 7): attached by the wiring; never installs while serving.
         self.updates: UpdateService | None = None
         # The applicant on the case (issue 17): ID card reader + manual entry, attached by the
-        # wiring. No desk key drives it yet (docs/applicant.md).
+        # wiring; F11 on the desk drives it (docs/applicant.md). What it holds in memory for
+        # printing goes at sign-out.
         self.applicants: ApplicantDesk | None = None
+        self.bus.subscribe(SignedOut, lambda _e: self._forget_applicants())
+
+    def _forget_applicants(self) -> None:
+        if self.applicants is not None:
+            self.applicants.forget()
 
     def _start_pad(self) -> None:
         if self.pad is None:

@@ -1,24 +1,24 @@
 """Rotating file logs in the log folder, with personal data and secrets masked in every record.
 
 `PIIFilter` rewrites each record's message (after formatting its args) and its traceback text with
-`mask_text`: resident ID numbers (18 digits or 17 + X, and the old 15-digit form, whatever the
-check digit, with spaces, dashes or dots between the digits, in full-width digits, glued to
-letters), 11-digit mainland mobile numbers written any of those ways, `Bearer`/`Basic`
-credentials, the value of any password/secret/token/cookie/enrolment- or pairing-code key (a
-quoted value to its closing quote, an unquoted one to the end of the line: a password may hold
-spaces), numeric `code=` values, enrolment codes by their shape, and rate-later `c=` tokens. It
-sits on every handler (a filter on a logger does not see records propagated from child loggers).
-The server masks its own records with the same rules (hall_server/logmask.py, a copy of the rule
-block below: hall_server may not import the desk's packages).
+`mask_text` from the shared package `pii_mask` (every document format of issue 17: resident ID,
+passport, Hong Kong/Macao/Taiwan permits, foreigner's permanent residence card, credit code,
+mobile and fixed-line phone numbers, values under name/address/number keys; and the secrets:
+passwords, tokens, pairing and enrolment codes). It sits on every handler (a filter on a logger
+does not see records propagated from child loggers). The server masks its own records with the
+same module (hall_server/logmask.py).
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
-import re
-import unicodedata
 from pathlib import Path
+
+from pii_mask import mask_text
+
+__all__ = ["LOG_FILE", "PIIFilter", "id_check_digit", "is_valid_id_number", "mask_text",
+           "setup_logging"]
 
 LOG_FILE = "counter-app.log"
 
@@ -36,115 +36,6 @@ def is_valid_id_number(text: str) -> bool:
     """True for an 18-character resident ID whose check digit is right."""
     return (len(text) == 18 and text[:17].isdigit()
             and id_check_digit(text[:17]) == text[17].upper())
-
-
-# ---- masking rules: keep this block identical in counter_app/logging_setup.py and
-# ---- hall_server/logmask.py (tests/security/test_desk_masking.py checks both give the same text)
-
-# Characters that may sit between the digit groups of one number: space, tab, hyphen, dot,
-# ideographic space, full-width hyphen and full stop, the Unicode dashes.
-_SEP = "[ \\t\\-.\\u3000\\uff0d\\uff0e\\u2010-\\u2015]"
-# A run of digit groups (ASCII, full-width or any Unicode decimal digit) joined by at most two
-# separator characters, with an optional ID check character X at the end.
-_RUN_RE = re.compile(r"\d+(?:" + _SEP + r"{1,2}\d+)*(?:" + _SEP + r"{0,2}[XxＸｘ])?")
-_GROUP_RE = re.compile(r"\d+")
-# key = value secrets: any key containing one of these words (device_secret, pairing_token,
-# enrollment_code, new_password ...), then ':' or '=' (JSON, repr, query strings, headers).
-_SECRET_KEY_RE = re.compile(
-    r"(?i)(?<![a-z0-9])([a-z_-]*?"
-    r"(?:password|passwd|pwd|secret|token|cookie|otp|api[_-]?key|private[_-]?key|session[_-]?id"
-    r"|enrol{1,2}ment[_-]?code|pairing[_-]?code|pair[_-]?code|one[_-]?time[_-]?code)"
-    r"(?:[_-][a-z_-]*)?[\"']?[ \t]*[:=][ \t]*)"
-    # the value: a quoted string to its closing quote (escapes honoured), else the rest of the
-    # line (a password may hold spaces: cutting at the first one leaked its second half)
-    r"(\"(?:[^\"\\\r\n]|\\.)*\"?|'(?:[^'\\\r\n]|\\.)*'?|[^\r\n]*)"
-)
-_SECRET_HINT_RE = re.compile(
-    r"(?i)pass|pwd|secret|token|cookie|otp|key|session|enrol|pair|one.?time")
-# A bare `code` key is an error code ("bad_credentials") unless its value holds a digit: then it
-# is a pairing or enrolment code.
-_CODE_KEY_RE = re.compile(
-    r"(?i)(?<![a-z0-9_])(code[\"']?[ \t]*[:=][ \t]*[\"']?)([^\s\"'&,;}]*\d[^\s\"'&,;}]*)")
-# Free text: "pairing code 123456", "enrolment code: AB12..", "配对码 123456", "登记码：...".
-_CODE_TEXT_RE = re.compile(
-    r"(?i)((?:pairing|enrol{1,2}(?:ment|ing)?|配对|登记)\s*(?:code|码)\s*[:=：]?\s*)"
-    r"([^\s\"'&,;}]+)")
-# The shape of an enrolment code (hall-server enrollment-code): three groups of six hex digits.
-_ENROL_SHAPE_RE = re.compile(r"(?i)(?<![0-9a-z])[0-9a-f]{6}-[0-9a-f]{6}-[0-9a-f]{6}(?![0-9a-z])")
-# A rate-later link's `c=` token (<case id>-<mac>) and the pad page's `#pair=<token>`, in a URL,
-# and the rate-later token on its own.
-_C_PARAM_RE = re.compile(r"([#?&;](?:c|pair)=)[^&#\s\"'<>]+")
-_C_SHAPE_RE = re.compile(r"(?<![\w-])\d+-[A-Za-z0-9_-]{22}(?![\w-])")
-_AUTH_RE = re.compile(r"(?i)((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+")
-_CHINA_MOBILE_2ND = "3456789"
-
-
-def _digit(ch: str) -> int:
-    return unicodedata.digit(ch, -1)
-
-
-def _mask_numbers(text: str) -> str:
-    """Mask 18/15-digit ID numbers and 11-digit mobile numbers, separators and all.
-
-    Every span of whole digit groups inside a run is tried, so an ID beside a phone number
-    ("138 1234 5678 110105...") is still found; a single unbroken group longer than 18 digits
-    (an order id, a timestamp in ms) is left alone.
-    """
-    out: list[str] | None = None
-    for run in _RUN_RE.finditer(text):
-        s = run.group(0)
-        if len(s) < 11:  # fewer than 11 digits: neither a phone nor an ID number
-            continue
-        groups = [(g.start(), g.end()) for g in _GROUP_RE.finditer(s)]
-        if sum(e - b for b, e in groups) < 11:
-            continue
-        has_x = not s[-1].isdigit()
-        hide: set[int] = set()
-        for i in range(len(groups)):
-            total = 0
-            for j in range(i, len(groups)):
-                total += groups[j][1] - groups[j][0]
-                if total > 18:
-                    break
-                last = j == len(groups) - 1
-                digits = [k for g in groups[i:j + 1] for k in range(*g)]
-                if total in (15, 18) or (total == 17 and last and has_x):
-                    # keep the two-digit province code, hide the rest (and the X)
-                    hide.update(digits[2:])
-                    if total == 17:
-                        hide.add(len(s) - 1)
-                elif (total == 11 and _digit(s[digits[0]]) == 1
-                      and str(_digit(s[digits[1]])) in _CHINA_MOBILE_2ND):
-                    hide.update(digits[3:-2])  # 138******78
-        if hide:
-            if out is None:
-                out = list(text)
-            for k in hide:
-                out[run.start() + k] = "*"
-    return text if out is None else "".join(out)
-
-
-def mask_text(text: str) -> str:
-    """Mask ID numbers, mobile numbers, passwords, tokens and one-time codes in `text`."""
-    if _SECRET_HINT_RE.search(text):  # the full pattern is costly; most lines hold no key
-        text = _SECRET_KEY_RE.sub(lambda m: m.group(1) + _stars(m.group(2)), text)
-    text = _CODE_KEY_RE.sub(r"\1***", text)
-    text = _CODE_TEXT_RE.sub(r"\1***", text)
-    text = _ENROL_SHAPE_RE.sub("******-******-******", text)
-    text = _C_PARAM_RE.sub(r"\1***", text)
-    text = _C_SHAPE_RE.sub("***", text)
-    text = _AUTH_RE.sub(r"\1***", text)
-    return _mask_numbers(text)
-
-
-def _stars(value: str) -> str:
-    """`***` in place of a secret value, keeping its quotes so JSON-looking text stays readable."""
-    if value[:1] in ("'", '"'):
-        q = value[0]
-        return f"{q}***{q}" if len(value) > 1 and value.endswith(q) else f"{q}***"
-    return "***" if value else value
-
-# ---- end of the masking rules
 
 
 class PIIFilter(logging.Filter):

@@ -43,6 +43,7 @@ from hall_server import (
     identity,
     lifecycle,
     logmask,
+    mailing,
     pad_guard,
     pad_site,
     pads,
@@ -391,6 +392,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(rating_channels.router)  # paper / phone ratings (issue 15)
 
     app.include_router(followups.router)  # bad-rating follow-ups and appeals (docs/followup.md)
+
+    app.include_router(mailing.router)  # result mailing (issue 17)
     app.include_router(pads.pad_router)  # the pad's own pairing routes, outside /api/v1
     app.include_router(pad_site.router)  # the pad page and its API (the window PC not in the path)
     app.include_router(pair_page.router)  # /pair/: the supervisor's own-device pairing page

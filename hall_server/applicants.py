@@ -490,6 +490,7 @@ async def search_applicants(
 # ---- IT commands (hall-server rotate-applicant-key / purge-applicants) -------------------------
 def rotate(store: Any, data_dir: Path) -> JSON:
     """Add a new current key, re-encrypt every record under it, then retire the old keys."""
+    from hall_server import mailing  # it builds on this module
     keys = ApplicantKeys(data_dir)
     if keys.from_env:
         raise ValueError(f"the keys come from ${KEYS_ENV}: rotate them in the secret store that sets it")
@@ -508,14 +509,17 @@ def rotate(store: Any, data_dir: Path) -> JSON:
             new_kid, enc = encrypt(keys, int(case_id), decrypt(keys, int(case_id), old, data))
             tx.conn.execute(t.case_applicants.update().where(t.case_applicants.c.case_id == case_id)
                             .values(key_id=new_kid, data_enc=enc))
-        _audit(tx.conn, None, "rotate", "cli", None, f"to {kid}: {len(rows)} records")
-        return len(rows)
+        # The result mailings (hall_server/mailing.py) are under the same keys.
+        mailed = mailing.reencrypt(tx.conn, keys, kid)
+        _audit(tx.conn, None, "rotate", "cli", None, f"to {kid}: {len(rows) + mailed} records")
+        return len(rows) + mailed
 
     n = store.write_sync(fn)
     n += store.write_sync(fn)  # a running server may have written under the old key meanwhile
 
     def in_use(conn: Connection) -> set[str]:
-        return {str(r[0]) for r in conn.execute(select(t.case_applicants.c.key_id).distinct())}
+        return ({str(r[0]) for r in conn.execute(select(t.case_applicants.c.key_id).distinct())}
+                | mailing.key_ids(conn))
 
     # Retire the old keys no record uses any more (the point of rotating a leaked key); one still
     # in use (a write that raced the rotation) stays until the next rotation.
@@ -527,6 +531,8 @@ def rotate(store: Any, data_dir: Path) -> JSON:
 def purge(store: Any, days: int) -> JSON:
     """Delete the applicant records of cases finished (or started, if never finished) over
     ``days`` days ago; the cases and the audit log stay."""
+    from hall_server import mailing  # it builds on this module
+
     if days < 1:
         raise ValueError("the retention must be at least 1 day")
     cutoff = now_ms() - days * 86_400_000
@@ -539,6 +545,7 @@ def purge(store: Any, days: int) -> JSON:
             select(t.case_applicants.c.case_id).where(t.case_applicants.c.case_id.in_(old))).all()]
         if ids:
             tx.conn.execute(t.case_applicants.delete().where(t.case_applicants.c.case_id.in_(ids)))
+        mailing.purge(tx.conn, old)  # the result mailings go with them
         for case_id in ids:
             _audit(tx.conn, case_id, "purge", "cli", None, f"retention {days} days")
         return len(ids)

@@ -588,3 +588,17 @@ rating_push_outbox = Table(
     Column("last_error", Text, nullable=False, default="", server_default=""),
     Index("ix_rating_push_outbox_due", "sent_ms", "next_attempt_ms"),
 )
+
+# ---- result mailing (issue 17, migration 0010; hall_server/mailing.py) -------------------------
+# Recipient, phone, address and tracking number are one AES-GCM ciphertext under the applicant keys.
+case_mailings = Table(
+    "case_mailings",
+    metadata,
+    Column("case_id", BigInteger, ForeignKey("cases.id"), primary_key=True),
+    Column("key_id", String(32), nullable=False),
+    Column("data_enc", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # to_mail | mailed
+    Column("mailed_ms", BigInteger, nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("updated_by", String(32), nullable=False),
+)

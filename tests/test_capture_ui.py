@@ -217,8 +217,9 @@ def test_one_time_notice_then_suspend(desk_app_factory: Any, hall_proc: Any,
                                       tmp_path: Path, memory_keyring: MemoryKeyring) -> None:
     matter = _matter(hall_proc.url)
     app = _serving(desk_app_factory, hall_proc.url, matter, tmp_path)
-    printed: list[Path] = []
-    notice.set_printer(printed.append)
+    # The spool file is deleted once printed (issue 17 item 4): keep what the printer got.
+    printed: list[bytes] = []
+    notice.set_printer(lambda path: printed.append(path.read_bytes()))
     try:
         app.desk_view.capture_button.invoke()
         win = pump_until(app.root, lambda: getattr(app, "capture_window", None), what="the panel")
@@ -233,7 +234,7 @@ def test_one_time_notice_then_suspend(desk_app_factory: Any, hall_proc: Any,
         assert len(p.missing()) == len(required) - 1
         win.notice_button.invoke()
         pump_until(app.root, lambda: win.yes_no is not None, what="the suspend question")
-        assert len(printed) == 1 and printed[0].read_bytes().startswith(b"%PDF")
+        assert len(printed) == 1 and printed[0].startswith(b"%PDF")
         screenshot(win.yes_no, "capture_notice_prompt_zh")
         win.yes_button.invoke()
         pump_until(app.root, lambda: win.closed, what="panel closed after suspend")

@@ -135,7 +135,8 @@ def make(immediate: bool = True) -> tuple[DeskPresenter, View, Runner, Desk, Any
 
 def test_enabled_actions_follow_the_desk_state() -> None:
     p, *_ = make()
-    assert {a for a, on in p.enabled().items() if on} == {"call_next", "pause", "lock"}
+    # F12 (receipt, mailing, reprints of past cases) works while idle too (issue 17)
+    assert {a for a, on in p.enabled().items() if on} == {"call_next", "pause", "papers", "lock"}
     p.s.state = "calling"
     on = {a for a, v in p.enabled().items() if v}
     assert {"recall", "no_show", "start", "complete", "transfer"} <= on and "call_next" not in on

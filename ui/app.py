@@ -23,6 +23,7 @@ from counter_app.pad.service import PadService
 from ui import i18n, style
 from ui.i18n import _
 from ui.presenters import format as fmt
+from ui.presenters.applicant import ApplicantPresenter
 from ui.presenters.desk import ACTIONS, DeskPresenter, error_text
 from ui.presenters.pad import PadPresenter, PairingPresenter, PairingView, transport_kind
 from ui.presenters.signin import SignInPresenter
@@ -163,6 +164,10 @@ class DeskApp:
                                   alert_flash=self.settings.alert_flash,
                                   alert_sound=self.settings.alert_sound)
         self.desk = presenter
+        # F11 and the masked applicant on the case (issue 17).
+        applicant = ApplicantPresenter(presenter, view)
+        presenter.applicant = applicant
+        view.applicant_bar.bind_actions(applicant.manual, applicant.reveal)
         self._who = me.staff
         self._render_who()
         d = self.dispatcher

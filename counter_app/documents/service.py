@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from counter_app.documents import DocumentError, pdf
 from counter_app.documents.page import Page
 from counter_app.documents.pdf import DEFAULT_LIMITS, Limits
+from counter_app.documents.printouts import Printouts
 from counter_app.documents.sources import CaptureSource, HotFolderSource, ScanSettings
 from counter_app.documents.store import (
     DocumentStore,
@@ -83,6 +84,8 @@ class DocumentService:
         self.limits = limits
         self.hot_folder = hot_folder
         self._hot: HotFolderSource | None = None
+        # Notices and receipts kept encrypted for reprinting (issue 17; set by for_core).
+        self.printouts: Printouts | None = None
         self._slots: dict[tuple[int, str], Slot] = {}
         self._lock = threading.RLock()
         if bus is not None:
@@ -98,6 +101,7 @@ class DocumentService:
         if outbox is not None:
             uploader.register(outbox)
         service = cls(store, uploader, outbox, bus, hot_folder=hot_folder)
+        service.printouts = Printouts(data_dir, store.keys)
         try:
             service.queue_unqueued()
         except Exception:  # the desk starts anyway; restore() sweeps again when a case opens

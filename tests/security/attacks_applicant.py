@@ -81,3 +81,24 @@ def attack_it_admin_and_anonymous(base_url: str, ctx: AttackContext) -> list[Att
     r2 = ctx.request("GET", f"/cases/{case_id}/applicant")
     return [_result("applicant.it_admin_reveal", "IT administrator reveals", r1, r1.status_code == 403),
             _result("applicant.anonymous_read", "no token reads the applicant", r2, r2.status_code == 401)]
+
+
+def attack_redirect_mailing(base_url: str, ctx: AttackContext) -> list[AttackResult]:
+    """Another window's staff and a LAN caller redirect the victim's result to their own address
+    (or read where it goes)."""
+    case_id = _victim_case(ctx)
+    honest = ctx.login(VICTIM_STAFF, PASSWORD, VICTIM_WINDOW)
+    ctx.request("PUT", f"/cases/{case_id}/mailing", token=honest,
+                json={"recipient": "张三明", "phone": "13912345678",
+                      "address": "山东省济南市历下区泉城路188号"}).raise_for_status()
+    token = ctx.login(OTHER_STAFF, PASSWORD, OTHER_WINDOW)
+    thief = {"recipient": "李四", "phone": "13800000000", "address": "某市某区某路1号"}
+    r1 = ctx.request("PUT", f"/cases/{case_id}/mailing", token=token, json=thief)
+    r2 = ctx.request("GET", f"/cases/{case_id}/mailing", token=token)
+    r3 = ctx.request("PUT", f"/cases/{case_id}/mailing", json=thief)
+    return [_result("mailing.redirect_other_window", f"window 9 re-addresses case {case_id}", r1,
+                    r1.status_code == 403),
+            _result("mailing.read_other_window", f"window 9 reads where case {case_id} goes", r2,
+                    r2.status_code == 403 and "泉城路" not in r2.text),
+            _result("mailing.anonymous_redirect", "no token re-addresses the result", r3,
+                    r3.status_code == 401)]

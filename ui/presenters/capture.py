@@ -11,6 +11,7 @@ Its strings are gettext message ids (English) translated by the shared catalogs 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -96,7 +97,6 @@ class CapturePresenter:
         self.source = {"sane": "scanner", "folder": "folder"}.get(cfg.scanner_source, "file")
         self.device = cfg.scanner_device or ""
         self.data_dir = cfg.data_dir
-        self.notice_path: Path | None = None
         self.resolution, self.colour, self.feed = 300, "color", "flatbed"
         items = list(matter.checklist)
         self.items = {i.id: i for i in items}
@@ -365,6 +365,7 @@ class CapturePresenter:
     def notice(self) -> None:
         """Print the 一次性告知书 for every missing required item, then offer to suspend."""
         from counter_app.documents import notice
+        from counter_app.documents.printouts import print_once
 
         items = self.missing()
         if not items or self.busy:
@@ -377,16 +378,24 @@ class CapturePresenter:
         folder = self.data_dir / "notices"
         self.busy = True
         self._render_controls()
+        applicants = self.core.applicants
+        printouts = self.core.documents.printouts if self.core.documents is not None else None
+        spool = self.data_dir / "spool"
+        case_id, case_no = self.case.id, self.case.case_no
 
-        def op() -> Path:
-            notice.purge_old(folder)
-            path = notice.save(data, folder)
-            notice.print_pdf(path)
-            return path
+        def op() -> None:
+            notice.purge_old(folder)  # plaintext notices of older versions of the desk
+            # The notice names the applicant (held in memory, or revealed: audited).
+            name = applicants.name_for_print(case_id, "打印一次性告知书") \
+                if applicants is not None else ""
+            pdf = notice.render(dataclasses.replace(data, applicant=name))
+            if printouts is not None:
+                printouts.print_new(pdf, kind="notice", case_id=case_id, case_no=case_no)
+            else:  # no store: printed, never kept
+                print_once(pdf, spool)
 
-        def ok(path: Path) -> None:
+        def ok(_none: None) -> None:
             self.busy = False
-            self.notice_path = path
             n = len(items)
             self.message(lambda: _("The one-time notice was sent to the printer ({n} missing).")
                          .format(n=n))

@@ -46,6 +46,7 @@ from ui.presenters import format as fmt
 from ui.presenters.pad import GOOD_STATES
 
 if TYPE_CHECKING:
+    from ui.presenters.applicant import ApplicantPresenter
     from ui.presenters.pad import PadPresenter
 
 log = logging.getLogger(__name__)
@@ -62,14 +63,18 @@ ACTIONS: dict[str, str] = {
     "change_matter": "F8",
     "complete": "F9",
     "evaluate": "F10",
+    "applicant": "F11",  # read the ID card, or enter the applicant by hand (issue 17)
+    "papers": "F12",  # acceptance receipt, result mailing, reprints of past cases (issue 17)
     "lock": "Ctrl+L",
 }
 
 # Which actions the desk state allows; "evaluate" is decided by the pad (see enabled()).
 ALLOWED: dict[str, frozenset[str]] = {
-    "idle": frozenset({"call_next", "pause", "lock"}),
-    "calling": frozenset({"recall", "no_show", "transfer", "start", "change_matter", "complete", "lock"}),
-    "serving": frozenset({"transfer", "suspend", "change_matter", "complete", "lock"}),
+    "idle": frozenset({"call_next", "pause", "papers", "lock"}),
+    "calling": frozenset({"recall", "no_show", "transfer", "start", "change_matter", "complete",
+                          "papers", "lock"}),
+    "serving": frozenset({"transfer", "suspend", "change_matter", "complete", "applicant",
+                          "papers", "lock"}),
     "paused": frozenset({"pause", "lock"}),
     "closed": frozenset({"lock"}),
 }
@@ -186,6 +191,8 @@ class DeskPresenter:
         self._paused_since: datetime | None = None
         # The evaluator pad (ui.presenters.pad.PadPresenter), when one is configured.
         self.pad: PadPresenter | None = None
+        # The applicant on the case (ui.presenters.applicant, issue 17): F11 and the case line.
+        self.applicant: ApplicantPresenter | None = None
 
     def notice(self, text: Callable[[], str], kind: str = "info") -> None:
         """Show a message; ``text`` is re-evaluated after a language switch."""
@@ -328,6 +335,8 @@ class DeskPresenter:
             self._paused_since = None
         if self.s.ticket is None:
             self.view.show_ticket(None, self.s.state)
+            if self.applicant is not None:
+                self.applicant.render()
             if self.s.state == "paused":
                 self._render_paused()
             return
@@ -336,6 +345,8 @@ class DeskPresenter:
                                rules.recall_limit if rules is not None else None,
                                self._category(self.s.ticket.category))
         self.view.show_ticket(card, self.s.state)
+        if self.applicant is not None:
+            self.applicant.render()
 
     def _render_paused(self) -> None:
         """While paused: why, since when, and how to resume (issue 16 item 5)."""
@@ -459,7 +470,16 @@ class DeskPresenter:
                 "no_show": self.on_no_show, "transfer": self.on_transfer,
                 "suspend": self.on_suspend, "pause": self.on_pause, "start": self.on_start,
                 "change_matter": self.on_change_matter, "complete": self.on_complete,
-                "evaluate": self.on_evaluate, "lock": self.on_lock}
+                "evaluate": self.on_evaluate, "lock": self.on_lock,
+                "applicant": self.on_applicant, "papers": self.on_papers}
+
+    def on_papers(self) -> None:
+        if self.applicant is not None:
+            self.applicant.papers()
+
+    def on_applicant(self) -> None:
+        if self.applicant is not None:
+            self.applicant.read()
 
     def _desk_call(self, action: str, op: Callable[[], T], done: str | None = None,
                    refresh_stats: bool = False, then: Callable[[T], None] | None = None,

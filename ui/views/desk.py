@@ -19,6 +19,14 @@ from ui import style
 from ui.i18n import N_, _
 from ui.presenters import format as fmt
 from ui.presenters.desk import ACTIONS, CompleteChoice, TransferChoice
+from ui.views.applicant import (
+    ApplicantBar,
+    MailingDialog,
+    ManualEntryDialog,
+    PapersDialog,
+    RevealDialog,
+    YesNoDialog,
+)
 from ui.views.checklist import ChecklistPanel
 from ui.views.common import Relabel, action_button, set_enabled
 from ui.views.dialogs import (
@@ -37,10 +45,12 @@ ACTION_LABELS = {
     "transfer": N_("Transfer"), "suspend": N_("Suspend"), "pause": N_("Pause"),
     "start": N_("Start service"), "change_matter": N_("Set matter"),
     "complete": N_("Complete"), "evaluate": N_("Evaluate"), "lock": N_("Lock"),
+    "applicant": N_("ID card"),
 }
 # 过号 is an everyday action, not an alarm: no bright red (issue 16 item 3).
 ACTION_KIND = {"call_next": "ok", "no_show": "secondary", "complete": "ok", "pause": "secondary",
-               "lock": "secondary", "evaluate": "secondary", "suspend": "secondary"}
+               "lock": "secondary", "evaluate": "secondary", "suspend": "secondary",
+               "applicant": "secondary"}
 NOTICE_MS = 10000
 
 
@@ -148,6 +158,10 @@ class DeskView(ctk.CTkFrame):
         self.detail_label = ctk.CTkLabel(self.ticket_panel, text="", font=style.font(19),
                                          text_color=style.color("muted"), anchor="w")
         self.detail_label.grid(row=2, column=1, sticky="w", pady=(0, 16))
+        # The applicant on the case, masked (issue 17): a line, manual entry and the reveal.
+        self.applicant_bar = ApplicantBar(self.ticket_panel)
+        self.applicant_bar.grid(row=3, column=0, columnspan=2, sticky="ew", padx=16, pady=(0, 10))
+        self.applicant_bar.grid_remove()
 
         self.notice_label = ctk.CTkLabel(left, text="", font=style.font(17), anchor="w",
                                          corner_radius=8, height=36)
@@ -158,7 +172,7 @@ class DeskView(ctk.CTkFrame):
         self.buttons: dict[str, ctk.CTkButton] = {}
         self._button_colours: dict[str, Any] = {}
         order = ["call_next", "recall", "no_show", "start", "complete", "transfer",
-                 "suspend", "change_matter", "pause", "evaluate", "lock"]
+                 "suspend", "change_matter", "pause", "evaluate", "lock", "applicant"]
         for i, action in enumerate(order):
             b = action_button(grid, command=partial(self._on_action, action),
                               kind=ACTION_KIND.get(action, "primary"), size=18, height=66, width=120)
@@ -218,7 +232,8 @@ class DeskView(ctk.CTkFrame):
         if card is None:
             self.number_label.configure(text="")
             self.matter_label.configure(text=_("No citizen at the window. Press F1 to call the next."))
-            self.detail_label.configure(text="")
+            # The key of the papers dialog, which has no button (issue 17).
+            self.detail_label.configure(text=_("F12: acceptance receipt, mailing, reprints"))
             self.badge_label.grid_remove()
             return
         self.number_label.configure(text=card.number)
@@ -324,6 +339,68 @@ class DeskView(ctk.CTkFrame):
             return f"{m.code}   {fmt.name(m)}  ·  {fmt.pick(m.department_zh, m.department_en)}"
 
         self._open(MatterDialog(self, self._search, describe, on_done))
+
+    # -- the applicant (ui.presenters.applicant.ApplicantView) ---------------------------------
+    def show_applicant(self, line: str | None, can_reveal: bool) -> None:
+        if line is None:
+            self.applicant_bar.grid_remove()
+            return
+        self.applicant_bar.show(line, can_reveal)
+        self.applicant_bar.grid()
+
+    def ask_manual_entry(self, doc_types: list[tuple[str, str]],
+                         on_submit: Callable[[dict[str, Any]], None]) -> None:
+        self._open(ManualEntryDialog(self, doc_types, on_submit))
+
+    def manual_entry_error(self, field: str, text: str) -> None:
+        if isinstance(self.dialog, ManualEntryDialog) and self.dialog.winfo_exists():
+            self.dialog.field_error(field, text)
+
+    def close_manual_entry(self) -> None:
+        if isinstance(self.dialog, ManualEntryDialog) and self.dialog.winfo_exists():
+            self.dialog.close()
+
+    def ask_reveal(self, on_purpose: Callable[[str], None]) -> None:
+        self._open(RevealDialog(self, on_purpose))
+
+    def show_revealed(self, rows: list[tuple[str, str]]) -> None:
+        if isinstance(self.dialog, RevealDialog) and self.dialog.winfo_exists():
+            self.dialog.show(rows)
+
+    def reveal_error(self, text: str) -> None:
+        if isinstance(self.dialog, RevealDialog) and self.dialog.winfo_exists():
+            self.dialog.fail(text)
+
+    def ask_green_channel(self, text: str, on_answer: Callable[[bool], None]) -> None:
+        self._open(YesNoDialog(self, N_("Green channel"), text, on_answer))
+
+    def ask_papers(self, actions: Any, has_case: bool) -> None:
+        self._open(PapersDialog(self, actions, has_case))
+
+    def papers_hits(self, hits: list[tuple[int, str]]) -> None:
+        if isinstance(self.dialog, PapersDialog) and self.dialog.winfo_exists():
+            self.dialog.show_hits(hits)
+
+    def papers_message(self, text: str, kind: str = "info") -> None:
+        if isinstance(self.dialog, PapersDialog) and self.dialog.winfo_exists():
+            self.dialog.error_label.configure(
+                text=text, text_color=style.color("danger" if kind == "error" else "ok"))
+        else:
+            self.show_notice(text, kind)
+
+    def ask_mailing(self, carriers: list[tuple[str, str]], prefill: dict[str, str],
+                    on_submit: Callable[[dict[str, str]], None]) -> None:
+        if isinstance(self.dialog, PapersDialog) and self.dialog.winfo_exists():
+            self.dialog.close()  # one dialog at a time (each grabs the input)
+        self._open(MailingDialog(self, carriers, prefill, on_submit))
+
+    def mailing_error(self, field: str, text: str) -> None:
+        if isinstance(self.dialog, MailingDialog) and self.dialog.winfo_exists():
+            self.dialog.field_error(field, text)
+
+    def close_mailing(self) -> None:
+        if isinstance(self.dialog, MailingDialog) and self.dialog.winfo_exists():
+            self.dialog.close()
 
     def ask_unlock(self) -> None:
         self.lock_screen.password_entry.focus_set()
