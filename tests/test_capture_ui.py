@@ -155,6 +155,8 @@ def test_capture_panel_scan_reorder_finish_upload(desk_app_factory: Any, hall_pr
     i18n.set_language("zh")
     pump(app.root, 0.1)
     # Finish: one PDF, queued, uploaded by the outbox worker, confirmed on screen.
+    docs = hall_proc.data_dir / "documents"  # the demo's history has stored paper forms there
+    before = set(docs.iterdir()) if docs.is_dir() else set()
     win.finish_button.invoke()
     pump_until(app.root, lambda: p._slot(first.id).upload_state == "confirmed", timeout=60,
                what="upload confirmed")
@@ -162,7 +164,7 @@ def test_capture_panel_scan_reorder_finish_upload(desk_app_factory: Any, hall_pr
     pump_until(app.root, lambda: any(m.item_id == first.id and m.status == "received"
                                      for m in (p.case.materials or ())), what="marked received")
     assert app.core.documents.store.documents() == []
-    assert len(list((hall_proc.data_dir / "documents").iterdir())) == 1
+    assert len(set(docs.iterdir()) - before) == 1
     screenshot(win, "capture_uploaded_zh")
     # The Tk thread never opened (decoded) an image; workers did.
     assert image_open_threads, "no image was opened at all"
@@ -186,11 +188,12 @@ def test_closing_the_panel_while_the_pdf_is_made_loses_nothing(
     p.set_options(resolution=150)
     win.capture_button.invoke()
     pump_until(app.root, lambda: not p.busy and len(p._slot(first.id).pages) == 1, what="page")
+    docs = hall_proc.data_dir / "documents"  # the demo's history has stored paper forms there
+    before = set(docs.iterdir()) if docs.is_dir() else set()
     win.finish_button.invoke()
     assert p.busy  # the PDF is being made on a worker
     win.close()
-    docs = hall_proc.data_dir / "documents"
-    pump_until(app.root, lambda: docs.is_dir() and any(docs.iterdir()), timeout=60,
+    pump_until(app.root, lambda: docs.is_dir() and bool(set(docs.iterdir()) - before), timeout=60,
                what="the upload after the panel closed")
     pump(app.root, 0.3)
     bad = [r.getMessage() for r in caplog.records if "uncaught error" in r.getMessage()]
