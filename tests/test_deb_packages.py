@@ -227,8 +227,8 @@ def test_install_provision_selftest_upgrade_remove_purge(
         clerk.update(COUNTER_DATA_DIR=str(tmp_path / "clerk" / "data"),
                      COUNTER_LOG_DIR=str(tmp_path / "clerk" / "log"),
                      COUNTER_USER_CONFIG=str(tmp_path / "clerk" / "prefs.toml"))
-        enrolled = it.run("pc", ["counter-app", "setup", "--no-input", "--enrollment-code",
-                                 code.group(0)], env=clerk)
+        enrolled = it.run("pc", ["counter-app", "enroll", "--enrollment-code", code.group(0)],
+                          env=clerk)
         assert "enrolled at window 1" in enrolled
         selftest = it.run("pc", ["counter-app", "--self-test"], env=clerk, timeout=180)
         assert "FAIL" not in selftest, selftest

@@ -16,7 +16,7 @@
 ;   Manager, where the clerk's desk cannot read it): with /CODE= the installer stores the code
 ;   in the clerk's first-run task, a RunOnce entry for every user (HKLM ...\RunOnce cannot target
 ;   one user, so it is HKCU of each user at first logon via the Active Setup key below), which runs
-;   `counter-app-debug.exe setup --enrollment-code CODE` in the clerk's own session, as the clerk;
+;   `counter-app-debug.exe enroll --enrollment-code CODE` in the clerk's own session, as the clerk;
 ;   its output goes to %LOCALAPPDATA%\counter-app\enroll.log and a failure shows a message box.
 ; Uninstalling keeps the config and credential (a reinstall needs no new code).
 ; NOT RUN HERE: this repository is built and tested on Linux; this script is untested on
@@ -107,7 +107,7 @@ begin
   SetArrayLength(Lines, 4);
   Lines[0] := '@echo off';
   Lines[1] := 'if not exist "%LOCALAPPDATA%\counter-app" mkdir "%LOCALAPPDATA%\counter-app"';
-  Lines[2] := '"' + ExpandConstant('{app}\counter-app-debug.exe') + '" setup --no-input --enrollment-code "' + ExpandConstant('{param:CODE}') + '" > "%LOCALAPPDATA%\counter-app\enroll.log" 2>&1';
+  Lines[2] := '"' + ExpandConstant('{app}\counter-app-debug.exe') + '" enroll --enrollment-code "' + ExpandConstant('{param:CODE}') + '" > "%LOCALAPPDATA%\counter-app\enroll.log" 2>&1';
   Lines[3] := 'if errorlevel 1 msg "%USERNAME%" "counter-app: enrolment failed / 登记失败, see %LOCALAPPDATA%\counter-app\enroll.log"';
   SaveStringsToFile(ExpandConstant('{app}\enrol-as-clerk.cmd'), Lines, False);
 end;
