@@ -485,7 +485,41 @@ def check_server(s: Settings, *, now: Callable[[], float] = time.time,
         f"server {abs(skew):.1f} s {ahead} this PC (server {health.time.isoformat()}, "
         f"local {datetime.fromtimestamp(local_mid, UTC).isoformat(timespec='seconds')})",
         zh, en))
+    out.append(_check_identity(s))
     return out
+
+
+def _check_identity(s: Settings) -> CheckResult:
+    """The server answering at server_url is the one this PC was set up for (setup --machine
+    records its hall code and server id): an address that now points to another hall's server,
+    or to a rebuilt one with a new secret, is said here, not discovered by a failing sign-in."""
+    from api_client import HallClient, errors
+
+    client = HallClient(s.server_url, ca_bundle=s.ca_bundle, proxies=s.proxies,
+                        max_retries=0, timeout=(3.05, 5.0))
+    try:
+        ident = client.identity()
+    except errors.ApiError as exc:
+        return CheckResult("server identity", INFO, f"not available: {exc.message_en}")
+    finally:
+        client.close()
+    seen = f"hall {ident.hall_code}, server id {ident.server_id}"
+    if not s.server_id:
+        return CheckResult(
+            "server identity", WARN, f"{seen}; this PC has none recorded (set up before it existed)",
+            "以管理员身份重新运行 counter-app setup --machine，记录服务器身份",
+            "Run counter-app setup --machine again as administrator to record the server identity")
+    if ident.server_id != s.server_id or ident.hall_code != s.hall_code:
+        return CheckResult(
+            "server identity", FAIL,
+            f"{s.server_url} answers as {seen}; this PC was set up for hall {s.hall_code}, "
+            f"server id {s.server_id}",
+            "服务器地址现在指向另一台服务器（或重建后密钥已变）：核对 config.toml 的 server_url；"
+            "确属新服务器时以管理员身份重新运行 counter-app setup --machine 并重新登记",
+            "The server address now reaches another server (or one rebuilt with a new secret): "
+            "check server_url in config.toml; if it is the hall's new server, run counter-app "
+            "setup --machine again as administrator and enrol again")
+    return CheckResult("server identity", OK, f"{seen}, as set up")
 
 
 def server_timed_out(timeout_s: float) -> list[CheckResult]:

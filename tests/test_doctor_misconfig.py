@@ -36,7 +36,7 @@ import trustme
 from counter_app import doctor
 from counter_app.config import load_settings
 from counter_app.localdb import open_db
-from counter_app.selftest import FAIL, INFO, OK, CheckResult
+from counter_app.selftest import FAIL, INFO, OK, WARN, CheckResult
 from tests.security.attack_base import RecordingProxy
 from tests.support.deploy_fixtures import MemoryKeyring
 from tests.support.server_fixtures import REPO_ROOT, RunningServer, free_port
@@ -334,3 +334,28 @@ def test_https_and_loopback_http_are_not_failed_for_the_scheme(
     _rc, results, _t = run(tmp_path, write_config(tmp_path, server_url=fresh_hall_server.url))
     assert line(results, "TLS").status == INFO  # the demo: loopback http is fine
     assert ssl.OPENSSL_VERSION  # (TLS itself is covered by test_wrong_ca_then_the_right_one)
+
+
+def test_an_address_that_reaches_another_server_is_said(fresh_hall_server: RunningServer,
+                                                        memory_keyring: MemoryKeyring,
+                                                        tmp_path: Path) -> None:
+    """setup --machine records the hall code and server id (GET /identity); when server_url
+    later reaches another server (a DNS change, a rebuilt server with a new secret), doctor says
+    so instead of leaving IT to guess from failing sign-ins."""
+    from api_client import HallClient
+
+    c = HallClient(fresh_hall_server.url)
+    ident = c.identity()
+    c.close()
+    url = fresh_hall_server.url
+    rc, results, _ = run(tmp_path, write_config(tmp_path, server_url=url, hall_code=ident.hall_code,
+                                                 server_id=ident.server_id))
+    assert line(results, "server identity").status == OK
+    rc, results, text = run(tmp_path, write_config(tmp_path, server_url=url, hall_code=ident.hall_code,
+                                                   server_id="0123456789abcdef"))
+    bad = line(results, "server identity")
+    assert rc == 1 and bad.status == FAIL, text
+    assert ident.server_id in bad.detail and "0123456789abcdef" in bad.detail
+    assert "setup --machine" in bad.remedy_en and "server_url" in bad.remedy_en
+    rc, results, _ = run(tmp_path, write_config(tmp_path, server_url=url))
+    assert line(results, "server identity").status == WARN  # set up before identities existed
