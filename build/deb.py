@@ -98,17 +98,22 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+# Our own packages the server runs: hall_server and the leaf it shares with the desk (the log
+# masking rules). Copied into the venv; never looked up among third-party distributions.
+SERVER_PACKAGES = ("hall_server", "pii_mask")
+
+
 def server_imports() -> set[str]:
-    """Top-level third-party modules hall_server imports anywhere (nested imports too)."""
+    """Top-level third-party modules our server packages import anywhere (nested imports too)."""
     mods: set[str] = set()
-    for py in (ROOT / "hall_server").rglob("*.py"):
+    for py in (p for pkg in SERVER_PACKAGES for p in (ROOT / pkg).rglob("*.py")):
         tree = ast.parse(py.read_text(encoding="utf-8"), str(py))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 mods.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 mods.add(node.module.split(".")[0])
-    return {m for m in mods if m not in sys.stdlib_module_names and m != "hall_server"
+    return {m for m in mods if m not in sys.stdlib_module_names and m not in SERVER_PACKAGES
             and m != "__future__"}
 
 
@@ -298,8 +303,10 @@ def server_deb(version: str, out: Path, work: Path, compress: str = "gzip") -> P
         venv = stage / SERVER_PREFIX.lstrip("/") / "venv"
         _relocate(venv_src, venv, str(venv_src), f"{SERVER_PREFIX}/venv")
         site = next((venv / "lib").glob("python3*/site-packages"))
-        shutil.copytree(ROOT / "hall_server", site / "hall_server",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for pkg in SERVER_PACKAGES:
+            shutil.copytree(ROOT / pkg, site / pkg,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        _drop_unused(site)
         _write(venv / "bin" / "hall-server",
                f"#!{SERVER_PREFIX}/venv/bin/python\n"
                "import sys\n\nfrom hall_server.cli import main\n\nsys.exit(main())\n", 0o755)
@@ -340,6 +347,23 @@ def server_deb(version: str, out: Path, work: Path, compress: str = "gzip") -> P
         shutil.rmtree(stage, ignore_errors=True)
 
 
+# Files of the wheels the server never uses, left out of the package: ReportLab's demo and
+# standard-font files (the reports embed the system's CJK font, hall_server/reports.py; the
+# standard 14 fonts' metrics are Python modules), whose licences lintian cannot clear, and
+# certifi's own tests.
+UNUSED = ("reportlab/fonts/*.pfb", "reportlab/fonts/*.afm", "reportlab/fonts/*.ttf",
+          "reportlab/fonts/*.sfd", "certifi/tests")
+
+
+def _drop_unused(site: Path) -> None:
+    for pattern in UNUSED:
+        for f in site.glob(pattern):
+            if f.is_dir():
+                shutil.rmtree(f)
+            else:
+                f.unlink()
+
+
 def _check_server_imports(venv_src: Path, site: Path) -> None:
     """Every hall_server module must import in the venv (a missed dependency fails here)."""
     code = ("import pkgutil, importlib, hall_server\n"
@@ -351,7 +375,9 @@ def _check_server_imports(venv_src: Path, site: Path) -> None:
             "    except Exception as e:\n        bad.append(f'{m.name}: {e!r}')\n"
             "print('\\n'.join(bad)); raise SystemExit(1 if bad else 0)\n")
     env = dict(os.environ, PYTHONPATH=str(site), PYTHONDONTWRITEBYTECODE="1")
-    r = subprocess.run([str(venv_src / "bin" / "python"), "-c", code], env=env,
+    # Run from the venv's site folder: from the source tree, `-c` would find our packages in the
+    # current folder and pass a venv that lacks one (pii_mask was missed that way).
+    r = subprocess.run([str(venv_src / "bin" / "python"), "-c", code], env=env, cwd=str(site),
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise BuildError("hall_server modules do not import in the server venv:\n"

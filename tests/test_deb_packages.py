@@ -85,8 +85,11 @@ def installed_version(pkg: str) -> str | None:
 
 
 def purge_all() -> None:
-    subprocess.run([*APT, "purge", "counter-app", "hall-server"], capture_output=True,
-                   timeout=300)
+    # One package at a time, only if installed: apt refuses the whole command when it does not
+    # know one of the names (a test that failed before installing the desk left the server in).
+    for name in ("counter-app", "hall-server"):
+        if installed_version(name):
+            subprocess.run([*APT, "purge", name], capture_output=True, timeout=300)
 
 
 def unit_command(port: int) -> tuple[str, list[str], Path, dict[str, str]]:
