@@ -88,30 +88,54 @@ def _qr_png(text: str) -> bytes:
     return buf.getvalue()
 
 
-def render(data: NoticeData) -> bytes:
-    """The notice as PDF bytes (A4, Chinese)."""
+def case_page(title: str, case_no: str) -> Any:
+    """A new A4 page for a paper about one case (the notice, the receipt): the CJK font, and the
+    case number top right as text and as a QR code."""
     from fpdf import FPDF
-    from fpdf.enums import XPos, YPos
 
-    if not data.items:
-        raise DocumentError(message_zh="没有缺少的必需材料，无需一次性告知。",
-                            message_en="No required material is missing; no notice is needed.",
-                            code="nothing_missing")
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_auto_page_break(auto=True, margin=22)
     pdf.set_margins(20, 18, 20)
     font = _font()
     pdf.add_font("cjk", "", font, collection_font_number=0) if font.endswith(".ttc") \
         else pdf.add_font("cjk", "", font)
-    pdf.set_title("一次性告知书")
+    pdf.set_title(title)
     pdf.add_page()
-    width = pdf.w - pdf.l_margin - pdf.r_margin
-
-    qr = _qr_png(data.case_no)
-    pdf.image(io.BytesIO(qr), x=pdf.w - pdf.r_margin - 28, y=14, w=28, h=28)
+    pdf.image(io.BytesIO(_qr_png(case_no)), x=pdf.w - pdf.r_margin - 28, y=14, w=28, h=28)
     pdf.set_font("cjk", size=11)
     pdf.set_xy(pdf.w - pdf.r_margin - 48, 43)
-    pdf.cell(48, 5, f"办件编号：{data.case_no}", align="R")
+    pdf.cell(48, 5, f"办件编号：{case_no}", align="R")
+    return pdf
+
+
+def chinese_date(d: date) -> str:
+    return f"{d.year} 年 {d.month} 月 {d.day} 日"
+
+
+def signature_block(pdf: Any, first: tuple[str, str], second: tuple[str, str]) -> None:
+    """Two rows of two half-width cells (who and when, left; the applicant's part, right)."""
+    from fpdf.enums import XPos, YPos
+
+    pdf.set_font("cjk", size=13)
+    half = (pdf.w - pdf.l_margin - pdf.r_margin) / 2
+    y = pdf.get_y()
+    for row, (left, right) in enumerate((first, second)):
+        if row:
+            pdf.set_y(y + 12)
+        pdf.cell(half, 9, left)
+        pdf.cell(half, 9, right, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def render(data: NoticeData) -> bytes:
+    """The notice as PDF bytes (A4, Chinese)."""
+    from fpdf.enums import XPos, YPos
+
+    if not data.items:
+        raise DocumentError(message_zh="没有缺少的必需材料，无需一次性告知。",
+                            message_en="No required material is missing; no notice is needed.",
+                            code="nothing_missing")
+    pdf = case_page("一次性告知书", data.case_no)
+    width = pdf.w - pdf.l_margin - pdf.r_margin
 
     # Title centred on the page, as official notices are; the QR code sits at the right.
     pdf.set_xy(pdf.l_margin, 20)
@@ -160,15 +184,8 @@ def render(data: NoticeData) -> bytes:
         pdf.multi_cell(width, 6, f"咨询电话：{data.phone}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(10)
 
-    pdf.set_font("cjk", size=13)
-    day = f"{data.day.year} 年 {data.day.month} 月 {data.day.day} 日"
-    half = width / 2
-    y = pdf.get_y()
-    pdf.cell(half, 9, f"经办人：{data.clerk}")
-    pdf.cell(half, 9, "申请人签收：________________", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_y(y + 12)
-    pdf.cell(half, 9, f"告知日期：{day}")
-    pdf.cell(half, 9, "签收日期：______年____月____日", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    signature_block(pdf, (f"经办人：{data.clerk}", "申请人签收：________________"),
+                    (f"告知日期：{chinese_date(data.day)}", "签收日期：______年____月____日"))
     pdf.ln(8)
     pdf.set_font("cjk", size=10)
     pdf.multi_cell(width, 5.5, "本告知书一式两份，申请人与窗口各执一份。补齐材料后请携带本告知书到本大厅同类窗口续办（右上角二维码即办件编号）。",

@@ -10,13 +10,12 @@ data from the case and its matter; printing goes through `counter_app.documents.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from counter_app.documents.notice import _font, _qr_png
+from counter_app.documents.notice import case_page, chinese_date, signature_block
 
 #: Material statuses that count as "in hand" on the receipt, and how each is printed.
 RECEIVED = {"received": "已收取", "e_licence": "电子证照", "accepted_pending": "容缺受理（后补）"}
@@ -59,23 +58,10 @@ def received_items(matter: Any, case: Any) -> list[ReceivedItem]:
 
 def render(data: ReceiptData) -> bytes:
     """The receipt as PDF bytes (A4, Chinese)."""
-    from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 
-    pdf = FPDF(format="A4", unit="mm")
-    pdf.set_auto_page_break(auto=True, margin=22)
-    pdf.set_margins(20, 18, 20)
-    font = _font()
-    pdf.add_font("cjk", "", font, collection_font_number=0) if font.endswith(".ttc") \
-        else pdf.add_font("cjk", "", font)
-    pdf.set_title("受理回执")
-    pdf.add_page()
+    pdf = case_page("受理回执", data.case_no)
     width = pdf.w - pdf.l_margin - pdf.r_margin
-
-    pdf.image(io.BytesIO(_qr_png(data.case_no)), x=pdf.w - pdf.r_margin - 28, y=14, w=28, h=28)
-    pdf.set_font("cjk", size=11)
-    pdf.set_xy(pdf.w - pdf.r_margin - 48, 43)
-    pdf.cell(48, 5, f"办件编号：{data.case_no}", align="R")
     pdf.set_xy(pdf.l_margin, 20)
     pdf.set_font("cjk", size=14)
     pdf.cell(width, 8, data.hall, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -111,13 +97,6 @@ def render(data: ReceiptData) -> bytes:
     if data.phone:
         pdf.multi_cell(width, 6, f"咨询电话：{data.phone}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(10)
-    pdf.set_font("cjk", size=13)
-    day = f"{data.day.year} 年 {data.day.month} 月 {data.day.day} 日"
-    half = width / 2
-    y = pdf.get_y()
-    pdf.cell(half, 9, f"受理人：{data.clerk}")
-    pdf.cell(half, 9, "申请人签收：________________", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_y(y + 12)
-    pdf.cell(half, 9, f"受理日期：{day}")
-    pdf.cell(half, 9, "（窗口盖章）", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    signature_block(pdf, (f"受理人：{data.clerk}", "申请人签收：________________"),
+                    (f"受理日期：{chinese_date(data.day)}", "（窗口盖章）"))
     return bytes(pdf.output())
